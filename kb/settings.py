@@ -1,0 +1,124 @@
+"""One typed settings object, built once at the edge and passed down.
+
+Values come from (highest first): CLI options, `KB_*` environment variables,
+`kb.toml` in the current folder (or the file named by `KB_CONFIG`), defaults.
+Slack secrets come from the environment only.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_EMBED = "bundled:all-MiniLM-L6-v2"
+DEFAULT_LLM = "bundled:SmolLM2-135M-Instruct"
+
+
+def default_data_dir() -> Path:
+    """A per-user data folder, so `kb` works from any directory."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("kb", appauthor=False))
+
+
+def default_cache_dir() -> Path:
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("kb", appauthor=False))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="KB_",
+        extra="ignore",
+        toml_file=os.environ.get("KB_CONFIG", "kb.toml"),
+        populate_by_name=True,
+    )
+
+    # store
+    store: Path = Field(default_factory=lambda: default_data_dir() / "store",
+                        description="Folder of the embedded Chroma store (ignored with chroma_url).")
+    chroma_url: str | None = Field(None, description="URL of a Chroma server, e.g. http://localhost:8000; "
+                                   "replaces the embedded store.")
+    collection: str = Field("kb-pages", description="Chroma collection name (3-512 characters: letters, digits, . _ -).")
+    cache_dir: Path = Field(default_factory=default_cache_dir,
+                            description="Where converted model weights and other caches live.")
+
+    # models
+    embed_model: str = Field(DEFAULT_EMBED, description="sentence-transformers model: 'bundled:all-MiniLM-L6-v2', "
+                             "a Hugging Face id or a local folder.")
+    embed_backend: str = Field("torch", description="sentence-transformers backend: torch | onnx.")
+    llm_model: str = Field(DEFAULT_LLM, description="Instruct model: 'bundled:SmolLM2-135M-Instruct', a Hugging Face "
+                           "id, a local folder, or folder/file.gguf.")
+    llm_url: str | None = Field(None, description="OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp server), "
+                                "e.g. http://localhost:8080/v1; replaces the local model.")
+    llm_api_key: SecretStr = Field(SecretStr("not-needed"), description="API key for llm_url.")
+    llm_timeout: float = Field(60.0, description="Seconds to wait for the LLM endpoint.")
+    max_new_tokens: int = Field(80, description="Upper bound on generated tokens per answer.")
+    threads: int = Field(0, description="Torch threads for local inference (0: all cores).")
+
+    # retrieval and answering
+    top_k: int = Field(4, description="Passages given to the model.")
+    candidates: int = Field(20, description="Candidates each retriever returns before fusion.")
+    min_relevance: float = Field(0.42, description="Refuse when the best passage's question similarity is below "
+                                 "this (calibrated on the eval set).")
+    min_support: float = Field(0.6, description="A generated sentence is kept only if a cited source sentence "
+                               "supports it at least this much (calibrated on the eval set).")
+
+    # slack (secrets from the environment only)
+    slack_bot_token: SecretStr | None = Field(None, validation_alias="SLACK_BOT_TOKEN",
+                                              description="Slack bot token (xoxb-...), env SLACK_BOT_TOKEN.")
+    slack_app_token: SecretStr | None = Field(None, validation_alias="SLACK_APP_TOKEN",
+                                              description="Slack app token for Socket Mode (xapp-...).")
+    slack_signing_secret: SecretStr | None = Field(None, validation_alias="SLACK_SIGNING_SECRET",
+                                                   description="Slack signing secret (HTTP mode).")
+    slack_api_url: str | None = Field(None, validation_alias="SLACK_API_URL",
+                                      description="Replaces https://slack.com/api/ (proxy or test stand-in).")
+    slack_channels: list[str] = Field(default_factory=list,
+                                      description="Channel ids the bot answers in (empty: all).")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def data_dir(self) -> Path:
+        """Folder for kb's own files beside the store (gaps log, feedback, locks)."""
+        return self.store if not self.chroma_url else default_data_dir()
+
+    def describe(self) -> dict[str, Any]:
+        """Effective settings without secrets, for `kb status` and eval results."""
+        out = self.model_dump(mode="json", exclude={"llm_api_key", "slack_bot_token", "slack_app_token",
+                                                     "slack_signing_secret"})
+        return out
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings once; None-valued overrides (unset CLI options) are ignored."""
+    from pydantic import ValidationError
+
+    from kb.errors import SettingsError
+
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**clean)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(p) for p in first["loc"])
+        raise SettingsError(f"setting {name!r} (env KB_{name.upper()}): {first['msg']}") from None

@@ -1,0 +1,194 @@
+"""The Chroma collection that holds every chunk, embedded or behind a server.
+
+Chunks are written in LlamaIndex's node format (so its ChromaVectorStore reads
+them back as nodes) but with `upsert` and stable ids, so writing the same page
+twice changes nothing. Page bookkeeping (hash, chunk count, times) lives in each
+chunk's metadata: the store stays the single source of truth, which is what makes
+an interrupted ingest repairable by simply running it again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from kb.errors import StoreUnavailable
+from kb.types import Chunk
+
+if TYPE_CHECKING:
+    from kb.settings import Settings
+
+BATCH = 1000
+META_FIELDS = ("source", "title", "section", "position", "page_hash", "page_chunks")
+
+
+@dataclass
+class PageRecord:
+    source: str
+    title: str
+    page_hash: str
+    chunks: int
+    expected: int
+    ingested: str
+    modified: str
+    duplicates: str = ""  # sources collapsed into this page as near-duplicates
+
+    @property
+    def complete(self) -> bool:
+        return self.chunks == self.expected
+
+
+def open_client(settings: Settings) -> Any:
+    """An embedded PersistentClient, or an HttpClient when chroma_url is set."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_url:
+        from urllib.parse import urlparse
+
+        url = urlparse(settings.chroma_url)
+        if not url.hostname:
+            raise StoreUnavailable(f"KB_CHROMA_URL {settings.chroma_url!r} is not a URL like http://localhost:8000")
+        try:
+            client = chromadb.HttpClient(host=url.hostname, port=url.port or (443 if url.scheme == "https" else 8000),
+                                         ssl=url.scheme == "https", settings=chroma_settings)
+            client.heartbeat()
+        except Exception as exc:  # noqa: BLE001
+            raise StoreUnavailable(
+                f"Chroma server at {settings.chroma_url} does not answer (KB_CHROMA_URL / --chroma-url): "
+                f"{str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}. "
+                "Start it with `chroma run --path DIR` or unset KB_CHROMA_URL to use the embedded store."
+            ) from exc
+        return client
+    try:
+        settings.store.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(settings.store), settings=chroma_settings)
+    except Exception as exc:  # noqa: BLE001
+        raise StoreUnavailable(f"cannot open the store at {settings.store} (KB_STORE / --store): {exc}") from exc
+
+
+class Store:
+    """One collection of chunks; every read and write of the knowledge base goes through here."""
+
+    def __init__(self, settings: Settings, client: Any | None = None) -> None:
+        self.settings = settings
+        self.client = client or open_client(settings)
+        try:
+            self.collection = self.client.get_or_create_collection(
+                settings.collection, metadata={"hnsw:space": "cosine"}, embedding_function=None
+            )
+        except Exception as exc:  # noqa: BLE001
+            raise StoreUnavailable(
+                f"cannot open collection {settings.collection!r} (KB_COLLECTION / --collection): "
+                f"{str(exc).splitlines()[0][:300]}"
+            ) from exc
+
+    @property
+    def location(self) -> str:
+        return self.settings.chroma_url or str(self.settings.store)
+
+    def count(self) -> int:
+        return int(self.collection.count())
+
+    # -- writing -----------------------------------------------------------
+    def upsert(self, chunks: Sequence[Chunk], embeddings: Sequence[Sequence[float]]) -> None:
+        from llama_index.core.schema import TextNode
+        from llama_index.core.vector_stores.utils import node_to_metadata_dict
+
+        for start in range(0, len(chunks), BATCH):
+            part = chunks[start:start + BATCH]
+            metas = []
+            for chunk in part:
+                node = TextNode(id_=chunk.id, text=chunk.text, metadata=_flat_meta(chunk))
+                meta = node_to_metadata_dict(node, remove_text=True, flat_metadata=True)
+                metas.append({k: ("" if v is None else v) for k, v in meta.items()})
+            self.collection.upsert(
+                ids=[c.id for c in part],
+                documents=[c.text for c in part],
+                metadatas=metas,
+                embeddings=[list(map(float, e)) for e in embeddings[start:start + BATCH]],
+            )
+
+    def delete_ids(self, ids: Iterable[str]) -> None:
+        ids = list(ids)
+        for start in range(0, len(ids), BATCH):
+            self.collection.delete(ids=ids[start:start + BATCH])
+
+    def delete_source(self, source: str) -> int:
+        ids = self.collection.get(where={"source": source}, include=[])["ids"]
+        self.delete_ids(ids)
+        return len(ids)
+
+    # -- reading -----------------------------------------------------------
+    def chunk_ids(self, source: str) -> list[str]:
+        return list(self.collection.get(where={"source": source}, include=[])["ids"])
+
+    def all_chunks(self) -> list[Chunk]:
+        """Every chunk (text and metadata), for BM25 and page listings."""
+        out: list[Chunk] = []
+        total = self.count()
+        for offset in range(0, total, 5000):
+            got = self.collection.get(include=["documents", "metadatas"], limit=5000, offset=offset)
+            for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"]):
+                out.append(chunk_from_meta(cid, doc or "", meta or {}))
+        return out
+
+    def pages(self, chunks: list[Chunk] | None = None) -> dict[str, PageRecord]:
+        pages: dict[str, PageRecord] = {}
+        for chunk in chunks if chunks is not None else self.all_chunks():
+            rec = pages.get(chunk.source)
+            if rec is None:
+                pages[chunk.source] = PageRecord(
+                    source=chunk.source, title=chunk.title, page_hash=chunk.page_hash, chunks=1,
+                    expected=chunk.page_chunks, ingested=str(chunk.metadata.get("ingested", "")),
+                    modified=str(chunk.metadata.get("modified", "")),
+                    duplicates=str(chunk.metadata.get("duplicates", "")),
+                )
+            else:
+                rec.chunks += 1
+                if rec.page_hash != chunk.page_hash:
+                    rec.page_hash = "mixed"  # a page half-rewritten by an interrupted ingest
+        return pages
+
+    def dense_query(self, embedding: Sequence[float], k: int) -> list[tuple[Chunk, float]]:
+        """Nearest chunks through LlamaIndex's ChromaVectorStore, with cosine similarity."""
+        from llama_index.core.vector_stores.types import VectorStoreQuery
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        k = min(k, self.count())
+        if k <= 0:
+            return []
+        vs = ChromaVectorStore(chroma_collection=self.collection)
+        res = vs.query(VectorStoreQuery(query_embedding=list(map(float, embedding)), similarity_top_k=k))
+        out = []
+        for node, sim in zip(res.nodes or [], res.similarities or []):
+            cos = 1.0 + math.log(sim) if sim > 0 else -1.0  # ChromaVectorStore reports exp(-distance)
+            out.append((chunk_from_meta(node.node_id, node.get_content(), node.metadata), cos))
+        return out
+
+
+def _flat_meta(chunk: Chunk) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "source": chunk.source, "title": chunk.title, "section": chunk.section,
+        "position": chunk.position, "page_hash": chunk.page_hash, "page_chunks": chunk.page_chunks,
+    }
+    for key, value in chunk.metadata.items():
+        if isinstance(value, (list, tuple)):
+            value = ", ".join(map(str, value))
+        if isinstance(value, (str, int, float, bool)):
+            meta[key] = value
+    return meta
+
+
+def chunk_from_meta(cid: str, text: str, meta: dict[str, Any]) -> Chunk:
+    extra = {k: v for k, v in meta.items() if k not in META_FIELDS and not k.startswith("_")
+             and k not in ("doc_id", "document_id", "ref_doc_id")}
+    return Chunk(
+        id=cid, text=text, source=str(meta.get("source", "")), title=str(meta.get("title", "")),
+        section=str(meta.get("section", "")), position=int(meta.get("position", 0) or 0),
+        page_hash=str(meta.get("page_hash", "")), page_chunks=int(meta.get("page_chunks", 0) or 0),
+        metadata=extra,
+    )

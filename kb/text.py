@@ -1,0 +1,46 @@
+"""Small text helpers shared by retrieval, verification and eval: sentences and content words."""
+
+from __future__ import annotations
+
+import re
+
+SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”)\]]*\s+(?=[A-Z0-9\"'“(\[])")
+WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'+-]*")
+STOPWORDS = frozenset("""
+a about above after again against all also am an and any are as at be because been before being below
+between both but by can could did do does doing down during each few for from further had has have having
+he her here hers herself him himself his how i if in into is it its itself just me more most my myself no
+nor not of off on once only or other our ours ourselves out over own same she should so some such than that
+the their theirs them themselves then there these they this those through to too under until up very was we
+were what when where which while who whom why will with would you your yours yourself yourselves use used
+using uses one ones may might must shall often usually typically called also like e.g i.e etc s t get gets
+make makes many much way ways thing things something
+""".split())
+
+
+def sentences(text: str) -> list[str]:
+    """Sentences of a passage; list items and paragraphs end sentences too."""
+    out: list[str] = []
+    for para in re.split(r"\n\s*\n|\n(?=\s*(?:[-*•]|\d+\.)\s)", text):
+        para = " ".join(para.split())
+        para = re.sub(r"^(?:[-*•]|\d+\.)\s+", "", para)
+        if para:
+            out.extend(s.strip() for s in SENTENCE_END.split(para) if s.strip())
+    return out
+
+
+def stem(word: str) -> str:
+    """A crude suffix stripper: enough to match 'models'/'model', 'tuned'/'tuning'."""
+    w = word.lower().strip("'-")
+    for suffix in ("ing", "ed", "es", "s", "ly"):
+        if len(w) > len(suffix) + 3 and w.endswith(suffix):
+            return w[: -len(suffix)]
+    return w
+
+
+def content_words(text: str) -> list[str]:
+    return [stem(w) for w in WORD.findall(text) if w.lower() not in STOPWORDS and len(w) > 1]
+
+
+def tokens_for_bm25(text: str) -> list[str]:
+    return content_words(text)

@@ -1,0 +1,169 @@
+"""Check each generated sentence against the passages, and find supporting quotes.
+
+A 135M model invents names, lists and numbers, and cannot judge its own claims
+(it scores at chance as a yes/no judge). Cosine similarity alone misses
+contradictions. So a sentence is kept only when three signals agree: it is close
+in meaning to one specific source sentence, nearly all its content words occur in
+that passage, and it adds no names/numbers and flips no negation or quantifier.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from kb.text import WORD, content_words, sentences
+from kb.types import Hit
+
+NEGATIONS = {"not", "no", "never", "cannot", "can't", "don't", "doesn't", "isn't", "aren't", "won't", "without",
+             "neither", "nor"}
+ALL_WORDS = {"all", "every", "each", "entire", "whole", "always"}
+FEW_WORDS = {"only", "few", "fraction", "subset", "some", "small", "sparse", "part", "never", "selected"}
+PROMPT_ECHO = re.compile(r"\b(passages?|question|answer|context|\[\d+\])\s*:|^\s*(sure|here is|here's)\b", re.I)
+
+
+@dataclass
+class SourceSentence:
+    text: str
+    hit_index: int  # index into the hits list
+
+
+@dataclass
+class Support:
+    score: float
+    source: SourceSentence | None
+    reason: str = ""
+
+
+def source_sentences(hits: list[Hit]) -> list[SourceSentence]:
+    out = []
+    for i, hit in enumerate(hits):
+        for s in sentences(hit.chunk.text):
+            if len(s.split()) >= 4:
+                out.append(SourceSentence(s, i))
+    return out
+
+
+def is_degenerate(text: str, prompt_passages: str = "") -> str:
+    """Why a model output cannot be used at all, or '' when it can."""
+    words = WORD.findall(text.lower())
+    if len(words) < 3:
+        return "empty output"
+    grams = [" ".join(words[i:i + 3]) for i in range(len(words) - 2)]
+    if grams and max(grams.count(g) for g in set(grams)) >= 3:
+        return "repetition"
+    if len(set(words)) / len(words) < 0.35:
+        return "repetition"
+    if re.search(r"(\b\d+\.)\1{2,}|(.{2,8})\2{3,}", text):
+        return "repetition"
+    if PROMPT_ECHO.search(text):
+        return "prompt echo"
+    return ""
+
+
+def novel_specifics(sentence: str, passage: str) -> list[str]:
+    """Numbers and capitalised names in the sentence that the passage never mentions."""
+    passage_low = passage.lower()
+    out = []
+    for i, word in enumerate(WORD.findall(sentence)):
+        is_number = any(ch.isdigit() for ch in word)
+        is_name = i > 0 and word[0].isupper() and word.lower() not in ("i",)
+        if (is_number or is_name) and word.lower() not in passage_low:
+            out.append(word)
+    return out
+
+
+def _flags(text: str) -> tuple[bool, bool, bool]:
+    words = {w.lower() for w in WORD.findall(text)}
+    return bool(words & NEGATIONS or "n't" in text), bool(words & ALL_WORDS), bool(words & FEW_WORDS)
+
+
+def contradiction(sentence: str, source: str) -> str:
+    neg_s, all_s, few_s = _flags(sentence)
+    neg_o, all_o, few_o = _flags(source)
+    if neg_s != neg_o:
+        return "negation differs from the source"
+    if all_s and few_o and not all_o:
+        return "says 'all' where the source says 'only/few'"
+    return ""
+
+
+class Checker:
+    """Scores support with the embedding model already loaded for retrieval."""
+
+    def __init__(self, embedder: Any, hits: list[Hit]) -> None:
+        self.embedder = embedder
+        self.hits = hits
+        self.sources = source_sentences(hits)
+        self._vecs = self._encode([s.text for s in self.sources]) if self.sources else None
+
+    def _encode(self, texts: list[str]) -> Any:
+        return self.embedder.encode(texts, normalize_embeddings=True, show_progress_bar=False)
+
+    def ranked_sources(self, text: str) -> list[tuple[float, SourceSentence]]:
+        if self._vecs is None:
+            return []
+        vec = self._encode([text])[0]
+        sims = self._vecs @ vec
+        return sorted(((float(s), src) for s, src in zip(sims, self.sources)), key=lambda t: -t[0])
+
+    def support(self, sentence: str) -> Support:
+        ranked = self.ranked_sources(sentence)
+        if not ranked:
+            return Support(0.0, None, "no passages")
+        words = set(content_words(sentence))
+        best = Support(0.0, ranked[0][1], "not similar to any source sentence")
+        for sim, src in ranked[:5]:
+            passage_words = set(content_words(self.hits[src.hit_index].chunk.embed_text()))
+            coverage = len(words & passage_words) / len(words) if words else 0.0
+            novel = novel_specifics(sentence, self.hits[src.hit_index].chunk.embed_text())
+            clash = contradiction(sentence, src.text)
+            if novel:
+                reason = f"names/numbers not in the source: {', '.join(novel[:3])}"
+                score = 0.0
+            elif clash:
+                reason, score = clash, 0.0
+            elif coverage < 0.7:
+                reason, score = f"only {coverage:.0%} of its words are in the source", sim * coverage
+            else:
+                reason, score = "", sim
+            if score > best.score or best.source is None:
+                best = Support(score, src, reason)
+            if not reason:
+                break
+        return best
+
+
+DEFINITION = re.compile(r"^[A-Z][^.]{0,80}?\b(is|are|refers to|means)\b")
+
+
+def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 2) -> list[SourceSentence]:
+    """Source sentences that answer the question best, one per term for comparisons.
+
+    Similarity to the question, nudged towards higher-ranked passages and towards
+    definition-shaped sentences ("X is ...") when the question names a term.
+    """
+    ranked = checker.ranked_sources(question)
+    n = max(1, len(checker.hits))
+
+    def score(sim: float, src: SourceSentence) -> float:
+        bonus = 0.08 * (n - src.hit_index) / n
+        if terms and DEFINITION.match(src.text):
+            bonus += 0.08
+        return sim + bonus
+
+    ordered = [src for _s, src in sorted(((score(s, src), src) for s, src in ranked), key=lambda t: -t[0])]
+    chosen: list[SourceSentence] = []
+    for term in terms if len(terms) > 1 else []:
+        key = set(content_words(term)) - {"model"}
+        for src in ordered:
+            if src not in chosen and key and key <= set(content_words(src.text)):
+                chosen.append(src)
+                break
+    for src in ordered:
+        if len(chosen) >= limit:
+            break
+        if src not in chosen:
+            chosen.append(src)
+    return chosen
