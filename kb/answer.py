@@ -3,8 +3,9 @@
 The model drafts; code decides what is printed. Citations are attached per
 sentence after generation (ALCE's post-hoc mode): each kept sentence cites the
 passage holding the source sentence that supports it, and that source sentence
-is the citation's quote. When the draft is unusable or nothing in it is
-supported, kb answers with the best supporting quotes, marked as quotes.
+is the citation's quote. Supported sentences come first; the best source
+sentences the draft did not cover follow as quotes, marked as quotes, up to four
+sentences. When the draft is unusable, the answer is quotes alone.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 from kb.text import sentences
 from kb.types import Answer, Citation, Hit, SentenceCheck
 from kb.verify import Checker, SourceSentence, best_quotes, is_degenerate
+
+MAX_SENTENCES = 4  # kept model sentences plus quotes that fill in what they missed
 
 SYSTEM_PROMPT = (
     "You answer questions using only the numbered passages. "
@@ -62,6 +65,7 @@ def compose(question: str, raw: str, hits: list[Hit], checker: Checker, terms: l
     book = CitationBook(hits)
     checks: list[SentenceCheck] = []
     kept: list[str] = []
+    supported: list[SourceSentence] = []
     why_unusable = is_degenerate(raw)
     if why_unusable:
         checks.append(SentenceCheck(raw[:200], "dropped", 0.0, None, why_unusable))
@@ -77,19 +81,18 @@ def compose(question: str, raw: str, hits: list[Hit], checker: Checker, terms: l
             if sup.source is not None and sup.score >= min_support:
                 n = book.cite(sup.source, sup.score)
                 kept.append(_with_mark(sent, n))
+                supported.append(sup.source)
                 checks.append(SentenceCheck(sent, "kept", round(sup.score, 3), n))
             else:
                 checks.append(SentenceCheck(sent, "dropped", round(sup.score, 3), None,
                                             sup.reason or f"support {sup.score:.2f} < {min_support}"))
-    if kept:
-        return " ".join(kept), book.citations, checks, "generated"
-    quotes = best_quotes(checker, question, terms)
-    parts = []
+    quotes = best_quotes(checker, question, terms, limit=MAX_SENTENCES, exclude=supported)
+    parts = list(kept)
     for src in quotes:
         n = book.cite(src, 1.0)
         parts.append(f"\u201c{src.text}\u201d [{n}]")
         checks.append(SentenceCheck(src.text, "quoted", 1.0, n, "quoted from the source"))
-    return " ".join(parts), book.citations, checks, "quoted"
+    return " ".join(parts), book.citations, checks, "generated" if kept else "quoted"
 
 
 def _with_mark(sentence: str, n: int) -> str:

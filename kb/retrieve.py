@@ -68,8 +68,11 @@ class Corpus:
 
     @classmethod
     def load(cls, store: Store) -> Corpus:
+        import logging
+
         import bm25s
 
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s forces DEBUG on import
         chunks = store.all_chunks()
         bm25 = bm25s.BM25()
         if chunks:

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(default_factory=default_cache_dir,
                             description="Where converted model weights and other caches live.")
 
+    # ingest
+    fetch_timeout: float = Field(15.0, description="Seconds one URL may take to fetch (kb ingest URL / --sitemap).")
+    max_page_bytes: int = Field(5 * 1024 * 1024, description="Larger files and fetched pages are skipped.")
+
     # models
     embed_model: str = Field(DEFAULT_EMBED, description="sentence-transformers model: 'bundled:all-MiniLM-L6-v2', "
                              "a Hugging Face id or a local folder.")
@@ -69,7 +73,7 @@ class Settings(BaseSettings):
     # retrieval and answering
     top_k: int = Field(4, description="Passages given to the model.")
     candidates: int = Field(20, description="Candidates each retriever returns before fusion.")
-    min_relevance: float = Field(0.42, description="Refuse when the best passage's question similarity is below "
+    min_relevance: float = Field(0.30, description="Refuse when the best passage's question similarity is below "
                                  "this (calibrated on the eval set).")
     min_support: float = Field(0.6, description="A generated sentence is kept only if a cited source sentence "
                                "supports it at least this much (calibrated on the eval set).")

@@ -1,0 +1,48 @@
+"""Shared bits for benchmarks: the machine line, eval-set loading, temp stores."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
+
+
+def load_set(name: str) -> tuple[Path, list[dict]]:
+    import yaml
+
+    data = yaml.safe_load((ROOT / "eval" / "sets" / f"{name}.yaml").read_text())
+    return (ROOT / data["corpus"]).resolve(), data["items"]
+
+
+def source_matches(source: str, expected: list[str]) -> bool:
+    return any(source.endswith(e) for e in expected)
+
+
+def rank_of(sources: list[str], expected: list[str]) -> int | None:
+    for i, src in enumerate(sources, start=1):
+        if source_matches(src, expected):
+            return i
+    return None
+
+
+def retrieval_scores(ranks: list[int | None]) -> dict[str, float]:
+    n = len(ranks) or 1
+    return {
+        "hit@1": round(sum(1 for r in ranks if r == 1) / n, 3),
+        "hit@3": round(sum(1 for r in ranks if r and r <= 3) / n, 3),
+        "mrr": round(sum(1 / r for r in ranks if r) / n, 3),
+    }

@@ -1,0 +1,277 @@
+"""The foundation slice end to end: ingest, ask, search, status, settings, modes."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SAMPLE_CORPUS, SHARED_CORPUS
+from tests.helpers import Recorder, chat_completion, free_port, run_kb, wait_for
+
+ASK_KEYS = {"question", "answer", "refused", "citations", "model", "timings"}
+CITATION_KEYS = {"id", "source", "title", "section", "quote", "score"}
+
+
+def cited_ids(text: str) -> set[int]:
+    return {int(n) for n in re.findall(r"\[(\d+)\]", text)}
+
+
+def test_sample_ingest_is_idempotent(sample_store, embedder, settings):
+    from ingest.pipeline import run_ingest
+    from kb.store import Store
+
+    _, store, report = sample_store
+    assert not report.skipped, report.skipped
+    assert len(report.added) >= 14
+    first = store.count()
+    store2 = Store(settings)
+    run_ingest([str(SAMPLE_CORPUS)], settings, store2, embedder, progress=False)
+    ids = sorted(store2.collection.get(include=[])["ids"])
+    again = run_ingest([str(SAMPLE_CORPUS)], settings, store2, embedder, progress=False)
+    assert store2.count() == first
+    assert sorted(store2.collection.get(include=[])["ids"]) == ids
+    assert len(again.unchanged) == len(report.added) and not again.added and not again.updated
+
+
+def test_chunks_keep_source_title_section_position(sample_store):
+    _, store, _ = sample_store
+    chunks = store.all_chunks()
+    base = [c for c in chunks if c.source.endswith("glossary/base-model.md")]
+    assert base, "base-model page missing"
+    assert all(c.title and c.section for c in base)
+    assert sorted(c.position for c in base) == list(range(len(base)))
+    # sized for MiniLM's 256-token window
+    assert max(len(c.embed_text().split()) for c in chunks) <= 200
+
+
+def test_ask_base_model_cites_base_model_page(sample_engine):
+    answer = sample_engine.ask("why not deploy a base model?")
+    assert not answer.refused
+    assert answer.citations
+    sources = {c.source for c in answer.citations}
+    assert any(s.endswith(("glossary/base-model.md", "deploying-a-model.md", "deploying-a-model.mdx"))
+               for s in sources), sources
+    ids = {c.id for c in answer.citations}
+    assert cited_ids(answer.answer) and cited_ids(answer.answer) <= ids
+    assert sorted(ids) == list(range(1, len(ids) + 1))
+    for c in answer.citations:  # every quote is verbatim from its passage
+        chunk_text = " ".join(next(h.chunk.text for h in answer.hits if h.chunk.id == c.chunk_id).split())
+        for part in re.split(r"(?<=[.!?])\s+", c.quote):
+            assert part.strip() in chunk_text
+
+
+@pytest.mark.parametrize("question,page", [
+    ("What is a mixture of experts model?", "glossary/mixture-of-experts.md"),
+    ("What is an embedding model?", "glossary/embedding-model.md"),
+])
+def test_search_puts_defining_page_first(sample_engine, question, page):
+    hits = sample_engine.search(question, 3)
+    assert hits[0].chunk.source.endswith(page), [h.chunk.source for h in hits]
+
+
+def test_out_of_scope_is_refused_without_loading_the_model(sample_store, embedder):
+    from kb.engine import Engine
+    from kb.settings import load_settings
+
+    s, store, _ = sample_store
+    broken = load_settings(store=s.store, cache_dir=s.cache_dir, llm_model="/nonexistent/model-folder")
+    engine = Engine(broken, store=store, embedder=embedder)
+    answer = engine.ask("What is the best recipe for sourdough bread?")
+    assert answer.refused
+    assert "does not cover" in answer.answer
+    assert answer.closest_topics and all(t in answer.answer for t in answer.closest_topics)
+    assert answer.citations == []
+    assert engine._llm is None  # never loaded, so never called
+
+
+def test_cli_ask_json_schema_and_text(sample_store):
+    s, _, _ = sample_store
+    env = {"KB_STORE": str(s.store), "KB_CACHE_DIR": str(s.cache_dir)}
+    proc = run_kb("ask", "--json", "what is a base model?", env=env)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)  # exactly one JSON object
+    assert set(data) == ASK_KEYS
+    assert set(data["timings"]) >= {"retrieve_s", "generate_s", "total_s"}
+    assert data["citations"] and all(set(c) >= CITATION_KEYS for c in data["citations"])
+    assert cited_ids(data["answer"]) <= {c["id"] for c in data["citations"]}
+    text = run_kb("ask", "what is the capital of Peru?", env=env)
+    assert text.returncode == 0, text.stderr
+    assert "does not cover" in text.stdout
+
+
+def test_empty_store_says_how_to_fill_it(tmp_path):
+    proc = run_kb("--store", str(tmp_path / "empty"), "ask", "what is a base model?")
+    assert proc.returncode != 0
+    assert "kb ingest" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_search_and_status_json(sample_store):
+    s, store, _ = sample_store
+    env = {"KB_STORE": str(s.store)}
+    proc = run_kb("search", "--json", "router sends tokens to experts", env=env)
+    assert proc.returncode == 0, proc.stderr
+    hits = json.loads(proc.stdout)["hits"]
+    assert hits and hits[0]["source"].endswith("mixture-of-experts.md")
+    status = json.loads(run_kb("status", "--json", env=env).stdout)
+    assert status["chunks"] == store.count() and status["pages"] >= 14 and status["empty"] is False
+    assert status["embed_model"] and status["llm"] and status["store"] == str(s.store)
+
+
+def test_bad_files_are_skipped_with_reasons(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "good.md").write_text("# Widget\n\nA widget is a small reusable part of a dashboard page.\n")
+    (docs / "slides.pdf").write_bytes(b"%PDF-1.4 binary")
+    (docs / "empty.txt").write_text("")
+    (docs / "blob.md").write_bytes(b"\x00\x01\x02binary")
+    (docs / "latin1.txt").write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))
+    proc = run_kb("--store", str(tmp_path / "s"), "ingest", "--json", str(docs))
+    assert proc.returncode == 1
+    report = json.loads(proc.stdout)
+    reasons = {Path(s["source"]).name: s["reason"] for s in report["skipped"]}
+    assert set(reasons) == {"slides.pdf", "empty.txt", "blob.md", "latin1.txt"}
+    assert "unsupported" in reasons["slides.pdf"] and "empty" in reasons["empty.txt"]
+    assert "binary" in reasons["blob.md"] and "UTF-8" in reasons["latin1.txt"]
+    assert [Path(p).name for p in report["added"]] == ["good.md"]
+    missing = run_kb("--store", str(tmp_path / "s"), "ingest", str(tmp_path / "nope"))
+    assert missing.returncode == 1 and "no such file" in missing.stderr
+
+
+def test_bad_model_setting_names_the_setting_and_keeps_store(tmp_path, sample_store):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# Gadget\n\nA gadget is a tool that people use at work every day.\n")
+    store = str(tmp_path / "s")
+    assert run_kb("--store", store, "ingest", str(docs)).returncode == 0
+    (docs / "b.md").write_text("# Gizmo\n\nA gizmo is a device whose name one forgets easily.\n")
+    proc = run_kb("--store", store, "ingest", str(docs), env={"KB_EMBED_MODEL": "/nonexistent/embedder"})
+    assert proc.returncode != 0 and "KB_EMBED_MODEL" in proc.stderr and "Traceback" not in proc.stderr
+    status = json.loads(run_kb("--store", store, "status", "--json").stdout)
+    assert status["pages"] == 1
+    bad_llm = run_kb("--store", store, "--llm-model", "/nonexistent/llm", "ask", "what is a gadget?")
+    assert bad_llm.returncode != 0 and "KB_LLM_MODEL" in bad_llm.stderr and "Traceback" not in bad_llm.stderr
+
+
+def test_settings_env_file_and_cli_precedence(tmp_path, monkeypatch):
+    from kb.errors import SettingsError
+    from kb.settings import load_settings
+
+    (tmp_path / "kb.toml").write_text('top_k = 7\ncollection = "from-toml"\n')
+    monkeypatch.chdir(tmp_path)
+    assert load_settings().top_k == 7
+    monkeypatch.setenv("KB_TOP_K", "5")
+    assert load_settings().top_k == 5
+    assert load_settings(top_k=3).top_k == 3
+    assert load_settings().collection == "from-toml"
+    monkeypatch.setenv("KB_TOP_K", "many")
+    with pytest.raises(SettingsError, match="top_k"):
+        load_settings()
+
+
+def test_help_is_instant_and_documented():
+    code = ("import sys; from click.testing import CliRunner; from kb.cli import cli; "
+            "r = CliRunner().invoke(cli, ['--help']); assert r.exit_code == 0; "
+            "heavy = [m for m in ('torch', 'transformers', 'chromadb', 'llama_index') if m in sys.modules]; "
+            "print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+    from click.testing import CliRunner
+
+    from kb.cli import cli
+
+    def walk(group, prefix):
+        for name, cmd in group.commands.items():
+            if hasattr(cmd, "commands"):
+                yield from walk(cmd, [*prefix, name])
+            else:
+                yield [*prefix, name], cmd
+
+    for path, cmd in walk(cli, []):
+        result = CliRunner().invoke(cli, [*path, "--help"])
+        assert result.exit_code == 0, path
+        assert "Example" in (cmd.help or ""), f"`kb {' '.join(path)}` has no Example in its help"
+
+
+@pytest.mark.network
+def test_chroma_server_mode(tmp_path, embedder):
+    port = free_port()
+    server = subprocess.Popen([str(Path(sys.executable).parent / "chroma"), "run", "--path", str(tmp_path / "srv"),
+                               "--host", "127.0.0.1", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            import httpx
+
+            try:
+                return httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        assert wait_for(up, 60), "chroma server did not start"
+        env = {"KB_CHROMA_URL": url}
+        first = run_kb("ingest", "--json", str(SAMPLE_CORPUS / "glossary"), env=env)
+        assert first.returncode == 0, first.stderr
+        again = json.loads(run_kb("ingest", "--json", str(SAMPLE_CORPUS / "glossary"), env=env).stdout)
+        assert again["counts"]["unchanged"] == json.loads(first.stdout)["counts"]["added"]
+        status = json.loads(run_kb("status", "--json", env=env).stdout)
+        assert status["mode"] == "server" and status["chunks"] == again["total_chunks"]
+        hits = json.loads(run_kb("search", "--json", "what is a dense model", env=env).stdout)["hits"]
+        assert hits[0]["source"].endswith("dense-model.md")
+        assert not (tmp_path / "store").exists()  # nothing went to the embedded store
+    finally:
+        server.terminate()
+        server.wait(10)
+    dead = run_kb("status", env={"KB_CHROMA_URL": url})
+    assert dead.returncode != 0 and "KB_CHROMA_URL" in dead.stderr and "Traceback" not in dead.stderr
+
+
+@pytest.mark.network
+def test_openai_compatible_endpoint(sample_store):
+    """A stand-in endpoint drafts one supported and one invented sentence; only the first survives."""
+    draft = ("A base model is trained only to predict the next token. "
+             "It was invented in 1987 by Zorblax Labs.")
+
+    def handler(method, path, headers, body):
+        if path.endswith("/chat/completions"):
+            return 200, {"content-type": "application/json"}, chat_completion(draft)
+        return 404, {}, b"{}"
+
+    s, _, _ = sample_store
+    with Recorder(handler) as server:
+        env = {"KB_STORE": str(s.store), "KB_LLM_URL": f"{server.url}/v1", "KB_LLM_MODEL": "team-model"}
+        proc = run_kb("ask", "--json", "what is a base model?", env=env)
+        assert proc.returncode == 0, proc.stderr
+        data = json.loads(proc.stdout)
+        request = json.loads(server.calls[-1]["body"])
+    assert request["model"] == "team-model"
+    prompt = " ".join(m["content"] for m in request["messages"])
+    assert "[1]" in prompt and "what is a base model?" in prompt
+    assert "team-model" in data["model"]
+    assert "next token" in data["answer"] and "Zorblax" not in data["answer"]
+    assert data["citations"][0]["source"].endswith("base-model.md")
+
+    def failing(method, path, headers, body):
+        return 500, {"content-type": "application/json"}, b'{"error": "boom"}'
+
+    with Recorder(failing) as server:
+        env = {"KB_STORE": str(s.store), "KB_LLM_URL": f"{server.url}/v1"}
+        proc = run_kb("ask", "what is a base model?", env=env)
+    assert proc.returncode != 0 and "KB_LLM_URL" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_seed_pages_ingest_and_answer(shared_store, shared_engine):
+    _, _, report = shared_store
+    assert len(report.added) + len(report.aliases) == 5
+    answer = shared_engine.ask("What is a base model?")
+    assert not answer.refused
+    assert any(c.source.endswith(("002_cf57edaef917f7b0.txt", "003_fbeec71ce0b67350.txt"))
+               for c in answer.citations)
+    assert not SHARED_CORPUS.joinpath("nope").exists()
