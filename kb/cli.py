@@ -262,3 +262,11 @@ def config_show(settings, as_json):
     else:
         for key, value in data.items():
             click.echo(f"{key:22} {value}")
+
+
+# The Slack bot's commands live beside the bot (bot/cli.py imports nothing heavy).
+from bot.cli import feedback as _feedback_command  # noqa: E402
+from bot.cli import slack as _slack_command  # noqa: E402
+
+cli.add_command(_slack_command)
+cli.add_command(_feedback_command)

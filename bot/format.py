@@ -1,0 +1,118 @@
+"""Render an Answer as a Slack message: mrkdwn text and Block Kit blocks.
+
+The bot only renders `kb.types.Answer`; it never rewrites what kb answered.
+Layout: the answer with its [n] marks; numbered sources (title, section, a link
+when the page came from a URL, the supporting quote); a context line with the
+model and the time it took; helpful / not-helpful buttons.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from kb.types import Answer, Citation
+
+FEEDBACK_HELPFUL = "kb_feedback_helpful"
+FEEDBACK_UNHELPFUL = "kb_feedback_unhelpful"
+FEEDBACK_ACTIONS = (FEEDBACK_HELPFUL, FEEDBACK_UNHELPFUL)
+SECTION_LIMIT = 3000  # Slack's limit for a section block's text
+QUOTE_LIMIT = 280
+
+PLACEHOLDER = ":hourglass_flowing_sand: Looking that up in the knowledge base…"
+APOLOGY = (":warning: Sorry, something went wrong while answering. The error is logged for the kb admins; "
+           "please try again in a little while.")
+HELP = (
+    "*kb* answers questions from the team's glossary and guides, and shows where each answer comes from.\n"
+    "• Mention me in a channel: `@kb what is a base model?` I answer in the thread.\n"
+    "• Or send me a direct message.\n"
+    "• `/kb QUESTION` gives an answer only you can see; `/kb help` shows this.\n"
+    "Each answer has *Helpful* / *Not helpful* buttons: answers marked not helpful become test questions "
+    "for kb. When the knowledge base does not cover a question, I say so and name the closest topics."
+)
+
+
+def escape(text: str) -> str:
+    """Slack mrkdwn treats &, < and > as control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def placeholder(ahead: int = 0) -> str:
+    if ahead <= 0:
+        return PLACEHOLDER
+    return f"{PLACEHOLDER} ({ahead} question{'s' if ahead != 1 else ''} ahead of yours)"
+
+
+def source_line(c: Citation) -> str:
+    """`*[1]* <url|Title> — Section` then the quote; a file shows its name, not the server's path."""
+    title = escape(c.title or c.source)
+    section = f" — {escape(c.section)}" if c.section and c.section != c.title else ""
+    if c.source.startswith(("http://", "https://")):
+        label = (c.title or c.source).replace("|", "¦").replace(">", "›").replace("<", "‹").replace("&", "and")
+        head = f"*[{c.id}]* <{c.source}|{label}>{section}"
+    else:
+        head = f"*[{c.id}]* {title}{section} · `{escape(os.path.basename(c.source) or c.source)}`"
+    quote = clip(c.quote, QUOTE_LIMIT)
+    return f"{head}\n>{escape(quote)}" if quote else head
+
+
+def context_line(answer: Answer) -> str:
+    parts = [escape(answer.model)]
+    total = answer.timings.get("total_s")
+    if total is not None:
+        parts.append(f"{total:.1f} s")
+    if answer.mode == "quoted":
+        parts.append("quoted from the sources")
+    return " · ".join(parts)
+
+
+def answer_text(answer: Answer) -> str:
+    """The plain fallback text (notifications, screen readers, clients without blocks)."""
+    if answer.refused:
+        return refusal_text(answer)
+    return clip(answer.answer, SECTION_LIMIT)
+
+
+def refusal_text(answer: Answer) -> str:
+    text = ":grey_question: The knowledge base does not cover this, so I won't guess."
+    if answer.closest_topics:
+        text += " Closest topics it does cover: " + ", ".join(f"*{escape(t)}*" for t in answer.closest_topics) + "."
+    return text
+
+
+def feedback_buttons(answer_id: str) -> dict[str, Any]:
+    return {
+        "type": "actions",
+        "block_id": "kb_feedback",
+        "elements": [
+            {"type": "button", "action_id": FEEDBACK_HELPFUL, "value": answer_id,
+             "text": {"type": "plain_text", "text": ":thumbsup: Helpful", "emoji": True}},
+            {"type": "button", "action_id": FEEDBACK_UNHELPFUL, "value": answer_id,
+             "text": {"type": "plain_text", "text": ":thumbsdown: Not helpful", "emoji": True}},
+        ],
+    }
+
+
+def answer_blocks(answer: Answer, answer_id: str | None = None) -> list[dict[str, Any]]:
+    """Block Kit blocks for one answer; `answer_id` adds the feedback buttons."""
+    body = refusal_text(answer) if answer.refused else escape(clip(answer.answer, SECTION_LIMIT - 20))
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": body}}]
+    if answer.citations:
+        lines = ["*Sources*"] + [source_line(c) for c in answer.citations]
+        text = "\n".join(lines)
+        if len(text) > SECTION_LIMIT:
+            text = text[: SECTION_LIMIT - 1] + "…"
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context_line(answer)}]})
+    if answer_id:
+        blocks.append(feedback_buttons(answer_id))
+    return blocks
+
+
+def simple_blocks(text: str) -> list[dict[str, Any]]:
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]

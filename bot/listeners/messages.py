@@ -1,0 +1,60 @@
+"""Mentions in channels and messages in DMs: parse the question, then hand it to the Answerer."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from bot import format
+from bot.worker import Question
+
+log = logging.getLogger(__name__)
+
+USER_MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|([^>]*))?>")
+CHANNEL_LINK = re.compile(r"<#[A-Z0-9]+\|([^>]*)>")
+URL_LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|([^>]*))?>")
+SPECIAL = re.compile(r"<!([a-z]+)(?:\^[^|>]*)?(?:\|([^>]*))?>")
+HELP_WORDS = {"help", "-h", "--help", "?", "usage"}
+
+
+def question_text(text: str, bot_user_id: str | None) -> str:
+    """Slack's wire format to the question a person typed: no bot mention, links as their labels."""
+    text = USER_MENTION.sub(lambda m: "" if m.group(1) == bot_user_id else "@" + (m.group(2) or m.group(1)), text)
+    text = CHANNEL_LINK.sub(lambda m: "#" + m.group(1), text)
+    text = URL_LINK.sub(lambda m: m.group(2) or m.group(1), text)
+    text = SPECIAL.sub(lambda m: "@" + (m.group(2) or m.group(1)), text)
+    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return " ".join(text.split()).strip(" ,:")
+
+
+def is_help(text: str) -> bool:
+    return not text or text.lower() in HELP_WORDS
+
+
+def register(app: Any, bot: Any) -> None:
+    def handle(event: dict[str, Any], context: Any, client: Any, via: str) -> None:
+        user = event.get("user")
+        if event.get("subtype") or event.get("bot_id") or not user or user == context.bot_user_id:
+            return  # edits, joins, files, other bots and kb itself
+        channel = event["channel"]
+        if not bot.seen.first_time(f"message:{channel}:{event['ts']}"):
+            return  # the same message as another event type (e.g. a mention inside a DM)
+        thread_ts = event.get("thread_ts") or event["ts"]
+        if not bot.allowed(channel):
+            client.chat_postEphemeral(channel=channel, user=user, text=bot.not_here_text())
+            return
+        text = question_text(event.get("text") or "", context.bot_user_id)
+        if is_help(text):
+            client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=format.HELP)
+            return
+        bot.answerer.take(Question(text=text, asker=user, channel=channel, via=via, thread_ts=thread_ts))
+
+    @app.event("app_mention")
+    def on_mention(event: dict[str, Any], context: Any, client: Any) -> None:
+        handle(event, context, client, "mention")
+
+    @app.event("message")
+    def on_message(event: dict[str, Any], context: Any, client: Any) -> None:
+        if event.get("channel_type") == "im":
+            handle(event, context, client, "dm")

@@ -1,0 +1,113 @@
+"""Answer questions one at a time, after Slack has been acknowledged.
+
+Listeners acknowledge Slack at once, post a placeholder in the thread, and hand a
+`Question` to the `Answerer`. One worker thread owns the Engine: the model is
+CPU-bound, so running two answers at once only makes both slower, and a burst of
+questions waits in the queue instead of being lost. Whatever goes wrong while
+answering, the asker gets a short apology, the log gets the traceback, and the
+worker carries on with the next question.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.webhook import WebhookClient
+
+from bot import format
+from bot.feedback import FeedbackStore
+from kb.gaps import log_refusal
+from kb.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Question:
+    text: str
+    asker: str
+    channel: str
+    via: str  # mention | dm | command
+    thread_ts: str | None = None  # the thread the answer goes to (mentions, DMs)
+    placeholder_ts: str | None = None  # the "looking it up" message the answer replaces
+    response_url: str | None = None  # slash commands answer here, ephemerally
+
+
+class Answerer:
+    def __init__(self, settings: Settings, engine: Any, client: WebClient, feedback: FeedbackStore) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.client = client
+        self.feedback = feedback
+        self._queue: queue.Queue[Question | None] = queue.Queue()
+        self._busy = False
+        self._thread = threading.Thread(target=self._run, name="kb-answerer", daemon=True)
+        self._thread.start()
+
+    def ahead(self) -> int:
+        """Questions that will be answered before one submitted now."""
+        return self._queue.qsize() + int(self._busy)
+
+    def take(self, q: Question) -> None:
+        """Show the asker that kb is on it, then queue the question (called right after ack)."""
+        if q.response_url is None:
+            try:
+                resp = self.client.chat_postMessage(channel=q.channel, thread_ts=q.thread_ts,
+                                                    text=format.placeholder(self.ahead()))
+                q.placeholder_ts = resp.get("ts")
+            except Exception:  # noqa: BLE001 - the answer can still be posted on its own
+                log.exception("could not post the placeholder in %s", q.channel)
+        self._queue.put(q)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            q = self._queue.get()
+            if q is None:
+                return
+            self._busy = True
+            try:
+                self.answer(q)
+            except Exception:  # noqa: BLE001 - the worker must outlive any single question
+                log.exception("unexpected failure while handling %r", q.text)
+            finally:
+                self._busy = False
+
+    def answer(self, q: Question) -> None:
+        try:
+            answer = self.engine.ask(q.text)
+        except Exception:  # noqa: BLE001 - any failure: apologise, log, keep serving
+            log.exception("answering %r from %s in %s failed", q.text, q.asker, q.channel)
+            self.deliver(q, format.APOLOGY, format.simple_blocks(format.APOLOGY))
+            return
+        if answer.refused:
+            log_refusal(self.settings, q.text, answer.closest_topics, via="slack")
+        try:
+            answer_id: str | None = self.feedback.record_answer(answer, asker=q.asker, channel=q.channel, via=q.via)
+        except Exception:  # noqa: BLE001 - an answer without buttons beats no answer
+            log.exception("could not record the answer in %s", self.feedback.path)
+            answer_id = None
+        self.deliver(q, format.answer_text(answer), format.answer_blocks(answer, answer_id))
+
+    def deliver(self, q: Question, text: str, blocks: list[dict[str, Any]]) -> None:
+        """One message per question: replace the placeholder, else post in the thread or the response_url."""
+        try:
+            if q.response_url:
+                hook = WebhookClient(q.response_url, retry_handlers=list(self.client.retry_handlers))
+                resp = hook.send(text=text, blocks=blocks, response_type="ephemeral", replace_original=True)
+                if resp.status_code != 200:
+                    log.error("response_url answered %s: %s", resp.status_code, resp.body[:200])
+            elif q.placeholder_ts:
+                self.client.chat_update(channel=q.channel, ts=q.placeholder_ts, text=text, blocks=blocks)
+            else:
+                self.client.chat_postMessage(channel=q.channel, thread_ts=q.thread_ts, text=text, blocks=blocks)
+        except Exception:  # noqa: BLE001
+            log.exception("could not post the answer to %s", q.channel)
