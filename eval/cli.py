@@ -1,0 +1,55 @@
+"""Bodies of `kb eval` and `kb gaps`; kb/cli.py declares the options and imports this lazily."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def eval_command(settings: Any, *, set_name: str, out: str | None, baseline: str | None, llms: tuple[str, ...],
+                 limit: int | None, only: tuple[str, ...], history: str | None, store: str | None,
+                 thresholds: str | None, seed: int, as_json: bool) -> None:
+    from eval.gate import load_thresholds
+    from eval.report import summary_table
+    from eval.runner import EvalOptions, run_eval
+
+    opts = EvalOptions(set=set_name, out=Path(out) if out else None, baseline=Path(baseline) if baseline else None,
+                       history=Path(history) if history else None, llms=llms, limit=limit, only=only,
+                       store=Path(store) if store else None, thresholds=Path(thresholds) if thresholds else None,
+                       seed=seed)
+    outcome = run_eval(settings, opts)
+    res = outcome.results
+    if as_json:
+        click.echo(json.dumps({"set": res["set"]["name"], "passed": outcome.passed, "commit": res["commit"],
+                               "n_questions": res["n_questions"],
+                               "metrics": {r["model"]: r["metrics"] for r in res["runs"]},
+                               "failures": res["failures"], "outputs": {k: str(v) for k, v in outcome.paths.items()}},
+                              indent=2))
+    else:
+        th = load_thresholds(opts.thresholds, res["set"]["name"])
+        click.echo(f"kb eval {res['set']['name']}: {res['n_questions']} questions, "
+                   f"{', '.join(res['models'])} ({res['seconds']}s)")
+        click.echo(summary_table(res, th))
+        click.echo(f"report: {outcome.paths['report_html']}  (also report.md, results.json, trend.png; "
+                   f"history {outcome.paths['history']})")
+    if not outcome.passed:
+        lines = "\n".join(f"  {f.message()}" for f in outcome.failures)
+        raise click.ClickException(f"eval {res['set']['name']} failed {len(outcome.failures)} check(s):\n{lines}")
+
+
+def gaps_command(settings: Any, *, as_json: bool, limit: int, via: tuple[str, ...]) -> None:
+    from eval.gaps import gaps_text, group_gaps, log_path, read_log
+
+    path = log_path(settings)
+    entries = [e for e in read_log(path) if not via or e.get("via") in via]
+    gaps = group_gaps(entries)[:limit]
+    if as_json:
+        click.echo(json.dumps({"log": str(path), "refusals": len(entries), "gaps": [g.to_dict() for g in gaps]},
+                              indent=2, ensure_ascii=False))
+    else:
+        click.echo(gaps_text(gaps))
+        if entries:
+            click.echo(f"({len(entries)} refusals logged in {path})")
