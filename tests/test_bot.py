@@ -19,6 +19,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +32,7 @@ BOT_USER = "UKBBOT"
 BOT_ID = "BKBBOT"
 IN_CORPUS = "What is a base model?"
 OFF_TOPIC = "How long should sourdough bread proof before baking?"
+ROOT = Path(__file__).resolve().parent.parent
 DEADLINE = 180.0  # seconds; generous, the CI box is shared. Polls return as soon as the call is seen.
 
 
@@ -88,6 +90,7 @@ class SlackStandIn(Recorder):
         super().__init__()
         self.fail_once: dict[str, tuple[int, dict[str, str]]] = {}
         self.auth_error: str | None = None
+        self.ws_url = ""
         self.ts = 1700000000.0
         standin = self
 
@@ -127,6 +130,10 @@ class SlackStandIn(Recorder):
             return status, headers, {"ok": False, "error": "ratelimited"}
         if method.startswith("hooks/"):
             return 200, {}, "ok"
+        if method == "apps.connections.open":
+            if auth != "Bearer xapp-test":
+                return 200, {}, {"ok": False, "error": "invalid_auth"}
+            return 200, {}, {"ok": True, "url": self.ws_url}
         if auth != f"Bearer {BOT_TOKEN}" and "token" not in body:
             return 200, {}, {"ok": False, "error": "not_authed"}
         if method == "auth.test":
@@ -512,3 +519,243 @@ def test_channel_allow_list(start_bot, slack, sample_engine, monkeypatch):
     help_reply = slack.wait_for(in_thread("CALLOWED", "700.000002"), what="help reply")[0]
     assert "/kb QUESTION" in help_reply["body"]["text"]
     assert slack.find(in_thread("COTHER", "700.000001")) == []
+
+
+def test_twenty_simultaneous_questions_are_queued_not_lost(start_bot, slack, sample_engine):
+    bot, _ = start_bot(sample_engine)
+    statuses: list[int] = []
+
+    def ask(i: int) -> None:
+        statuses.append(bot.event(dm(f"{OFF_TOPIC} ({i})", f"900.{i:06d}"), f"EvBurst{i}")[0])
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == [200] * 20
+    updates = slack.wait_for(lambda c: c["method"] == "chat.update", n=20, what="20 answers")
+    placeholders = slack.find(lambda c: c["method"] == "chat.postMessage")
+    assert sorted(p["body"]["thread_ts"] for p in placeholders) == [f"900.{i:06d}" for i in range(20)]
+    assert sorted(u["body"]["ts"] for u in updates) == sorted(p["reply"]["ts"] for p in placeholders)
+    assert all("does not cover this" in u["body"]["text"] for u in updates)
+    assert any("ahead of yours" in p["body"]["text"] for p in placeholders)  # people see they are queued
+
+
+# -- socket mode ------------------------------------------------------------------------------
+
+class SocketModeStandIn:
+    """Slack's Socket Mode side: a WebSocket on loopback that pushes one envelope and records the ack."""
+
+    def __init__(self, envelope: dict[str, Any]) -> None:
+        from websockets.sync.server import serve
+
+        self.acks: list[dict[str, Any]] = []
+
+        def handler(ws: Any) -> None:
+            ws.send(json.dumps({"type": "hello", "num_connections": 1, "debug_info": {}}))
+            ws.send(json.dumps(envelope))
+            try:
+                for message in ws:
+                    self.acks.append(json.loads(message))
+            except Exception:  # noqa: BLE001 - the client closing is the normal end
+                pass
+
+        self.server = serve(handler, "127.0.0.1", 0)
+        self.url = f"ws://127.0.0.1:{self.server.socket.getsockname()[1]}/link"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_socket_mode_acks_the_envelope_and_answers_in_the_thread(tmp_path, slack, sample_engine):
+    pytest.importorskip("websockets.sync.server")
+    from bot.app import connect_socket_mode, create_app, socket_mode_handler
+
+    event = {"type": "event_callback", "team_id": "T1", "api_app_id": "A1", "event_id": "EvSocket1",
+             "event": mention(OFF_TOPIC, "950.000001"),
+             "authorizations": [{"team_id": "T1", "user_id": BOT_USER, "is_bot": True}]}
+    ws = SocketModeStandIn({"envelope_id": "env-1", "type": "events_api", "accept_response_payload": False,
+                            "retry_attempt": 0, "retry_reason": "", "payload": event})
+    slack.ws_url = ws.url
+    settings = bot_settings(tmp_path / "bot-data", slack_api_url=slack.api_url, slack_app_token="xapp-test")
+    handler = socket_mode_handler(create_app(settings, engine=sample_engine), settings)
+    try:
+        connect_socket_mode(handler)
+        answered(slack, "C1", "950.000001")
+        end = time.monotonic() + DEADLINE
+        while not ws.acks and time.monotonic() < end:
+            time.sleep(0.05)
+        assert ws.acks[0]["envelope_id"] == "env-1"
+        opened = slack.find(lambda c: c["method"] == "apps.connections.open")
+        assert opened and opened[0]["status"] == 200
+    finally:
+        handler.close()
+        ws.server.shutdown()
+
+
+def test_socket_mode_rejected_app_token_is_one_clear_error(tmp_path, slack, sample_engine):
+    from bot.app import connect_socket_mode, create_app, socket_mode_handler
+    from kb.errors import SettingsError
+
+    settings = bot_settings(tmp_path / "bot-data", slack_api_url=slack.api_url, slack_app_token="xapp-revoked")
+    handler = socket_mode_handler(create_app(settings, engine=sample_engine), settings)
+    with pytest.raises(SettingsError, match=r"Slack rejected SLACK_APP_TOKEN \(invalid_auth\)"):
+        connect_socket_mode(handler)
+    handler.close()
+
+
+# -- kb slack / kb feedback on the command line -------------------------------------------------
+
+@pytest.fixture(autouse=True)
+def no_slack_env(monkeypatch):
+    for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_API_URL", "KB_SLACK_CHANNELS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def run_kb(args: list[str], env: dict[str, str] | None = None):
+    from click.testing import CliRunner
+
+    from kb.cli import cli
+
+    return CliRunner().invoke(cli, args, env=env)
+
+
+def test_kb_slack_without_tokens_exits_nonzero_with_one_line():
+    result = run_kb(["slack"])
+    assert result.exit_code != 0
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "SLACK_BOT_TOKEN" in lines[0], result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("env, args, expected", [
+    ({"SLACK_BOT_TOKEN": BOT_TOKEN}, ["slack", "--http"], "SLACK_SIGNING_SECRET is not set"),
+    ({"SLACK_BOT_TOKEN": BOT_TOKEN}, ["slack"], "SLACK_SIGNING_SECRET is not set"),
+    ({"SLACK_BOT_TOKEN": "xapp-wrong-kind", "SLACK_SIGNING_SECRET": SECRET}, ["slack"], "starting with xoxb-"),
+    ({"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": "xoxb-wrong-kind"}, ["slack"], "starting with xapp-"),
+    ({"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": "http://127.0.0.1:9/api/"},
+     ["slack", "--http"], "cannot reach the Slack Web API at http://127.0.0.1:9/api/"),
+])
+def test_kb_slack_settings_errors_are_one_line(env, args, expected):
+    result = run_kb(args, env=env)
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], result.output
+
+
+def test_kb_slack_rejected_bot_token_fails_before_loading_models(slack):
+    slack.auth_error = "invalid_auth"
+    result = run_kb(["slack", "--http"], env={"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SECRET,
+                                            "SLACK_API_URL": slack.api_url})
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"Error: Slack rejected SLACK_BOT_TOKEN (invalid_auth) at {slack.api_url}auth.test: copy the Bot User "
+        "OAuth Token again, or reinstall the app"]
+
+
+def test_kb_feedback_when_empty(tmp_path):
+    result = run_kb(["feedback", "--json"])
+    assert result.exit_code == 0 and json.loads(result.output)["votes"] == []
+    result = run_kb(["feedback"])
+    assert result.exit_code == 0 and "no feedback yet" in result.output
+
+
+def test_kb_slack_http_process_serves_signed_requests(slack, sample_store, model_cache):
+    """`kb slack --http` as a user runs it: a real process, models loaded at start-up."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    s, _, _ = sample_store
+    env = {**os.environ, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SECRET,
+           "SLACK_API_URL": slack.api_url, "KB_STORE": str(s.store), "KB_CACHE_DIR": str(model_cache)}
+    proc = subprocess.Popen([sys.executable, "-m", "kb", "slack", "--http", "--host", "127.0.0.1", "--port", "0"],
+                            env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        line = ""
+        while proc.poll() is None and "answering Slack at" not in line:
+            line = proc.stderr.readline()
+        assert proc.poll() is None, f"kb slack exited: {line}{proc.stderr.read()}"
+        url = re.search(r"(http://\S+/slack/events)", line).group(1)
+        bot = BotUnderTest(url, None)
+        assert bot.event(mention("help", "990.000001"), "EvProc1", signed=False)[0] == 401
+        assert bot.event(mention("help", "990.000002"), "EvProc2")[0] == 200
+        reply = slack.wait_for(in_thread("C1", "990.000002"), what="help reply")[0]
+        assert "/kb QUESTION" in reply["body"]["text"]
+        assert slack.find(in_thread("C1", "990.000001")) == []
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+# -- pieces -----------------------------------------------------------------------------------
+
+def test_manifest_subscribes_to_what_the_listeners_handle():
+    import yaml
+
+    from bot.app import EVENTS_PATH
+
+    manifest = yaml.safe_load((ROOT / "bot" / "manifest.yml").read_text())
+    assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == {"app_mention", "message.im"}
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == {"app_mentions:read", "chat:write", "commands",
+                                                              "im:history"}
+    assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/kb"]
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True
+    assert manifest["settings"]["socket_mode_enabled"] is True
+    assert EVENTS_PATH in (ROOT / "bot" / "manifest.yml").read_text()  # the HTTP-mode hint names the path
+
+
+def test_question_text_from_slack_wire_format():
+    from bot.listeners.messages import question_text
+
+    assert question_text(f"<@{BOT_USER}> what is &lt;MoE&gt; &amp; why?", BOT_USER) == "what is <MoE> & why?"
+    assert question_text(f"<@{BOT_USER}>: ask <@U2|ana> about <https://x.io/p|this page> in <#C9|ml>",
+                         BOT_USER) == "ask @ana about this page in #ml"
+    assert question_text(f"<@{BOT_USER}>", BOT_USER) == ""
+
+
+def test_format_sources_and_refusal():
+    from bot.format import answer_blocks, answer_text
+    from kb.types import Answer, Citation
+
+    cites = [Citation(1, "https://wiki.example.com/moe", "MoE <draft>", "Routing", "Experts & a router.", 0.9),
+             Citation(2, "/srv/kb/corpus/glossary/lora.md", "LoRA", "LoRA", "Low-rank adapters.", 0.8)]
+    ans = Answer("q", "A router picks experts [1]. Adapters are small [2].", False, cites, "m1",
+                 timings={"total_s": 4.21})
+    blocks = answer_blocks(ans, "abc")
+    sources = blocks[1]["text"]["text"]
+    assert "*[1]* <https://wiki.example.com/moe|MoE ‹draft›> — Routing\n>Experts &amp; a router." in sources
+    assert "*[2]* LoRA · `lora.md`\n>Low-rank adapters." in sources  # a file: its name, not the server path
+    assert blocks[2]["elements"][0]["text"] == "m1 · 4.2 s"
+    assert [e["value"] for e in blocks[3]["elements"]] == ["abc", "abc"]
+    refused = Answer("q", "x", True, [], "m1", closest_topics=["LoRA", "Fine-tuning"])
+    assert answer_text(refused).endswith("Closest topics it does cover: *LoRA*, *Fine-tuning*.")
+    assert len(answer_blocks(refused)) == 2  # no sources, no buttons without an id
+
+
+def test_seen_forgets_after_ttl_and_size():
+    from bot.dedupe import Seen
+
+    now = [0.0]
+    seen = Seen(ttl=10, max_size=3, clock=lambda: now[0])
+    assert seen.first_time("a") and not seen.first_time("a")
+    now[0] = 11
+    assert seen.first_time("a")  # expired
+    for k in "bcd":
+        assert seen.first_time(k)
+    assert seen.first_time("a")  # pushed out by the size bound when "d" came
+    assert not seen.first_time("d")
+
+
+def test_eval_candidates_one_per_question():
+    from bot.feedback import eval_candidates
+
+    votes = [{"helpful": False, "question": "What is X?", "answer_id": "a" * 32, "user": "U1", "time": "2026-01-02",
+              "refused": True, "answer": "", "citations": []},
+             {"helpful": False, "question": "what is  x?", "answer_id": "b" * 32, "user": "U2", "time": "2026-01-03",
+              "refused": False, "answer": "X is y [1].", "citations": [{"source": "x.md"}]},
+             {"helpful": True, "question": "What is Y?", "answer_id": "c" * 32, "user": "U1", "time": "2026-01-02",
+              "refused": False, "answer": "Y [1].", "citations": []}]
+    items = eval_candidates(votes)
+    assert [i["question"] for i in items] == ["What is X?"]
+    assert items[0]["id"] == "feedback-aaaaaaaa" and "kb refused" in items[0]["note"]
