@@ -108,6 +108,9 @@ def test_cited_sentences_reads_both_answer_shapes():
     quoted = "\u201cMoE models route each token to a few experts.\u201d [1] \u201cDense models use all.\u201d [2]"
     assert [(s.text, s.ids) for s in cited_sentences(quoted)] == [
         ("MoE models route each token to a few experts.", [1]), ("Dense models use all.", [2])]
+    mixed = "A kept model sentence [1]. \u201cA quote that fills a gap.\u201d [2]"
+    assert [(s.text, s.ids) for s in cited_sentences(mixed)] == [
+        ("A kept model sentence", [1]), ("A quote that fills a gap.", [2])]
     two_then_mark = "First claim here. Second claim here [3]."
     assert [(s.text, s.ids) for s in cited_sentences(two_then_mark)] == [
         ("First claim here.", []), ("Second claim here", [3])]
@@ -502,3 +505,47 @@ def test_nightly_script_keeps_history_and_baseline_and_fails_on_a_gate(tmp_path)
     assert "refusal_recall" in second.stderr and "FAILED tiny" in second.stdout
     assert (state / "tiny" / "baseline.json").read_text() == baseline  # a failing run never becomes the baseline
     assert len((state / "tiny" / "history.jsonl").read_text().splitlines()) == 2
+
+
+def _question(qid: str, grade_: str, refuse: bool = False) -> dict:
+    scores = rec(grade_, refused=refuse, expect=refuse, hit_at_3=None if refuse else 1.0,
+                 fact_recall=None if refuse else (1.0 if grade_ == CORRECT else 0.5), rank=None if refuse else 1)
+    scores.update(missing_facts=[] if grade_ == CORRECT or refuse else [["subset", "a few"]], forbidden_found=[],
+                  sentences=[], citations=[])
+    return {"id": qid, "question": f"question {qid}?", "kind": "definition", "refuse": refuse, "sources": ["p.md"],
+            "answer": {"answer": f"answer <{qid}>", "citations": [{"id": 1, "source": "/c/p.md", "section": "S",
+                                                                   "quote": "a quote"}], "timings": {}},
+            "scores": scores}
+
+
+def test_reports_put_failing_questions_first_and_models_side_by_side(tmp_path):
+    from eval.report import write_html, write_markdown
+
+    def run(model, grades):
+        qs = [_question(f"q{i}", g) for i, g in enumerate(grades)] + [_question("oos", CORRECT, refuse=True)]
+        return {"model": model, "metrics": aggregate([q["scores"] for q in qs]), "questions": qs, "failures": []}
+
+    results = {"set": {"name": "s", "corpus": "/c", "items": 9}, "date": "2026-01-01T03:17:00", "commit": "abc" * 5,
+               "dirty": False, "seconds": 1.0, "n_questions": 3, "partial": True, "models": ["small", "big"],
+               "embed_model": "e", "baseline": None, "passed": False,
+               "failures": [{"message": "[small] fact_recall below threshold; questions: q1"}],
+               "runs": [run("small", [CORRECT, INCORRECT]), run("big", [CORRECT, CORRECT])]}
+    th = load_thresholds()
+    write_markdown(results, tmp_path / "r.md", th)
+    md = (tmp_path / "r.md").read_text()
+    assert "| metric | small | big | threshold | kind |" in md and "## Grades side by side" in md
+    assert "| q1 | definition | incorrect | correct |" in md
+    assert "missing facts: subset / a few" in md and "**FAILED**" in md
+    write_html(results, tmp_path / "r.html", th, trend=None)
+    html = (tmp_path / "r.html").read_text()
+    assert html.index("<b>q1</b>") < html.index("q0")  # the failing question comes first
+    assert "answer &lt;q1&gt;" in html and "<q1>" not in html  # answers are escaped
+    assert not re.search(r"""(src|href)=['"]?https?:""", html)  # self-contained
+
+
+def test_kb_cli_does_not_import_eval():
+    import subprocess
+    import sys
+
+    code = "import sys, kb.cli; sys.exit(any(m == 'eval' or m.startswith('eval.') for m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
