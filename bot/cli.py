@@ -77,18 +77,14 @@ def feedback(ctx: click.Context, as_json: bool, unhelpful: bool, as_eval_yaml: b
 
     Example: kb feedback --unhelpful --as-eval-yaml >> candidates.yaml
     """
-    from bot.feedback import FeedbackStore, eval_candidates, feedback_path
+    from bot.feedback import FeedbackStore, eval_yaml, feedback_path
 
     path = feedback_path(_settings(ctx))
     votes = FeedbackStore(path).votes(unhelpful_only=unhelpful or as_eval_yaml)
     if as_eval_yaml:
-        import yaml
-
-        items = eval_candidates(votes)
-        click.echo(f"# {len(items)} draft eval item(s) from answers marked not helpful in Slack ({path}).\n"
-                   "# Fill in facts and sources before adding them to an eval set.")
-        if items:
-            click.echo(yaml.safe_dump({"items": items}, sort_keys=False, allow_unicode=True, width=100), nl=False)
+        click.echo(f"# Draft eval items from answers marked not helpful in Slack ({path}).\n"
+                   "# Paste them under `items:` in an eval set and fill in what each needs.")
+        click.echo(eval_yaml(votes), nl=False)
         return
     if as_json:
         click.echo(json.dumps({"path": str(path), "votes": votes}, indent=2, ensure_ascii=False))

@@ -108,11 +108,22 @@ def feedback_path(settings: Any) -> Path:
     return Path(settings.data_dir) / "feedback.sqlite"
 
 
+def guess_kind(question: str) -> str:
+    """A first guess at the eval item's kind; the person filling in the facts checks it."""
+    q = question.lower()
+    if " vs" in q or "differ" in q or "compare" in q or "better than" in q:
+        return "comparison"
+    if q.startswith(("how ", "how do", "how can", "when should", "should ")):
+        return "howto"
+    return "definition"
+
+
 def eval_candidates(votes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Draft eval items (same shape as eval/sets/*.yaml items) from not-helpful votes, one per question.
+    """Draft eval items (the shape of eval/sets/*.yaml items) from not-helpful votes, one per question.
 
     `facts` and `sources` are left for a person to fill in: a bad answer's citations
-    are exactly what cannot be trusted; they are kept in `note` as a lead.
+    are exactly what cannot be trusted. `note` (not an eval key; `eval_yaml` prints
+    it as a comment) says who found the answer unhelpful and what kb said.
     """
     items: dict[str, dict[str, Any]] = {}
     for v in votes:
@@ -126,10 +137,25 @@ def eval_candidates(votes: list[dict[str, Any]]) -> list[dict[str, Any]]:
         items[key] = {
             "id": f"feedback-{v['answer_id'][:8]}",
             "question": v["question"],
-            "kind": "feedback",
+            "kind": guess_kind(v["question"]),
             "facts": [],
             "sources": [],
             "note": f"marked not helpful by {v['user']} on {v['time'][:10]}; kb {what}"
                     + (f" (cited: {', '.join(cited)})" if cited else ""),
         }
     return list(items.values())
+
+
+def eval_yaml(votes: list[dict[str, Any]]) -> str:
+    """The candidates as YAML list entries, indented to paste under an eval set's `items:`."""
+    import yaml
+
+    out = []
+    for item in eval_candidates(votes):
+        fields = {k: v for k, v in item.items() if k != "note"}
+        out.append(f"  # {item['note']}\n")
+        out.append("  # TODO: check kind; add facts and sources (or refuse: true with kind out_of_scope)\n")
+        entry = yaml.safe_dump([fields], sort_keys=False, allow_unicode=True, width=100)
+        out.extend(f"  {line}\n" for line in entry.splitlines())
+        out.append("\n")
+    return "".join(out)

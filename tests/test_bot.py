@@ -417,6 +417,7 @@ def test_slash_command_answers_ephemerally_and_help(start_bot, slack, sample_eng
 
 
 def test_feedback_click_is_stored_and_listed(start_bot, slack, sample_engine, monkeypatch):
+    import yaml
     from click.testing import CliRunner
 
     from kb.cli import cli
@@ -447,11 +448,15 @@ def test_feedback_click_is_stored_and_listed(start_bot, slack, sample_engine, mo
 
     result = CliRunner().invoke(cli, ["feedback", "--as-eval-yaml"])
     assert result.exit_code == 0, result.output
-    import yaml
+    assert "marked not helpful by URATER" in result.output
+    draft = yaml.safe_load("items:\n" + result.output)["items"]
+    assert [(i["question"], i["kind"]) for i in draft] == [(IN_CORPUS, "definition")]
+    assert draft[0]["id"].startswith("feedback-")
+    # once a person fills in facts and sources, the eval accepts the item as it is
+    from eval.cases import parse_case
 
-    items = yaml.safe_load(result.output)["items"]
-    assert [i["question"] for i in items] == [IN_CORPUS]
-    assert items[0]["id"].startswith("feedback-") and "URATER" in items[0]["note"]
+    case = parse_case({**draft[0], "facts": [["next token"]], "sources": ["base-model.md"]}, Path("set.yaml"), 0)
+    assert case.question == IN_CORPUS
 
 
 def test_failure_while_answering_apologises_and_keeps_serving(start_bot, slack, sample_store, embedder, caplog):
@@ -748,7 +753,7 @@ def test_seen_forgets_after_ttl_and_size():
 
 
 def test_eval_candidates_one_per_question():
-    from bot.feedback import eval_candidates
+    from bot.feedback import eval_candidates, guess_kind
 
     votes = [{"helpful": False, "question": "What is X?", "answer_id": "a" * 32, "user": "U1", "time": "2026-01-02",
               "refused": True, "answer": "", "citations": []},
@@ -759,3 +764,5 @@ def test_eval_candidates_one_per_question():
     items = eval_candidates(votes)
     assert [i["question"] for i in items] == ["What is X?"]
     assert items[0]["id"] == "feedback-aaaaaaaa" and "kb refused" in items[0]["note"]
+    assert [guess_kind(q) for q in ("How do I quantize?", "MoE vs dense?", "What is LoRA?")] == [
+        "howto", "comparison", "definition"]
