@@ -8,7 +8,6 @@ module level: kb.cli imports this module.)
 from __future__ import annotations
 
 import json
-import sys
 import threading
 
 import click
@@ -98,5 +97,4 @@ def feedback(ctx: click.Context, as_json: bool, unhelpful: bool, as_eval_yaml: b
         click.echo(f"{v['time']}  {mark}  {v['user']:12} {v['question']}")
         click.echo(f"{'':27}-> {answer[:150]}{'…' if len(answer) > 150 else ''}")
     n_bad = sum(not v["helpful"] for v in votes)
-    click.echo(f"{len(votes)} vote(s), {len(votes) - n_bad} helpful, {n_bad} not helpful ({path})",
-               err=not sys.stdout.isatty())
+    click.echo(f"{len(votes)} vote(s), {len(votes) - n_bad} helpful, {n_bad} not helpful ({path})")

@@ -82,12 +82,15 @@ class Answerer:
                 self._busy = False
 
     def answer(self, q: Question) -> None:
+        log.info("question from %s in %s (%s): %s", q.asker, q.channel, q.via, q.text)
         try:
             answer = self.engine.ask(q.text)
         except Exception:  # noqa: BLE001 - any failure: apologise, log, keep serving
             log.exception("answering %r from %s in %s failed", q.text, q.asker, q.channel)
             self.deliver(q, format.APOLOGY, format.simple_blocks(format.APOLOGY))
             return
+        log.info("%s in %.1fs: %s", "refused" if answer.refused else f"answered ({answer.mode})",
+                 answer.timings.get("total_s", 0.0), answer.answer[:200])
         if answer.refused:
             log_refusal(self.settings, q.text, answer.closest_topics, via="slack")
         try:
