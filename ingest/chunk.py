@@ -8,6 +8,7 @@ than MAX_WORDS, so every chunk is embedded whole and quotes stay inside a sectio
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 
 from ingest.clean import HEADING
@@ -15,7 +16,9 @@ from kb.types import Chunk, Page
 
 MAX_WORDS = 150  # ~200 word pieces of English, under MiniLM's 256 with the title prefix
 MIN_WORDS = 8
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "2"
+PAGE_KEYS = ("description", "keywords", "term", "aliases", "duplicates", "url")
+TIME_KEYS = ("ingested", "modified")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'“(\[])")
 
 
@@ -74,12 +77,33 @@ def chunk_page(page: Page, ingested: str = "") -> list[Chunk]:
                 texts[-1] = (heading, texts[-1][1] + "\n\n" + piece)
             else:
                 texts.append((heading, piece))
-    meta = {k: v for k, v in page.metadata.items() if k in ("description", "keywords", "term", "aliases",
-                                                               "duplicates", "url")}
-    meta.update({"modified": page.modified, "ingested": ingested, "kind": page.kind})
-    page_hash = page.content_hash + ":" + CHUNKER_VERSION
-    return [
+    # stored form already (lists comma-joined), so fingerprints match what the store gives back
+    meta = {k: ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v
+            for k, v in page.metadata.items() if k in PAGE_KEYS and v not in ("", None, [])}
+    meta.update({"modified": page.modified, "ingested": ingested, "kind": page.kind,
+                 "content_hash": page.content_hash})
+    chunks = [
         Chunk(id=chunk_id(page.source, i), text=text, source=page.source, title=page.title, section=heading,
-              position=i, page_hash=page_hash, page_chunks=len(texts), metadata=dict(meta))
+              position=i, page_chunks=len(texts), metadata=dict(meta))
         for i, (heading, text) in enumerate(texts)
     ]
+    return stamp(chunks)
+
+
+def stamp(chunks: list[Chunk]) -> list[Chunk]:
+    """Fingerprint one page's chunks: `page_hash` covers what is embedded, `meta_hash` the rest.
+
+    A page whose fingerprints match the store is unchanged; a page whose text
+    matches but metadata does not (e.g. a new duplicate recorded) is rewritten
+    without embedding it again.
+    """
+    text = hashlib.sha1(CHUNKER_VERSION.encode())
+    meta = hashlib.sha1()
+    for c in chunks:
+        text.update(c.embed_text().encode() + b"\x00")
+        kept = {k: v for k, v in c.metadata.items() if k not in TIME_KEYS + ("meta_hash",)}
+        meta.update(json.dumps([c.id, c.position, c.page_chunks, kept], sort_keys=True, default=str).encode())
+    for c in chunks:
+        c.page_hash = text.hexdigest()[:16]
+        c.metadata["meta_hash"] = meta.hexdigest()[:16]
+    return chunks

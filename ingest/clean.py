@@ -2,7 +2,8 @@
 
 Everything downstream (chunking, citations) relies on one shape: plain sentences
 under Markdown headings, with page facts (title, description, keywords, term,
-aliases) in metadata rather than in the text.
+aliases) in metadata rather than in the text. Every line cleaning drops is
+returned with its reason, so what cleaning does can be shown and tested.
 """
 
 from __future__ import annotations
@@ -10,29 +11,48 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ingest.boilerplate import Removed, strip_boilerplate
+from ingest.glossary import term_metadata
 from ingest.read import RawDoc
 from kb.types import Page
 
 FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(\n|\Z)", re.S)
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+INDENTED_HEADING = re.compile(r"^ {1,3}(#{1,6}\s)")
 FENCE = re.compile(r"^\s*(```|~~~)")
 MDX_STATEMENT = re.compile(r"^\s*(import|export)\s")
 JSX_TAG = re.compile(r"</?[A-Z][\w.]*(\s[^<>]*?)?/?>")
+JSX_OPEN_UNCLOSED = re.compile(r"^\s*<[A-Z][\w.]*(\s[^<>]*)?$")
 HTML_TAG = re.compile(r"</?[a-z][\w-]*(\s[^<>]*?)?/?>")
+HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
+MDX_COMMENT = re.compile(r"\{/\*.*?\*/\}", re.S)
+ADMONITION = re.compile(r"^\s*:::\s*(\w+)?\s*(.*)$")
 MD_LINK = re.compile(r"!?\[([^\]]*)\]\(([^)\s]*)(\s+\"[^\"]*\")?\)")
+LINK_ITEM = re.compile(r"^(\s*[-*+]\s+)\[([^\]]+)\]\(([^)\s]+)(\s+\"[^\"]*\")?\)\s*$")
 MD_EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1")
+GLUED_LABEL = re.compile(r"^([A-Z][\w ]{1,30}):(?=[A-Z\"“])")
+BULLET_GLYPH = re.compile(r"^[•▪◦‣∙·✓✔✗✘✕×☑☐]\s*|^([-*]\s+)[✓✔✗✘✕×☑☐]\s*")
+FRONT_KEYS = (str, int, float, bool, list)
+
+
+def clean_doc(raw: RawDoc) -> tuple[Page, list[Removed]]:
+    """The cleaned page and every line cleaning dropped (with its reason)."""
+    if raw.kind == "html":
+        title, text, front, removed = clean_html(raw.text)
+    elif raw.kind == "md" or looks_like_markdown(raw.text):
+        title, text, front, removed = clean_markdown(raw.text)
+    else:
+        title, text, front, removed = clean_text(raw.text)
+    title = title or _title_from_source(raw.source)
+    meta = {k: v for k, v in front.items() if isinstance(v, FRONT_KEYS)}
+    meta.update(term_metadata(title, front, text))
+    page = Page(source=raw.source, title=title, text=text, kind=raw.kind, metadata=meta,
+                modified=raw.modified, content_hash=raw.content_hash)
+    return page, removed
 
 
 def to_page(raw: RawDoc) -> Page:
-    if raw.kind == "html":
-        title, text, meta = clean_html(raw.text)
-    elif raw.kind == "md" or looks_like_markdown(raw.text):
-        title, text, meta = clean_markdown(raw.text)
-    else:
-        title, text, meta = clean_text(raw.text)
-    title = title or _title_from_source(raw.source)
-    return Page(source=raw.source, title=title, text=text, kind=raw.kind, metadata=meta,
-                modified=raw.modified, content_hash=raw.content_hash)
+    return clean_doc(raw)[0]
 
 
 def looks_like_markdown(text: str) -> bool:
@@ -63,11 +83,12 @@ def parse_front_matter(text: str) -> tuple[dict[str, Any], str]:
     return meta, text[match.end():]
 
 
-def clean_markdown(text: str) -> tuple[str, str, dict[str, Any]]:
-    """Front matter to metadata; MDX import/export lines and JSX tags out, their text kept."""
+def clean_markdown(text: str, *, dump: bool = False) -> tuple[str, str, dict[str, Any], list[Removed]]:
+    """Front matter to metadata; MDX import/export lines and JSX tags out, their text and links kept."""
     front, body = parse_front_matter(text)
+    body = MDX_COMMENT.sub("", HTML_COMMENT.sub("", body))
     lines: list[str] = []
-    in_fence = False
+    in_fence = in_tag = False
     for line in body.splitlines():
         if FENCE.match(line):
             in_fence = not in_fence
@@ -76,13 +97,26 @@ def clean_markdown(text: str) -> tuple[str, str, dict[str, Any]]:
         if in_fence:
             lines.append(line)
             continue
+        if in_tag:  # attributes of a JSX tag spread over several lines
+            in_tag = ">" not in line
+            continue
+        if JSX_OPEN_UNCLOSED.match(line):
+            in_tag = True
+            continue
         if MDX_STATEMENT.match(line) and not line.strip().endswith((".", "?", "!")):
             continue
+        adm = ADMONITION.match(line)
+        if adm:
+            lines.append(adm.group(2).strip())  # ':::note Title' keeps its title, ':::' goes
+            continue
+        line = INDENTED_HEADING.sub(r"\1", line)
         line = JSX_TAG.sub(lambda m: _jsx_text(m.group(0)), line)
         line = HTML_TAG.sub("", line)
+        line = LINK_ITEM.sub(lambda m: f"{m.group(1)}{m.group(2)} ({m.group(3)})", line)
         line = MD_LINK.sub(lambda m: m.group(1), line)
         line = MD_EMPHASIS.sub(r"\2", line)
         lines.append(line.rstrip())
+    lines, removed = strip_boilerplate(lines, dump=dump)
     body = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
     title = str(front.get("title") or "").strip()
     if not title:
@@ -91,54 +125,79 @@ def clean_markdown(text: str) -> tuple[str, str, dict[str, Any]]:
             if m and len(m.group(1)) == 1:
                 title = m.group(2)
                 break
-    meta = {k: v for k, v in front.items() if isinstance(v, (str, int, float, bool, list))}
-    return title, body, meta
+    return title, body, front, removed
 
 
 def _jsx_text(tag: str) -> str:
-    """Keep link targets and labels that live in JSX attributes, drop the rest of the tag."""
+    """Keep labels and titles that live in JSX attributes, drop the rest of the tag."""
     parts = re.findall(r'(?:label|title|text)=["\']([^"\']+)["\']', tag)
     return " ".join(parts)
 
 
-def clean_html(html: str) -> tuple[str, str, dict[str, Any]]:
+def clean_html(html: str) -> tuple[str, str, dict[str, Any], list[Removed]]:
     """Main content via trafilatura (scripts, nav, footers gone), headings kept as '#'."""
     import trafilatura
 
     text = trafilatura.extract(html, output_format="markdown", include_formatting=True, include_links=False,
                                include_comments=False, include_tables=True, favor_recall=True) or ""
     meta_obj = trafilatura.extract_metadata(html)
-    title = (meta_obj.title if meta_obj and meta_obj.title else "") or ""
-    meta: dict[str, Any] = {}
+    front: dict[str, Any] = {}
     if meta_obj and meta_obj.description:
-        meta["description"] = meta_obj.description
-    _title, body, _ = clean_markdown(text)
-    return title or _title, body, meta
+        front["description"] = meta_obj.description
+    title = (meta_obj.title if meta_obj and meta_obj.title else "") or ""
+    md_title, body, _, removed = clean_markdown(text, dump=True)
+    return md_title or title, body, front, removed
 
 
-def clean_text(text: str) -> tuple[str, str, dict[str, Any]]:
-    """Plain text: the first line is the title; short unpunctuated lines become headings."""
-    lines = [line.strip() for line in text.splitlines()]
-    lines = [line for line in lines]
+def normalize_line(line: str) -> str:
+    """Undo small capture accidents: 'Label:Text' glued, decorative bullet glyphs."""
+    line = line.strip()
+    line = GLUED_LABEL.sub(r"\1: ", line)
+    return BULLET_GLYPH.sub(lambda m: m.group(1) or "- ", line)
+
+
+def clean_text(text: str) -> tuple[str, str, dict[str, Any], list[Removed]]:
+    """A text dump of a web page: chrome out, the first line is the title, short unpunctuated lines headings."""
+    lines, removed = strip_boilerplate([normalize_line(line) for line in text.splitlines()], dump=True)
     while lines and not lines[0]:
         lines.pop(0)
-    title = lines[0] if lines else ""
-    out = [f"# {title}"] if title else []
-    for i, line in enumerate(lines[1:], start=1):
-        nxt = next((line2 for line2 in lines[i + 1:] if line2), "")
-        if is_text_heading(line, nxt):
+    while len(lines) > 1 and (not lines[-1] or _heading_like(lines[-1])):
+        if lines[-1]:  # a heading with nothing under it, left over from a dropped block
+            removed.append(Removed(lines[-1], "empty heading at the end"))
+        lines.pop()
+    if not lines:
+        return "", "", {}, removed
+    title = lines[0]
+    blocks = "" in lines  # blank lines separate paragraphs; without any, every line is one
+    content = [line for line in lines if line]
+    out = [f"# {title}", ""]
+    pos = 0
+    for line in lines[1:]:
+        if not line:
+            out.append("")
+            continue
+        pos = content.index(line, pos + 1)
+        if is_text_heading(line, content[pos + 1:pos + 3]):
             out.extend(["", f"## {line}", ""])
         else:
-            out.append(line)
+            out.extend([line] if blocks or line.startswith(("- ", "* ")) else [line, ""])
     body = re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip()
-    return title, body, {}
+    return title, body, {}, removed
 
 
-def is_text_heading(line: str, following: str) -> bool:
-    if not line or len(line) > 70 or len(line.split()) > 9:
+def _heading_like(line: str) -> bool:
+    if not line or len(line) > 80 or len(line.split()) > (12 if line.endswith("?") else 9):
         return False
-    if line[-1] in ".,;:!)\"'”" or line.startswith(("-", "*", "•")):
+    if line[-1] in ".,;:!\"'”" or line.startswith(("-", "*", "•")):
         return False
-    if not (line[0].isupper() or line[0].isdigit()):
+    return line[0].isupper() or line[0].isdigit()
+
+
+def is_text_heading(line: str, following: list[str]) -> bool:
+    """A short title-like line followed by a longer one (or by a sub-heading that is)."""
+    if not _heading_like(line) or not following:
         return False
-    return len(following) > len(line)
+    nxt = following[0]
+    if len(nxt) > len(line):
+        return True
+    return len(following) > 1 and _heading_like(nxt) and len(following[1]) > len(nxt)

@@ -1,28 +1,39 @@
-"""Ingest runs: read -> clean -> chunk -> embed -> upsert, incrementally and safely.
+"""Ingest runs: read -> clean -> collapse duplicates -> chunk -> embed -> upsert, incrementally and safely.
 
-Unchanged pages (same content hash, all chunks present) are skipped before any
-embedding, which is the slow part. A page is rewritten by upserting its new chunks
-first and deleting its stale ones last; a run killed half-way leaves that page
-"incomplete" in the store, and the next run redoes it, so a re-run always ends in
-the same store as one clean run.
+Unchanged pages (same chunk fingerprints, all chunks present) are skipped before
+any embedding, which is the slow part. A page is rewritten by upserting its new
+chunks first and deleting its stale ones last; a run killed half-way leaves that
+page "incomplete" (or "mixed") in the store, and the next run redoes it, so a
+re-run always ends in the same store as one clean run. One ingest writes to a
+store at a time (an flock, released by the kernel even when a run is killed).
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ingest.chunk import chunk_page
-from ingest.clean import to_page
+from ingest.boilerplate import drop_lines, repeated_across_pages
+from ingest.chunk import chunk_page, stamp
+from ingest.clean import clean_doc
+from ingest.dedupe import collapse_duplicates
 from ingest.read import RawDoc, Skipped, iter_files, read_file
 from kb.errors import IngestLocked
 from kb.settings import Settings
-from kb.store import Store
-from kb.types import Page
+from kb.store import PageRecord, Store
+from kb.types import Chunk, Page
+
+log = logging.getLogger(__name__)
+
+EMBED_BATCH = 64  # chunks embedded per call (pages are never split across calls)
 
 
 @dataclass
@@ -33,6 +44,7 @@ class IngestReport:
     removed: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     aliases: dict[str, str] = field(default_factory=dict)  # near-duplicate source -> kept source
+    boilerplate_lines: int = 0  # lines cleaning dropped from the pages of this run
     chunks_written: int = 0
     total_chunks: int = 0
     seconds: float = 0.0
@@ -49,18 +61,60 @@ class IngestReport:
         return out
 
 
-def lock_for(settings: Settings, wait: float):
-    """One ingest at a time per store; the second waits `wait` seconds, then stops."""
-    from filelock import FileLock
+@contextmanager
+def ingest_lock(settings: Settings, store: Store, paths: Sequence[str], wait: float) -> Iterator[None]:
+    """One ingest at a time per store; the second waits `wait` seconds (-1: forever), then stops.
+
+    The lock is an flock on `<data_dir>/ingest.lock`: the kernel drops it when its
+    process dies, even by SIGKILL, so a crashed ingest never blocks the next one.
+    Who holds it is written beside it, for the message the second ingest shows.
+    """
+    from filelock import FileLock, Timeout
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(settings.data_dir / "ingest.lock"), timeout=wait)
+    lock = FileLock(str(settings.data_dir / "ingest.lock"), timeout=wait)
+    owner = settings.data_dir / "ingest.owner.json"
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        holder = _describe_owner(owner)
+        if wait != 0:
+            log.warning("waiting %s for another `kb ingest` (%s) to finish",
+                        "as long as it takes" if wait < 0 else f"up to {wait:g}s", holder)
+        try:
+            if wait == 0:
+                raise
+            lock.acquire(timeout=wait)
+        except Timeout:
+            raise IngestLocked(
+                f"another `kb ingest` ({holder}) is writing to {store.location}; wait for it to finish, "
+                "or pass --wait SECONDS to queue behind it"
+            ) from None
+    try:
+        owner.write_text(json.dumps({"pid": os.getpid(), "started": _now(), "paths": [str(p) for p in paths][:3]}))
+        yield
+    finally:
+        owner.unlink(missing_ok=True)
+        lock.release()
 
 
-def load_docs(paths: Iterable[str], report: IngestReport) -> list[RawDoc]:
+def _describe_owner(owner: Path) -> str:
+    try:
+        info = json.loads(owner.read_text())
+    except (OSError, ValueError):
+        return "pid unknown"
+    what = ", ".join(info.get("paths") or []) or "URLs"
+    return f"pid {info.get('pid')}, started {info.get('started')}, ingesting {what}"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def load_docs(paths: Sequence[str], report: IngestReport, max_bytes: int) -> list[RawDoc]:
     docs: list[RawDoc] = []
     for item in iter_files(paths):
-        got = item if isinstance(item, Skipped) else read_file(item)
+        got = item if isinstance(item, Skipped) else read_file(item, max_bytes)
         if isinstance(got, Skipped):
             report.skipped.append(got)
         else:
@@ -83,88 +137,159 @@ def run_ingest(
     """Ingest files/folders (and already fetched docs, e.g. URLs) into the store.
 
     `embedder` may be a zero-argument loader so a run with nothing to embed never
-    loads the model.
+    loads the model. With `prune`, stored pages under the given folders whose
+    file is gone are removed.
     """
     import time
 
-    from filelock import Timeout
-
     started = time.perf_counter()
     report = IngestReport(skipped=list(extra_skipped))
-    try:
-        with lock_for(settings, wait):
-            docs = load_docs(paths, report) + list(extra_docs)
-            _ingest_docs(docs, report, settings, store, embedder, progress)
-            if prune:
-                _prune(paths, docs, report, store)
-    except Timeout:
-        raise IngestLocked(
-            f"another `kb ingest` is writing to {store.location}; wait for it to finish "
-            "(or pass --wait SECONDS to queue behind it)"
-        ) from None
+    with ingest_lock(settings, store, list(paths) + [d.source for d in extra_docs], wait):
+        docs = load_docs(paths, report, settings.max_page_bytes) + list(extra_docs)
+        run = Run(store, report, embedder, progress)
+        run.ingest(docs, prune_roots=_roots(paths) if prune else None)
     report.total_chunks = store.count()
     report.seconds = round(time.perf_counter() - started, 3)
     return report
 
 
-def _ingest_docs(docs: list[RawDoc], report: IngestReport, settings: Settings, store: Store,
-                 embedder: Any, progress: bool | None) -> None:
-    from tqdm import tqdm
-
-    from ingest.dedupe import collapse_duplicates
-
-    known = store.pages()
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    pages: list[Page] = []
-    seen: set[str] = set()
-    for doc in docs:
-        if doc.source in seen:
-            continue
-        seen.add(doc.source)
-        try:
-            page = to_page(doc)
-        except Exception as exc:  # noqa: BLE001 - one bad page must not stop the run
-            report.skipped.append(Skipped(doc.source, f"could not be parsed: {exc}"))
-            continue
-        if not page.text.strip():
-            report.skipped.append(Skipped(doc.source, "no text left after cleaning"))
-            continue
-        pages.append(page)
-    pages, aliases = collapse_duplicates(pages)
-    for alias, kept in aliases.items():
-        report.aliases[alias] = kept
-        if alias in known:
-            store.delete_source(alias)
-            report.removed.append(alias)
-    show = sys.stderr.isatty() if progress is None else progress
-    model = None
-    for page in tqdm(pages, desc="ingest", unit="page", disable=not show):
-        chunks = chunk_page(page, ingested=now)
-        rec = known.get(page.source)
-        if rec and rec.complete and chunks and rec.page_hash == chunks[0].page_hash:
-            report.unchanged.append(page.source)
-            continue
-        if not chunks:
-            report.skipped.append(Skipped(page.source, "no text left after cleaning"))
-            continue
-        if model is None:
-            model = embedder() if callable(embedder) and not hasattr(embedder, "encode") else embedder
-        vectors = model.encode([c.embed_text() for c in chunks], batch_size=32, normalize_embeddings=True,
-                               show_progress_bar=False)
-        store.upsert(chunks, vectors)
-        new_ids = {c.id for c in chunks}
-        stale = [cid for cid in store.chunk_ids(page.source) if cid not in new_ids]
-        store.delete_ids(stale)
-        report.chunks_written += len(chunks)
-        (report.updated if rec else report.added).append(page.source)
+def _roots(paths: Sequence[str]) -> list[str]:
+    return [str(Path(p).expanduser().resolve()) for p in paths if not str(p).startswith(("http://", "https://"))]
 
 
-def _prune(paths: Sequence[str], docs: list[RawDoc], report: IngestReport, store: Store) -> None:
-    """Remove pages under the given folders that no longer exist in the source."""
-    roots = [str(Path(p).expanduser().resolve()) for p in paths if not str(p).startswith(("http://", "https://"))]
-    present = {d.source for d in docs} | {s.source for s in report.skipped} | set(report.aliases)
-    for source in store.pages():
-        inside = any(source == r or source.startswith(r.rstrip("/") + "/") for r in roots)
-        if inside and source not in present:
-            store.delete_source(source)
-            report.removed.append(source)
+def _inside(source: str, roots: Sequence[str]) -> bool:
+    return any(source == r or source.startswith(r.rstrip("/") + "/") for r in roots)
+
+
+class Run:
+    """One ingest run against the store's state as it was when the run began."""
+
+    def __init__(self, store: Store, report: IngestReport, embedder: Any, progress: bool | None) -> None:
+        self.store = store
+        self.report = report
+        self.embedder = embedder
+        self.model: Any = None
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.known_chunks = store.all_chunks()
+        self.known: dict[str, PageRecord] = store.pages(self.known_chunks)
+        self.stored: dict[str, list[Chunk]] = {}
+        for chunk in sorted(self.known_chunks, key=lambda c: c.position):
+            self.stored.setdefault(chunk.source, []).append(chunk)
+        self.now = _now()
+
+    def ingest(self, docs: Sequence[RawDoc], prune_roots: list[str] | None) -> None:
+        pages = self.clean(docs)
+        seen = {d.source for d in docs} | {s.source for s in self.report.skipped}
+        gone = set()
+        if prune_roots is not None:
+            gone = {s for s in self.known if _inside(s, prune_roots) and s not in seen}
+        pages = self.collapse(pages, seen, gone)
+        self.drop_repeated_lines(pages)
+        self.write(pages)
+        for source in sorted(gone):
+            self.store.delete_source(source)
+            self.report.removed.append(source)
+
+    def clean(self, docs: Sequence[RawDoc]) -> list[Page]:
+        pages: list[Page] = []
+        seen: set[str] = set()
+        for doc in docs:
+            if doc.source in seen:
+                continue
+            seen.add(doc.source)
+            try:
+                page, removed = clean_doc(doc)
+            except Exception as exc:  # noqa: BLE001 - one bad page must not stop the run
+                self.report.skipped.append(Skipped(doc.source, f"could not be parsed: {exc}"))
+                continue
+            self.report.boilerplate_lines += len(removed)
+            if not page.text.strip():
+                self.report.skipped.append(Skipped(doc.source, "no text left after cleaning"))
+                continue
+            pages.append(page)
+        return pages
+
+    def collapse(self, pages: list[Page], seen: set[str], gone: set[str]) -> list[Page]:
+        """Drop near-copies (also of pages stored by earlier runs) and record them on the kept page."""
+        run = {p.source for p in pages}
+        stored_only = {s: self._stored_text(s) for s in self.known if s not in run and s not in gone}
+        kept, aliases = collapse_duplicates(pages, stored_only)
+        self.report.aliases.update(aliases)
+        for alias in sorted(aliases):
+            if alias in self.known:
+                self.store.delete_source(alias)
+                self.report.removed.append(alias)
+        new: dict[str, set[str]] = {}
+        for alias, target in aliases.items():
+            new.setdefault(target, set()).add(alias)
+        by_source = {p.source: p for p in kept}
+        for target in sorted(set(new) | {s for s in by_source if s in self.known} | set(stored_only)):
+            rec = self.known.get(target)
+            earlier = {a.strip() for a in (rec.duplicates if rec else "").split(",") if a.strip()}
+            # Copies an earlier run recorded and this run did not look at stay recorded.
+            dups = ", ".join(sorted(new.get(target, set()) | {a for a in earlier if a not in seen and a not in gone}))
+            if target in by_source:
+                by_source[target].metadata["duplicates"] = dups
+            elif rec and dups != rec.duplicates and target not in aliases:
+                self._rewrite_stored(target, dups)
+        return kept
+
+    def _stored_text(self, source: str) -> str:
+        return "\n\n".join(c.text for c in self.stored[source])
+
+    def _rewrite_stored(self, source: str, duplicates: str) -> None:
+        chunks = self.stored[source]
+        for c in chunks:
+            c.metadata.pop("duplicates", None)
+            if duplicates:
+                c.metadata["duplicates"] = duplicates
+        self.store.rewrite(stamp(chunks))
+
+    def drop_repeated_lines(self, pages: list[Page]) -> None:
+        """Short lines found on several pages of this run are site chrome (footers, link lists)."""
+        keys = repeated_across_pages({p.source: p.text for p in pages})
+        for page in pages:
+            page.text, removed = drop_lines(page.text, keys, "repeated across pages")
+            self.report.boilerplate_lines += len(removed)
+
+    def write(self, pages: list[Page]) -> None:
+        from tqdm import tqdm
+
+        pending: list[tuple[list[Chunk], PageRecord | None]] = []
+        for page in tqdm(pages, desc="ingest", unit="page", disable=not self.progress):
+            chunks = chunk_page(page, ingested=self.now)
+            if not chunks:
+                self.report.skipped.append(Skipped(page.source, "no text left after cleaning"))
+                continue
+            rec = self.known.get(page.source)
+            if rec and rec.complete and rec.page_hash == chunks[0].page_hash:
+                if rec.meta_hash == chunks[0].metadata["meta_hash"]:
+                    self.report.unchanged.append(page.source)
+                else:  # same text, new metadata (e.g. a duplicate recorded): no embedding needed
+                    self.store.rewrite(chunks)
+                    self.report.updated.append(page.source)
+                continue
+            pending.append((chunks, rec))
+            if sum(len(c) for c, _ in pending) >= EMBED_BATCH:
+                self.flush(pending)
+                pending = []
+        self.flush(pending)
+
+    def flush(self, pending: list[tuple[list[Chunk], PageRecord | None]]) -> None:
+        """Embed a batch of whole pages, write them, then delete what each page no longer has."""
+        if not pending:
+            return
+        if self.model is None:
+            embedder = self.embedder
+            self.model = embedder() if callable(embedder) and not hasattr(embedder, "encode") else embedder
+        chunks = [c for page_chunks, _ in pending for c in page_chunks]
+        vectors = self.model.encode([c.embed_text() for c in chunks], batch_size=32, normalize_embeddings=True,
+                                    show_progress_bar=False)
+        self.store.upsert(chunks, vectors)
+        for page_chunks, rec in pending:
+            source = page_chunks[0].source
+            if rec:
+                new_ids = {c.id for c in page_chunks}
+                self.store.delete_ids([i for i in rec.ids if i not in new_ids])
+            self.report.chunks_written += len(page_chunks)
+            (self.report.updated if rec else self.report.added).append(source)

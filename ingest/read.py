@@ -10,7 +10,7 @@ import hashlib
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 SUPPORTED = {".md": "md", ".markdown": "md", ".mdx": "md", ".html": "html", ".htm": "html", ".txt": "txt"}
@@ -36,7 +36,12 @@ class Skipped:
 
 
 def iter_files(paths: Iterable[str]) -> Iterator[Path | Skipped]:
-    """Expand folders recursively (sorted, hidden and vendored folders left out)."""
+    """Expand folders recursively (sorted; hidden and vendored folders left out).
+
+    Inside a folder only supported file types are taken (a docs folder also holds
+    images and configs); a file named on its own is always tried, so an
+    unsupported one gets a Skipped outcome.
+    """
     for raw in paths:
         path = Path(raw).expanduser()
         if not path.exists():
@@ -45,7 +50,7 @@ def iter_files(paths: Iterable[str]) -> Iterator[Path | Skipped]:
             for root, dirs, files in os.walk(path):
                 dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
                 for name in sorted(files):
-                    if not name.startswith("."):
+                    if not name.startswith(".") and Path(name).suffix.lower() in SUPPORTED:
                         yield Path(root) / name
         else:
             yield path
@@ -68,7 +73,7 @@ def read_file(path: Path, max_bytes: int = MAX_BYTES) -> RawDoc | Skipped:
         data = path.read_bytes()
     except OSError as exc:
         return Skipped(src, f"unreadable: {exc.strerror or exc}")
-    modified = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).isoformat(timespec="seconds")
+    modified = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC).isoformat(timespec="seconds")
     return decode(src, data, kind, modified)
 
 

@@ -91,27 +91,32 @@ def cli(ctx: click.Context, verbose: int, **overrides: Any) -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True)
+@click.argument("paths", nargs=-1)
 @click.option("--prune", is_flag=True, help="Remove stored pages under PATHS whose source is gone.")
 @click.option("--sitemap", "sitemaps", multiple=True, help="Also fetch every page listed in this sitemap URL.")
 @click.option("--wait", type=float, default=0, show_default=True,
-              help="Seconds to wait for another ingest to finish before giving up.")
+              help="Seconds to wait for another ingest to finish before giving up (-1: as long as it takes).")
 @json_option
 @with_settings
 def ingest(settings, paths, prune, sitemaps, wait, as_json):
     """Ingest files, folders or URLs (.md .mdx .html .htm .txt) into the store.
 
-    Re-running is cheap: unchanged pages are skipped before embedding.
+    Re-running is cheap: unchanged pages are skipped before embedding. Exits 1
+    when a file or URL was skipped (each is listed with the reason).
 
-    Example: kb ingest corpus/ docs/guide.mdx https://example.com/glossary.html
+    Example: kb ingest corpus/ docs/guide.mdx https://example.com/glossary.html --prune
     """
     from ingest.fetch import fetch_urls
     from ingest.pipeline import run_ingest
     from kb.store import Store
 
+    if not paths and not sitemaps:
+        raise click.UsageError("give at least one file, folder or URL (or --sitemap URL)")
     files = [p for p in paths if not p.startswith(("http://", "https://"))]
     urls = [p for p in paths if p.startswith(("http://", "https://"))]
-    docs, failed = fetch_urls(urls, sitemaps) if (urls or sitemaps) else ([], [])
+    docs, failed = ([], [])
+    if urls or sitemaps:
+        docs, failed = fetch_urls(urls, sitemaps, timeout=settings.fetch_timeout, max_bytes=settings.max_page_bytes)
     store = Store(settings)
 
     def embedder():
@@ -127,8 +132,8 @@ def ingest(settings, paths, prune, sitemaps, wait, as_json):
         c = report.to_dict()["counts"]
         click.echo(f"added {c['added']}, updated {c['updated']}, unchanged {c['unchanged']}, "
                    f"removed {c['removed']}, skipped {c['skipped']}, duplicates {c['aliases']} pages; "
-                   f"{report.chunks_written} chunks written, {report.total_chunks} in the store "
-                   f"({report.seconds:.1f}s)")
+                   f"{report.chunks_written} chunks written, {report.total_chunks} in the store; "
+                   f"{report.boilerplate_lines} boilerplate lines dropped ({report.seconds:.1f}s)")
         for alias, kept in report.aliases.items():
             click.echo(f"  duplicate {alias}: near-copy of {kept}, recorded as its alias", err=True)
         for s in report.skipped:
@@ -226,9 +231,14 @@ def status(settings, as_json):
 
 
 def _drift(pages) -> list[dict[str, str]]:
-    """Local pages whose file changed or vanished since they were ingested."""
+    """Local pages whose file changed or vanished since they were ingested.
+
+    A newer mtime alone is not drift (a checkout touches every file): the file's
+    bytes are hashed and compared with the hash recorded at ingest.
+    """
+    import hashlib
     import os
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
     out = []
     for src, rec in sorted(pages.items()):
@@ -237,8 +247,16 @@ def _drift(pages) -> list[dict[str, str]]:
         if not os.path.exists(src):
             out.append({"source": src, "why": "source file is gone"})
             continue
-        mtime = datetime.fromtimestamp(os.path.getmtime(src), tz=timezone.utc).isoformat(timespec="seconds")
-        if rec.modified and mtime > rec.modified:
+        mtime = datetime.fromtimestamp(os.path.getmtime(src), tz=UTC).isoformat(timespec="seconds")
+        if not rec.modified or mtime <= rec.modified:
+            continue
+        try:
+            with open(src, "rb") as fh:
+                digest = hashlib.file_digest(fh, "sha256").hexdigest()
+        except OSError as exc:
+            out.append({"source": src, "why": f"unreadable: {exc.strerror or exc}"})
+            continue
+        if digest != rec.content_hash:
             out.append({"source": src, "why": f"modified {mtime}, ingested version from {rec.modified}"})
     return out
 

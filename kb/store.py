@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kb.errors import StoreUnavailable
@@ -34,6 +34,9 @@ class PageRecord:
     ingested: str
     modified: str
     duplicates: str = ""  # sources collapsed into this page as near-duplicates
+    meta_hash: str = ""  # fingerprint of the page's metadata (see ingest.chunk.stamp)
+    content_hash: str = ""  # sha256 of the source bytes when ingested (drift check)
+    ids: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -112,6 +115,13 @@ class Store:
                 embeddings=[list(map(float, e)) for e in embeddings[start:start + BATCH]],
             )
 
+    def rewrite(self, chunks: Sequence[Chunk]) -> None:
+        """Write chunks whose text is unchanged with new metadata, keeping their stored embeddings."""
+        ids = [c.id for c in chunks]
+        got = self.collection.get(ids=ids, include=["embeddings"])
+        vectors = dict(zip(got["ids"], got["embeddings"], strict=True))
+        self.upsert(chunks, [vectors[i] for i in ids])
+
     def delete_ids(self, ids: Iterable[str]) -> None:
         ids = list(ids)
         for start in range(0, len(ids), BATCH):
@@ -132,7 +142,7 @@ class Store:
         total = self.count()
         for offset in range(0, total, 5000):
             got = self.collection.get(include=["documents", "metadatas"], limit=5000, offset=offset)
-            for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"]):
+            for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
                 out.append(chunk_from_meta(cid, doc or "", meta or {}))
         return out
 
@@ -140,17 +150,18 @@ class Store:
         pages: dict[str, PageRecord] = {}
         for chunk in chunks if chunks is not None else self.all_chunks():
             rec = pages.get(chunk.source)
+            meta = chunk.metadata
             if rec is None:
-                pages[chunk.source] = PageRecord(
-                    source=chunk.source, title=chunk.title, page_hash=chunk.page_hash, chunks=1,
-                    expected=chunk.page_chunks, ingested=str(chunk.metadata.get("ingested", "")),
-                    modified=str(chunk.metadata.get("modified", "")),
-                    duplicates=str(chunk.metadata.get("duplicates", "")),
+                rec = pages[chunk.source] = PageRecord(
+                    source=chunk.source, title=chunk.title, page_hash=chunk.page_hash, chunks=0,
+                    expected=chunk.page_chunks, ingested=str(meta.get("ingested", "")),
+                    modified=str(meta.get("modified", "")), duplicates=str(meta.get("duplicates", "")),
+                    meta_hash=str(meta.get("meta_hash", "")), content_hash=str(meta.get("content_hash", "")),
                 )
-            else:
-                rec.chunks += 1
-                if rec.page_hash != chunk.page_hash:
-                    rec.page_hash = "mixed"  # a page half-rewritten by an interrupted ingest
+            elif rec.page_hash != chunk.page_hash or rec.meta_hash != str(meta.get("meta_hash", "")):
+                rec.page_hash = "mixed"  # a page half-rewritten by an interrupted ingest
+            rec.chunks += 1
+            rec.ids.append(chunk.id)
         return pages
 
     def dense_query(self, embedding: Sequence[float], k: int) -> list[tuple[Chunk, float]]:
@@ -164,7 +175,7 @@ class Store:
         vs = ChromaVectorStore(chroma_collection=self.collection)
         res = vs.query(VectorStoreQuery(query_embedding=list(map(float, embedding)), similarity_top_k=k))
         out = []
-        for node, sim in zip(res.nodes or [], res.similarities or []):
+        for node, sim in zip(res.nodes or [], res.similarities or [], strict=False):
             cos = 1.0 + math.log(sim) if sim > 0 else -1.0  # ChromaVectorStore reports exp(-distance)
             out.append((chunk_from_meta(node.node_id, node.get_content(), node.metadata), cos))
         return out

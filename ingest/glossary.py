@@ -1,0 +1,129 @@
+"""Which term a glossary page defines, and the other names it gives that term.
+
+kb's retrieval routes "what is X" questions to the page whose `term` or
+`aliases` match X, so a page about one term says so in its chunk metadata.
+A page is taken to be about one term when its front matter says `term:`, when
+its title asks "What is X?", or when its title is a short name ("X", "X (Y)")
+that one of the first sentences defines ("An X is ...", "Xs, also called Y, are ...").
+Guides ("Choosing the right model") define nothing by their title and get no term.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from kb.text import sentences
+
+WHAT_IS = re.compile(r"^\s*what\s+(?:is|are)\s+(?:an?\s+|the\s+)?(.+?)\s*\??\s*$", re.I)
+WITH_PAREN = re.compile(r"^(.+?)\s*\(([^()]{1,40})\)\s*$")
+ALIAS_PHRASE = re.compile(
+    r"\b(?:also|sometimes|often|commonly)\s+(?:called|known\s+as|referred\s+to\s+as|named|abbreviated(?:\s+as)?)"
+    r"\s+(.+?)(?=[).;:!?]|,\s*(?:is|are|was|were|and|which|that)\b|\s+(?:is|are)\s|,\s+[a-z]+s\b|$)"
+    r"|\ba\.?k\.?a\.?\s+(.+?)(?=[).;:,!?]|$)",
+    re.I,
+)
+DEFINES = re.compile(r"^\s*(?:\([^)]*\)\s*|,[^,]*,\s*)?(?:is|are|refers\s+to|means|describes|denotes|stands\s+for)\b",
+                     re.I)
+LABEL = re.compile(r"^\s*(?:quick\s+)?(?:definition|summary|tl;?dr|in\s+short)\s*:\s*", re.I)
+ARTICLE = re.compile(r"^(?:an?|the)\s+", re.I)
+MAX_TERM_WORDS = 6
+EARLY_SENTENCES = 6
+
+
+def term_metadata(title: str, front: dict[str, Any], text: str) -> dict[str, str]:
+    """{'term': ..., 'aliases': 'a, b'} for a page about one term, else {}."""
+    term = str(front.get("term") or "").strip()
+    aliases: list[str] = _as_list(front.get("aliases")) + _as_list(front.get("alias"))
+    early = _early_sentences(text)
+    if not term:
+        term, title_alias = _term_from_title(title, early)
+        aliases += title_alias
+    if not term:
+        return {}
+    for sent in early:
+        if _mentions(sent, term) or any(_mentions(sent, a) for a in aliases):
+            aliases += _aliases_in(sent)
+    out = {"term": term}
+    uniq = _unique([a for a in aliases if _key(a) != _key(term)])
+    if uniq:
+        out["aliases"] = ", ".join(uniq)
+    return out
+
+
+def _as_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, (list, tuple)):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return []
+
+
+def _early_sentences(text: str) -> list[str]:
+    body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    return [LABEL.sub("", s) for s in sentences(body)[:EARLY_SENTENCES]]
+
+
+def _term_from_title(title: str, early: list[str]) -> tuple[str, list[str]]:
+    title = " ".join(title.split()).strip()
+    m = WHAT_IS.match(title)
+    if m:
+        name, alias = _split_paren(m.group(1))
+        return name, alias
+    if not title or len(title.split()) > MAX_TERM_WORDS + 3 or re.search(r"[.!?:;]$", title):
+        return "", []
+    name, alias = _split_paren(title)
+    if len(name.split()) > MAX_TERM_WORDS:
+        return "", []
+    if any(_defines(s, name) or any(_defines(s, a) for a in alias) for s in early):
+        return name, alias
+    return "", []
+
+
+def _split_paren(title: str) -> tuple[str, list[str]]:
+    m = WITH_PAREN.match(title)
+    if m and len(m.group(2).split()) <= 4:
+        return m.group(1).strip(), [m.group(2).strip()]
+    return title.strip(), []
+
+
+def _key(text: str) -> str:
+    words = re.findall(r"[a-z0-9]+", ARTICLE.sub("", text.strip()).lower())
+    return " ".join(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words)
+
+
+def _mentions(sentence: str, name: str) -> bool:
+    key = _key(name)
+    return bool(key) and f" {key} " in f" {_key(sentence)} "
+
+
+def _defines(sentence: str, name: str) -> bool:
+    """The sentence opens with the name (article, plural allowed) and then says what it is."""
+    words = _key(name).split()
+    if not words:
+        return False
+    opening = r"^\W*(?:(?:an?|the)\s+)?" + r"[\s-]+".join(re.escape(w) + r"(?:s|es)?" for w in words) + r"\b(.*)$"
+    m = re.match(opening, sentence.strip(), re.I | re.S)
+    return bool(m and DEFINES.match(m.group(1)))
+
+
+def _aliases_in(sentence: str) -> list[str]:
+    out: list[str] = []
+    for m in ALIAS_PHRASE.finditer(sentence):
+        phrase = (m.group(1) or m.group(2) or "").strip()
+        for part in re.split(r",\s*(?:or\s+|and\s+)?|\s+or\s+|\s+and\s+", phrase):
+            part = ARTICLE.sub("", part.strip(" \"'“”*_")).strip()
+            if part and len(part.split()) <= MAX_TERM_WORDS and not re.search(r"[.;:!?]", part):
+                out.append(part)
+    return out
+
+
+def _unique(items: list[str]) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for item in items:
+        key = _key(item)
+        if key and key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out

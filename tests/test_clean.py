@@ -1,0 +1,296 @@
+"""Cleaning rules: what each seed page loses, that no definition is lost, and the general rules behind it.
+
+The seed pages in ../shared/corpus are read at test time (their text is not copied
+here); the general rules are shown on lines written for these tests.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from ingest.boilerplate import drop_lines, repeated_across_pages, shape_reason, strip_boilerplate
+from ingest.clean import clean_doc, clean_html, clean_markdown
+from ingest.glossary import term_metadata
+from ingest.read import RawDoc, read_file
+from kb.text import sentences
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/corpus is absent")
+
+# "<term> is/are ...": an optional article, up to six words that are not a pronoun, then is/are.
+DEFINITION = re.compile(r"^(?:(?:A|An|The)\s+)?(?!(?:it|this|that|these|those|there|they|we|you|i|here|what|how|"
+                        r"which|who|why)\b)(?:[\w'’()-]+[,:]?\s+){1,6}?(?:is|are)\s", re.I)
+
+
+def seed(prefix: str) -> tuple[str, object, list]:
+    path = next(SHARED.glob(f"{prefix}_*.txt"))
+    raw = read_file(path)
+    page, removed = clean_doc(raw)
+    return raw.text, page, removed
+
+
+def words(text: str) -> list[str]:
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)  # a Markdown link reads as its label
+    return re.findall(r"\w+", text.lower())
+
+
+def contains(haystack: list[str], needle: list[str]) -> bool:
+    n = len(needle)
+    return any(haystack[i:i + n] == needle for i in range(len(haystack) - n + 1))
+
+
+def definition_sentences(text: str) -> list[str]:
+    out = []
+    for line in text.splitlines():
+        for sent in sentences(line):
+            if DEFINITION.match(sent.strip("-*•✕ ")):
+                out.append(sent)
+    return out
+
+
+def show(name: str, removed) -> None:
+    print(f"\n{name}: {len(removed)} lines removed")
+    for r in removed:
+        print(f"  [{r.reason}] {r.line[:90]}")
+
+
+@needs_shared
+@pytest.mark.parametrize("prefix", ["000", "001", "002", "003", "004"])
+def test_no_definition_sentence_is_lost(prefix):
+    original, page, removed = seed(prefix)
+    show(prefix, removed)
+    defs = definition_sentences(original)
+    assert defs, "every seed page defines something"
+    cleaned = words(page.text)
+    lost = [d for d in defs if not contains(cleaned, words(d))]
+    assert not lost
+    # a removed line is chrome, or a second copy of a line that is still there
+    for r in removed:
+        if r.reason.startswith("repeated"):
+            assert contains(cleaned, words(r.line)) or "chrome" in r.reason
+        else:
+            assert not definition_sentences(r.line), r
+
+
+@needs_shared
+def test_truncated_mdx_copy_keeps_front_matter_as_metadata():
+    original, page, removed = seed("000")
+    assert removed == []
+    assert page.title == "Choosing the right model"
+    assert page.metadata["sidebar_position"] == 1
+    assert "sidebar_position" not in page.text and not page.text.startswith("---")
+    assert "term" not in page.metadata  # a guide, not a glossary entry
+
+
+@needs_shared
+def test_mdx_imports_and_jsx_go_but_their_text_and_links_stay():
+    original, page, _ = seed("001")
+    assert re.search(r"^import ", original, re.M) and "<LinkList>" in original
+    assert not re.search(r"^import ", page.text, re.M)
+    assert "<LinkList>" not in page.text and "</LinkList>" not in page.text
+    assert page.metadata["description"] and "Base models" in page.metadata["keywords"]
+    assert "## Additional resources" in page.text  # the heading inside the JSX block
+    links = re.findall(r"\[([^\]]+)\]\((https?://[^)]+)\)", original.split("<LinkList>")[1])
+    assert len(links) >= 5
+    for label, url in links:
+        assert f"{label} ({url})" in page.text
+    # inline links keep their label, without Markdown syntax
+    assert "](" not in page.text
+
+
+@needs_shared
+def test_glossary_page_loses_its_sign_up_block_and_gets_term_and_aliases():
+    original, page, removed = seed("002")
+    reasons = Counter(r.reason for r in removed)
+    assert reasons["call to action"] >= 2
+    assert "free trial" in original.lower() and "free trial" not in page.text.lower()
+    assert page.title == "Base Model"
+    assert page.metadata["term"] == "Base Model"
+    aliases = [a.strip().lower() for a in page.metadata["aliases"].split(",")]
+    assert "foundation model" in aliases and "pre-trained model" in aliases
+    # the related-terms definitions at the bottom are content, each under its own heading
+    assert "## Large Language Model (LLM)" in page.text
+
+
+@needs_shared
+def test_chat_widget_page_loses_widget_banners_and_the_repeated_faq():
+    original, page, removed = seed("003")
+    reasons = Counter(r.reason for r in removed)
+    assert reasons["chat widget"] >= 3
+    assert reasons["call to action"] >= 2
+    assert reasons["repeated within the page"] >= 4  # the second copy of the FAQ block
+    assert page.metadata["term"] == "Base Model"
+    # the widget's product name, repeated as chrome, is gone; trial banners are gone
+    widget_name = Counter(line.strip() for line in original.splitlines() if line.strip()).most_common(1)[0][0]
+    assert widget_name not in page.text
+    assert "no charge" not in page.text.lower()
+    # every FAQ question stays exactly once
+    questions = [line.strip() for line in original.splitlines() if line.strip().endswith("?")
+                 and original.count(line.strip()) == 2]
+    assert len(questions) >= 2
+    for q in questions:
+        assert page.text.count(q) == 1
+
+
+@needs_shared
+def test_guide_loses_its_run_together_menu_and_breadcrumb():
+    original, page, removed = seed("004")
+    first, second = [line for line in original.splitlines() if line.strip()][:2]
+    assert [r.line for r in removed[:2]] == [first.strip(), second.strip()]
+    assert removed[0].reason.startswith("navigation menu") and removed[1].reason.startswith("breadcrumb")
+    third = [line for line in original.splitlines() if line.strip()][2]
+    assert page.title == third.strip()
+    assert "term" not in page.metadata
+    assert page.text.count("\n- ") >= 8  # the bullet list survives as a list
+
+
+# -- the general rules, on lines written for these tests ----------------------------------
+
+@pytest.mark.parametrize("line,reason", [
+    ("Docs Blog Pricing Careers Contact Login Status", "navigation menu"),
+    ("Getting startedInstallationConfigurationDeploymentTroubleshootingAPI reference", "navigation menu"),
+    ("Home › Docs › Serving › Batching", "breadcrumb"),
+    ("Home | Products | Pricing | Support", "breadcrumb"),
+    ("Start your free trial today", "call to action"),
+    ("Get started free →", "call to action"),
+    ("No credit card required. Cancel anytime.", "call to action"),
+    ("Ready to ship your first assistant?", "call to action"),
+    ("Book a demo", "button"),
+    ("Accept all", "button"),
+    ("Hi there! How can I help you today?", "chat widget"),
+    ("Powered by Intercom", "chat widget"),
+    ("Send", "button"),
+    ("2 min ago", "chat widget"),
+    ("We use cookies to improve your experience. By using this site you agree to our privacy policy.",
+     "cookie banner"),
+])
+def test_chrome_lines_are_recognised(line, reason):
+    assert (shape_reason(line) or "").startswith(reason)
+
+
+@pytest.mark.parametrize("line", [
+    "Sign up at the console and create an API key before you call the endpoint.",
+    "Teams use GitHub Actions, DeepSeek models and JavaScript tooling to ship faster.",
+    "Base Model vs Instruction-Tuned Model",
+    "Large Language Model (LLM)",
+    "Deploy the model",
+    "Free models are not always cheaper to run in production.",
+    "A router sends each token to the experts that score it highest.",
+])
+def test_content_lines_are_kept(line):
+    assert shape_reason(line) is None
+
+
+def test_a_definition_is_never_dropped_even_with_marketing_words():
+    lines = ["The free tier is a plan that costs nothing for small teams, start now."]
+    kept, removed = strip_boilerplate(lines, dump=True)
+    assert kept == lines and removed == []
+
+
+def test_call_to_action_heading_goes_with_its_block():
+    lines = ["Launch Your Assistant", "Put your docs to work today. Deploy a grounded helper in minutes.",
+             "Deploy the model", "Copy the weights to the server and start the process."]
+    kept, removed = strip_boilerplate(lines, dump=True)
+    assert [r.line for r in removed] == lines[:2]
+    assert kept == lines[2:]
+
+
+def test_repeats_within_a_page_keep_the_first_copy_and_drop_chrome():
+    lines = ["Widget", "Acme", "Q: how do widgets refresh?", "They poll the server every minute for changes.",
+             "Acme", "Q: how do widgets refresh?", "They poll the server every minute for changes.", "Acme"]
+    kept, removed = strip_boilerplate(lines, dump=True)
+    assert kept == ["Widget", "Q: how do widgets refresh?", "They poll the server every minute for changes."]
+    assert {r.reason for r in removed} == {"repeated within the page", "repeated within the page (widget or chrome)"}
+
+
+def test_authored_markdown_keeps_short_repeats_headings_and_tables():
+    lines = ["# Guide", "## Example", "| a | b |", "|---|---|", "- Yes", "## Example", "|---|---|", "- Yes"]
+    kept, removed = strip_boilerplate(lines, dump=False)
+    assert kept == lines and removed == []
+
+
+def test_lines_repeated_across_pages_are_chrome_but_headings_and_definitions_stay():
+    pages = {
+        f"p{i}": f"# Page {i}\n\n## Related terms\n\nPage {i} body text that is unique to page number {i}.\n\n"
+                 "A widget is a small part of a screen.\n\nWas this page helpful? Rate it below.\n"
+        for i in range(3)
+    }
+    keys = repeated_across_pages(pages)
+    assert keys == {"was this page helpful? rate it below."}
+    text, removed = drop_lines(pages["p0"], keys, "repeated across pages")
+    assert "helpful" not in text and "## Related terms" in text and "A widget is" in text
+    assert [r.reason for r in removed] == ["repeated across pages"]
+    assert repeated_across_pages(dict(list(pages.items())[:2])) == set()  # two pages are not a pattern
+
+
+# -- glossary awareness ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("title,text,term,aliases", [
+    ("What is Base Model?", "Base models are raw.", "Base Model", None),
+    ("Base Model", "A base model (also called a foundation model or pre-trained model) is the first stage.",
+     "Base Model", "foundation model, pre-trained model"),
+    ("Large Language Model (LLM)", "A large language model is a network trained on text.",
+     "Large Language Model", "LLM"),
+    ("Mixture of experts", "Mixture of experts, also known as MoE, is a sparse design.", "Mixture of experts", "MoE"),
+    ("Tokenizer", "Tokenizers are programs that split text into tokens, sometimes called lexers.", "Tokenizer",
+     "lexers"),
+    ("Choosing the right model", "The first step is deciding what you need.", None, None),
+    ("Use cases for language models", "Language models are used for many tasks.", None, None),
+])
+def test_term_and_aliases_from_title_and_first_sentences(title, text, term, aliases):
+    meta = term_metadata(title, {}, text)
+    assert meta.get("term") == term
+    assert meta.get("aliases") == aliases
+
+
+def test_front_matter_term_and_aliases_win():
+    meta = term_metadata("Guide to adapters", {"term": "LoRA", "aliases": ["low-rank adaptation"]},
+                         "LoRA, also called low-rank adapters, trains small matrices.")
+    assert meta == {"term": "LoRA", "aliases": "low-rank adaptation, low-rank adapters"}
+
+
+# -- formats ---------------------------------------------------------------------------------
+
+def test_html_keeps_headings_and_drops_scripts_nav_and_footer():
+    html = """<html><head><title>Widget | Example Docs</title><script>window.track = 1;</script></head><body>
+    <nav><a href="/">Home</a> <a href="/docs">Docs</a> <a href="/pricing">Pricing</a></nav>
+    <main><article><h1>Widget</h1>
+    <p>A widget is a small reusable part of a user interface that shows one piece of information.</p>
+    <h2>How it works</h2><p>Widgets are placed on a page and refresh themselves when their data changes.</p>
+    <p>Start your free trial today</p></article></main>
+    <footer>Copyright 2024 Example Inc. All rights reserved.</footer><script>track()</script></body></html>"""
+    title, text, front, removed = clean_html(html)
+    assert title == "Widget"
+    assert "# Widget" in text and "## How it works" in text
+    assert "A widget is a small reusable part" in text
+    for gone in ("window.track", "track()", "Pricing", "Copyright", "free trial"):
+        assert gone not in text
+    assert [r.reason for r in removed] == ["call to action"]
+
+
+def test_mdx_multiline_tags_admonitions_and_comments():
+    mdx = ("---\ntitle: Adapters\n---\nimport Tabs from '@theme/Tabs';\n\n# Adapters\n\n{/* hidden note */}\n"
+           "<Tabs\n  groupId=\"lang\"\n  values={[1, 2]}>\n\nAn adapter is a small trainable layer.\n\n"
+           ":::tip Keep them small\nRank 8 is a common start.\n:::\n\n<Card title=\"See LoRA\" href=\"/lora\" />\n"
+           "</Tabs>\n\n```python\nimport torch  # code stays\n```\n")
+    title, text, front, _ = clean_markdown(mdx)
+    assert title == "Adapters"
+    assert "groupId" not in text and "values=" not in text and "hidden note" not in text
+    assert "An adapter is a small trainable layer." in text
+    assert "Keep them small" in text and ":::" not in text
+    assert "See LoRA" in text and "<Card" not in text
+    assert "import torch  # code stays" in text
+
+
+def test_text_dump_headings_and_title_forms():
+    raw = RawDoc(source="/x/page.txt", kind="txt", modified="", content_hash="", text=(
+        "What is Widget Caching?\n\nQuick Definition:Widget caching is keeping rendered widgets in memory.\n\n"
+        "How It Works\n\nThe cache holds each widget until its data changes, then renders it again.\n"))
+    page, _ = clean_doc(raw)
+    assert page.metadata["term"] == "Widget Caching"
+    assert "Quick Definition: Widget caching is" in page.text
+    assert "## How It Works" in page.text
