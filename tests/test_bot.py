@@ -18,11 +18,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.helpers import ROOT, chat_completion, wait_for
+from tests.helpers import Recorder as LoopbackServer
 
 pytestmark = pytest.mark.network
 
@@ -32,14 +33,13 @@ BOT_USER = "UKBBOT"
 BOT_ID = "BKBBOT"
 IN_CORPUS = "What is a base model?"
 OFF_TOPIC = "How long should sourdough bread proof before baking?"
-ROOT = Path(__file__).resolve().parent.parent
 DEADLINE = 180.0  # seconds; generous, the CI box is shared. Polls return as soon as the call is seen.
 
 
-# -- stand-ins on loopback ----------------------------------------------------------
+# -- stand-ins on loopback (servers from tests/helpers.py) ---------------------------------
 
-class Recorder:
-    """Thread-safe record of calls, with a poll-until-deadline helper."""
+class Calls:
+    """Thread-safe record of the calls a stand-in answered, with a poll-until-deadline helper."""
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
@@ -54,33 +54,18 @@ class Recorder:
             return [c for c in self.calls if pred(c)]
 
     def wait_for(self, pred: Callable[[dict[str, Any]], bool], n: int = 1, what: str = "call") -> list[dict]:
-        end = time.monotonic() + DEADLINE
-        while time.monotonic() < end:
-            found = self.find(pred)
-            if len(found) >= n:
-                return found
-            time.sleep(0.05)
+        if wait_for(lambda: len(self.find(pred)) >= n, timeout=DEADLINE, interval=0.05):
+            return self.find(pred)
         with self.lock:
             seen = [(c["method"], c.get("status"), str(c.get("body"))[:200]) for c in self.calls]
         raise AssertionError(f"no {what} within {DEADLINE}s; recorded: {seen}")
 
 
-class Server:
-    """A ThreadingHTTPServer on 127.0.0.1:0 running in a daemon thread."""
-
-    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+def header(headers: dict[str, str], name: str) -> str:
+    return next((v for k, v in headers.items() if k.lower() == name.lower()), "")
 
 
-class SlackStandIn(Recorder):
+class SlackStandIn(Calls):
     """Answers the Web API methods the bot uses; `/hooks/...` stands in for response_urls.
 
     `fail_once[method] = (status, headers)` makes the next call of that method fail once.
@@ -92,32 +77,24 @@ class SlackStandIn(Recorder):
         self.auth_error: str | None = None
         self.ws_url = ""
         self.ts = 1700000000.0
-        standin = self
+        self.http = LoopbackServer(self.handle).__enter__()
+        self.api_url = self.http.url + "/api/"
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
+    def close(self) -> None:
+        self.http.__exit__(None, None, None)
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server naming
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
-                if "json" in (self.headers.get("Content-Type") or ""):
-                    body = json.loads(raw or "{}")
-                else:
-                    body = {k: v[0] for k, v in urllib.parse.parse_qs(raw).items()}
-                method = self.path.removeprefix("/api/").strip("/")
-                status, headers, reply = standin.reply(method, body, self.headers.get("Authorization", ""))
-                standin.add({"method": method, "body": body, "status": status, "reply": reply, "at": time.monotonic()})
-                data = json.dumps(reply).encode() if isinstance(reply, dict) else reply.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json" if isinstance(reply, dict) else "text/plain")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = Server(Handler)
-        self.api_url = self.server.url + "/api/"
+    def handle(self, verb: str, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict, bytes]:
+        text = raw.decode()
+        if "json" in header(headers, "Content-Type"):
+            body = json.loads(text or "{}")
+        else:
+            body = {k: v[0] for k, v in urllib.parse.parse_qs(text).items()}
+        method = path.removeprefix("/api/").strip("/")
+        status, extra, reply = self.reply(method, body, header(headers, "Authorization"))
+        self.add({"method": method, "body": body, "status": status, "reply": reply, "at": time.monotonic()})
+        if isinstance(reply, dict):
+            return status, {"Content-Type": "application/json", **extra}, json.dumps(reply).encode()
+        return status, {"Content-Type": "text/plain", **extra}, reply.encode()
 
     def next_ts(self) -> str:
         with self.lock:
@@ -152,42 +129,28 @@ class SlackStandIn(Recorder):
         return 200, {}, {"ok": False, "error": "unknown_method"}
 
     def hook_url(self, name: str) -> str:
-        return f"{self.server.url}/hooks/{name}"
+        return f"{self.http.url}/hooks/{name}"
 
 
-class LLMStandIn(Recorder):
+class LLMStandIn(Calls):
     """An OpenAI-compatible /v1/chat/completions: HTTP 500 while `failing`, then a plain answer."""
 
     def __init__(self, content: str) -> None:
         super().__init__()
         self.failing = True
-        standin = self
+        self.content = content
+        self.http = LoopbackServer(self.handle).__enter__()
+        self.url = self.http.url + "/v1"
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
+    def close(self) -> None:
+        self.http.__exit__(None, None, None)
 
-            def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-                failing = standin.failing
-                standin.add({"method": self.path, "body": body, "status": 500 if failing else 200})
-                if failing:
-                    data = json.dumps({"error": {"message": "boom", "type": "server_error"}}).encode()
-                    self.send_response(500)
-                else:
-                    data = json.dumps({
-                        "id": "cmpl-1", "object": "chat.completion", "created": 0, "model": "stand-in",
-                        "choices": [{"index": 0, "finish_reason": "stop",
-                                     "message": {"role": "assistant", "content": content}}],
-                        "usage": {"prompt_tokens": 10, "completion_tokens": 12, "total_tokens": 22},
-                    }).encode()
-                    self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = Server(Handler)
+    def handle(self, verb: str, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict, bytes]:
+        failing = self.failing
+        self.add({"method": path, "body": json.loads(raw or b"{}"), "status": 500 if failing else 200})
+        if failing:
+            return 500, {"Content-Type": "application/json"}, b'{"error": {"message": "boom", "type": "server_error"}}'
+        return 200, {"Content-Type": "application/json"}, chat_completion(self.content)
 
 
 # -- the bot under test -----------------------------------------------------------------
@@ -245,7 +208,7 @@ def bot_settings(store, **extra: Any):
 def slack() -> Any:
     standin = SlackStandIn()
     yield standin
-    standin.server.close()
+    standin.close()
 
 
 @pytest.fixture
@@ -418,9 +381,6 @@ def test_slash_command_answers_ephemerally_and_help(start_bot, slack, sample_eng
 
 def test_feedback_click_is_stored_and_listed(start_bot, slack, sample_engine, monkeypatch):
     import yaml
-    from click.testing import CliRunner
-
-    from kb.cli import cli
 
     bot, settings = start_bot(sample_engine)
     assert bot.event(mention(IN_CORPUS, "500.000001", user="UASKER"), "EvFb1")[0] == 200
@@ -437,7 +397,7 @@ def test_feedback_click_is_stored_and_listed(start_bot, slack, sample_engine, mo
     assert "not helpful" in thanks["body"]["text"] and thanks["body"]["response_type"] == "ephemeral"
 
     monkeypatch.setenv("KB_STORE", str(settings.store))
-    result = CliRunner().invoke(cli, ["feedback", "--json"])
+    result = invoke_kb(["feedback", "--json"])
     assert result.exit_code == 0, result.output
     votes = json.loads(result.output)["votes"]
     assert len(votes) == 1
@@ -446,7 +406,7 @@ def test_feedback_click_is_stored_and_listed(start_bot, slack, sample_engine, mo
     assert vote["citations"] and vote["citations"][0]["source"].endswith("base-model.md")
     assert vote["answer"] and "[1]" in vote["answer"]
 
-    result = CliRunner().invoke(cli, ["feedback", "--as-eval-yaml"])
+    result = invoke_kb(["feedback", "--as-eval-yaml"])
     assert result.exit_code == 0, result.output
     assert "marked not helpful by URATER" in result.output
     draft = yaml.safe_load("items:\n" + result.output)["items"]
@@ -455,7 +415,7 @@ def test_feedback_click_is_stored_and_listed(start_bot, slack, sample_engine, mo
     # once a person fills in facts and sources, the eval accepts the item as it is
     from eval.cases import parse_case
 
-    case = parse_case({**draft[0], "facts": [["next token"]], "sources": ["base-model.md"]}, Path("set.yaml"), 0)
+    case = parse_case({**draft[0], "facts": [["next token"]], "sources": ["base-model.md"]}, ROOT / "set.yaml", 0)
     assert case.question == IN_CORPUS
 
 
@@ -466,7 +426,7 @@ def test_failure_while_answering_apologises_and_keeps_serving(start_bot, slack, 
     s, store, _ = sample_store
     llm = LLMStandIn("A base model is trained to predict the next token on a large amount of text.")
     try:
-        engine = Engine(load_settings(store=s.store, llm_url=llm.server.url + "/v1", llm_timeout=10),
+        engine = Engine(load_settings(store=s.store, llm_url=llm.url, llm_timeout=10),
                         store=store, embedder=embedder)
         bot, _ = start_bot(engine)
         with caplog.at_level("ERROR", logger="bot.worker"):
@@ -484,7 +444,7 @@ def test_failure_while_answering_apologises_and_keeps_serving(start_bot, slack, 
         assert "Sorry" not in text and "[1]" in text and "*Sources*" in text
         assert llm.find(lambda c: c["status"] == 200)
     finally:
-        llm.server.close()
+        llm.close()
 
 
 def test_failures_in_bolt_or_junk_bodies_never_get_5xx(start_bot, slack, sample_engine, caplog):
@@ -616,7 +576,7 @@ def no_slack_env(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
-def run_kb(args: list[str], env: dict[str, str] | None = None):
+def invoke_kb(args: list[str], env: dict[str, str] | None = None):
     from click.testing import CliRunner
 
     from kb.cli import cli
@@ -625,7 +585,7 @@ def run_kb(args: list[str], env: dict[str, str] | None = None):
 
 
 def test_kb_slack_without_tokens_exits_nonzero_with_one_line():
-    result = run_kb(["slack"])
+    result = invoke_kb(["slack"])
     assert result.exit_code != 0
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "SLACK_BOT_TOKEN" in lines[0], result.output
@@ -641,7 +601,7 @@ def test_kb_slack_without_tokens_exits_nonzero_with_one_line():
      ["slack", "--http"], "cannot reach the Slack Web API at http://127.0.0.1:9/api/"),
 ])
 def test_kb_slack_settings_errors_are_one_line(env, args, expected):
-    result = run_kb(args, env=env)
+    result = invoke_kb(args, env=env)
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], result.output
@@ -649,7 +609,7 @@ def test_kb_slack_settings_errors_are_one_line(env, args, expected):
 
 def test_kb_slack_rejected_bot_token_fails_before_loading_models(slack):
     slack.auth_error = "invalid_auth"
-    result = run_kb(["slack", "--http"], env={"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SECRET,
+    result = invoke_kb(["slack", "--http"], env={"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SECRET,
                                             "SLACK_API_URL": slack.api_url})
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
@@ -658,9 +618,9 @@ def test_kb_slack_rejected_bot_token_fails_before_loading_models(slack):
 
 
 def test_kb_feedback_when_empty(tmp_path):
-    result = run_kb(["feedback", "--json"])
+    result = invoke_kb(["feedback", "--json"])
     assert result.exit_code == 0 and json.loads(result.output)["votes"] == []
-    result = run_kb(["feedback"])
+    result = invoke_kb(["feedback"])
     assert result.exit_code == 0 and "no feedback yet" in result.output
 
 
