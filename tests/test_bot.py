@@ -726,3 +726,15 @@ def test_eval_candidates_one_per_question():
     assert items[0]["id"] == "feedback-aaaaaaaa" and "kb refused" in items[0]["note"]
     assert [guess_kind(q) for q in ("How do I quantize?", "MoE vs dense?", "What is LoRA?")] == [
         "howto", "comparison", "definition"]
+
+
+def test_kb_help_does_not_import_slack():
+    import subprocess
+    import sys
+
+    code = ("import sys; from click.testing import CliRunner; from kb.cli import cli; "
+            "assert CliRunner().invoke(cli, ['slack', '--help']).exit_code == 0; "
+            "assert CliRunner().invoke(cli, ['feedback', '--help']).exit_code == 0; "
+            "print(','.join(m for m in ('slack_bolt', 'slack_sdk', 'torch', 'bot.app') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
