@@ -44,7 +44,7 @@ class Answerer:
         self.engine = engine
         self.client = client
         self.feedback = feedback
-        self._queue: queue.Queue[Question | None] = queue.Queue()
+        self._queue: queue.Queue[Question] = queue.Queue()
         self._busy = False
         self._thread = threading.Thread(target=self._run, name="kb-answerer", daemon=True)
         self._thread.start()
@@ -64,15 +64,9 @@ class Answerer:
                 log.exception("could not post the placeholder in %s", q.channel)
         self._queue.put(q)
 
-    def stop(self, timeout: float = 5.0) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout)
-
     def _run(self) -> None:
         while True:
             q = self._queue.get()
-            if q is None:
-                return
             self._busy = True
             try:
                 self.answer(q)
