@@ -111,8 +111,10 @@ def nav_reason(line: str) -> str | None:
 def cta_score(line: str) -> int:
     words = line.split()
     score = 3 * bool(CTA_STRONG.search(line.strip())) + len(CTA_WEAK.findall(line))
-    score += bool(words) and words[0].lower().strip("*_") in IMPERATIVE
-    score += len(words) <= 14
+    if words and words[0].lower().strip("*_") in IMPERATIVE:
+        score += 1
+    if len(words) <= 14:
+        score += 1
     return score
 
 
@@ -166,9 +168,9 @@ def strip_boilerplate(lines: list[str], *, dump: bool) -> tuple[list[str], list[
         # A short heading-like line that introduces a call to action belongs to it ("Build Your Agent").
         for pos, i in enumerate(eligible[:-1]):
             nxt = eligible[pos + 1]
-            words = lines[i].split()
-            if (i not in reasons and reasons.get(nxt) == "call to action" and len(words) <= 8
-                    and not SENTENCE_PUNCT.search(lines[i].strip()[-1:] + " ") and cta_score(lines[i]) >= 2):
+            line = lines[i].strip()
+            if (i not in reasons and reasons.get(nxt) == "call to action" and len(line.split()) <= 8
+                    and line[-1] not in ".!?,;:" and cta_score(line) >= 2):
                 reasons[i] = "call to action"
     _repeats(lines, [i for i in eligible if i not in reasons], reasons, dump)
     kept = [line for i, line in enumerate(lines) if i not in reasons]

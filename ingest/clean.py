@@ -51,10 +51,6 @@ def clean_doc(raw: RawDoc) -> tuple[Page, list[Removed]]:
     return page, removed
 
 
-def to_page(raw: RawDoc) -> Page:
-    return clean_doc(raw)[0]
-
-
 def looks_like_markdown(text: str) -> bool:
     """Text dumps of docs sites are often Markdown/MDX saved as .txt."""
     if FRONT_MATTER.match(text):

@@ -16,7 +16,10 @@ from typing import Any
 from kb.text import sentences
 
 WHAT_IS = re.compile(r"^\s*what\s+(?:is|are)\s+(?:an?\s+|the\s+)?(.+?)\s*\??\s*$", re.I)
-WITH_PAREN = re.compile(r"^(.+?)\s*\(([^()]{1,40})\)\s*$")
+WITH_PAREN = re.compile(r"^(.+?)\s*\(([^()]{1,60})\)\s*$")
+H1 = re.compile(r"^#\s+(.+?)\s*$", re.M)
+GUIDE_TITLE = re.compile(r"^(?:how|why|when|where|which|getting started|introduction|overview|guide|tutorial)\b"
+                         r"|^\w+ing\s+(?:a|an|the|your|our|my|this|these|with|to|for|from|and)\b", re.I)
 ALIAS_PHRASE = re.compile(
     r"\b(?:also|sometimes|often|commonly)\s+(?:called|known\s+as|referred\s+to\s+as|named|abbreviated(?:\s+as)?)"
     r"\s+(.+?)(?=[).;:!?]|,\s*(?:is|are|was|were|and|which|that)\b|\s+(?:is|are)\s|,\s+[a-z]+s\b|$)"
@@ -32,12 +35,19 @@ EARLY_SENTENCES = 6
 
 
 def term_metadata(title: str, front: dict[str, Any], text: str) -> dict[str, str]:
-    """{'term': ..., 'aliases': 'a, b'} for a page about one term, else {}."""
+    """{'term': ..., 'aliases': 'a, b'} for a page about one term, else {}.
+
+    The page's first '# ' heading is tried as a title too ("Tokenizer" under a
+    front-matter title "Tokenizer and tokens").
+    """
     term = str(front.get("term") or "").strip()
     aliases: list[str] = _as_list(front.get("aliases")) + _as_list(front.get("alias"))
     early = _early_sentences(text)
-    if not term:
-        term, title_alias = _term_from_title(title, early)
+    h1 = next((m.group(1) for m in H1.finditer(text)), "")
+    for candidate in (title, h1):
+        if term or not candidate:
+            break
+        term, title_alias = _term_from_title(candidate, early)
         aliases += title_alias
     if not term:
         return {}
@@ -70,7 +80,8 @@ def _term_from_title(title: str, early: list[str]) -> tuple[str, list[str]]:
     if m:
         name, alias = _split_paren(m.group(1))
         return name, alias
-    if not title or len(title.split()) > MAX_TERM_WORDS + 3 or re.search(r"[.!?:;]$", title):
+    if (not title or len(title.split()) > MAX_TERM_WORDS + 6 or re.search(r"[.!?:;]$", title)
+            or GUIDE_TITLE.match(title)):
         return "", []
     name, alias = _split_paren(title)
     if len(name.split()) > MAX_TERM_WORDS:
@@ -82,7 +93,7 @@ def _term_from_title(title: str, early: list[str]) -> tuple[str, list[str]]:
 
 def _split_paren(title: str) -> tuple[str, list[str]]:
     m = WITH_PAREN.match(title)
-    if m and len(m.group(2).split()) <= 4:
+    if m and len(m.group(2).split()) <= MAX_TERM_WORDS:
         return m.group(1).strip(), [m.group(2).strip()]
     return title.strip(), []
 

@@ -283,7 +283,7 @@ class Run:
             embedder = self.embedder
             self.model = embedder() if callable(embedder) and not hasattr(embedder, "encode") else embedder
         chunks = [c for page_chunks, _ in pending for c in page_chunks]
-        vectors = self.model.encode([c.embed_text() for c in chunks], batch_size=32, normalize_embeddings=True,
+        vectors = self.model.encode([c.embed_text() for c in chunks], batch_size=16, normalize_embeddings=True,
                                     show_progress_bar=False)
         self.store.upsert(chunks, vectors)
         for page_chunks, rec in pending:

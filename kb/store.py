@@ -133,9 +133,6 @@ class Store:
         return len(ids)
 
     # -- reading -----------------------------------------------------------
-    def chunk_ids(self, source: str) -> list[str]:
-        return list(self.collection.get(where={"source": source}, include=[])["ids"])
-
     def all_chunks(self) -> list[Chunk]:
         """Every chunk (text and metadata), for BM25 and page listings."""
         out: list[Chunk] = []

@@ -238,13 +238,22 @@ def test_lines_repeated_across_pages_are_chrome_but_headings_and_definitions_sta
     ("Mixture of experts", "Mixture of experts, also known as MoE, is a sparse design.", "Mixture of experts", "MoE"),
     ("Tokenizer", "Tokenizers are programs that split text into tokens, sometimes called lexers.", "Tokenizer",
      "lexers"),
+    ("RLHF (reinforcement learning from human feedback)", "Reinforcement learning from human feedback (RLHF) "
+     "is a tuning stage.", "RLHF", "reinforcement learning from human feedback"),
     ("Choosing the right model", "The first step is deciding what you need.", None, None),
+    ("Choosing a model", "Choosing a model means matching its size to the task.", None, None),
+    ("How to serve a model", "A served model is one behind an endpoint.", None, None),
     ("Use cases for language models", "Language models are used for many tasks.", None, None),
 ])
 def test_term_and_aliases_from_title_and_first_sentences(title, text, term, aliases):
     meta = term_metadata(title, {}, text)
     assert meta.get("term") == term
     assert meta.get("aliases") == aliases
+
+
+def test_first_heading_is_tried_when_the_title_names_more_than_the_term():
+    meta = term_metadata("Adapters and ranks", {}, "# Adapter\n\nAn adapter is a small trainable layer.")
+    assert meta == {"term": "Adapter"}
 
 
 def test_front_matter_term_and_aliases_win():

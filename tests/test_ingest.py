@@ -13,7 +13,6 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,11 +26,10 @@ from ingest.pipeline import run_ingest
 from kb.cli import cli
 from kb.settings import load_settings
 from kb.store import Store
+from tests.helpers import KB, ROOT, run_kb, wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "corpus"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/corpus is absent")
-KB = [sys.executable, "-m", "kb"]
 TIME_KEYS = {"ingested", "modified", "_node_content"}  # _node_content repeats the metadata, times included
 
 
@@ -59,12 +57,6 @@ def seed(prefix: str) -> Path:
 
 def never_loaded():
     raise AssertionError("the embedder was loaded although nothing needed embedding")
-
-
-def kb_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(extra)
-    return env
 
 
 # -- near-duplicates -------------------------------------------------------------------------
@@ -221,29 +213,19 @@ def _owner_pid(store_dir: Path) -> int | None:
         return None
 
 
-def _wait_until(check, timeout: float = 120) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def test_second_ingest_stops_or_waits_for_the_first(tmp_path):
     folder = tmp_path / "pages"
     write_corpus(folder, 20)
     store_dir = tmp_path / "store"
-    env = kb_env(KB_STORE=str(store_dir))
+    env = {**os.environ, "KB_STORE": str(store_dir)}
     first = subprocess.Popen([*KB, "ingest", str(folder), "--wait", "60"], env=env, cwd=ROOT,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert _wait_until(lambda: _owner_pid(store_dir) == first.pid or first.poll() is not None)
+        assert wait_for(lambda: _owner_pid(store_dir) == first.pid or first.poll() is not None, 120, 0.02)
         os.kill(first.pid, signal.SIGSTOP)  # hold the lock for as long as the test needs
         assert first.poll() is None, "the first ingest finished before it could be paused"
 
-        second = subprocess.run([*KB, "ingest", str(folder)], env=env, cwd=ROOT, capture_output=True, text=True,
-                                timeout=120)
+        second = run_kb("ingest", str(folder), env={"KB_STORE": str(store_dir)}, timeout=120)
         assert second.returncode == 1
         assert "another `kb ingest`" in second.stderr and f"pid {first.pid}" in second.stderr
         assert "Traceback" not in second.stderr
@@ -252,7 +234,7 @@ def test_second_ingest_stops_or_waits_for_the_first(tmp_path):
         with log.open("w") as err:
             third = subprocess.Popen([*KB, "ingest", str(folder), "--wait", "300", "--json"], env=env, cwd=ROOT,
                                      stdout=subprocess.PIPE, stderr=err, text=True)
-        assert _wait_until(lambda: "waiting up to 300s" in log.read_text() or third.poll() is not None)
+        assert wait_for(lambda: "waiting up to 300s" in log.read_text() or third.poll() is not None, 120, 0.02)
         assert third.poll() is None and f"pid {first.pid}" in log.read_text()
     finally:
         os.kill(first.pid, signal.SIGCONT)
@@ -269,7 +251,7 @@ def test_sigkill_half_way_then_rerun_equals_one_clean_run(tmp_path, embedder):
     folder = tmp_path / "pages"
     write_corpus(folder, 40, seed=7)
     killed_dir = tmp_path / "killed"
-    proc = subprocess.Popen([*KB, "ingest", str(folder)], env=kb_env(KB_STORE=str(killed_dir)), cwd=ROOT,
+    proc = subprocess.Popen([*KB, "ingest", str(folder)], env={**os.environ, "KB_STORE": str(killed_dir)}, cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def stored() -> int:
@@ -280,7 +262,7 @@ def test_sigkill_half_way_then_rerun_equals_one_clean_run(tmp_path, embedder):
             return 0
 
     try:
-        assert _wait_until(lambda: stored() > 0 or proc.poll() is not None, timeout=300)
+        assert wait_for(lambda: stored() > 0 or proc.poll() is not None, 300, 0.02)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
