@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
+    NoDecode,
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
@@ -87,8 +88,21 @@ class Settings(BaseSettings):
                                                    description="Slack signing secret (HTTP mode).")
     slack_api_url: str | None = Field(None, validation_alias="SLACK_API_URL",
                                       description="Replaces https://slack.com/api/ (proxy or test stand-in).")
-    slack_channels: list[str] = Field(default_factory=list,
-                                      description="Channel ids the bot answers in (empty: all).")
+    slack_channels: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Channel ids the bot answers in, comma-separated or a JSON list (empty: all).")
+
+    @field_validator("slack_channels", mode="before")
+    @classmethod
+    def _split_channels(cls, value: Any) -> Any:
+        """Accept `C1,C2` as well as `["C1", "C2"]` from the environment."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -116,12 +130,15 @@ class Settings(BaseSettings):
 def load_settings(**overrides: Any) -> Settings:
     """Build Settings once; None-valued overrides (unset CLI options) are ignored."""
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError as SourceError
 
     from kb.errors import SettingsError
 
     clean = {k: v for k, v in overrides.items() if v is not None}
     try:
         return Settings(**clean)
+    except SourceError as exc:
+        raise SettingsError(f"{exc} (check the KB_* environment variables and kb.toml)") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         name = ".".join(str(p) for p in first["loc"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”)\]]*\s+(?=[A-Z0-9\"'“(\[])")
@@ -29,17 +30,23 @@ def sentences(text: str) -> list[str]:
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer  # PyStemmer (Snowball), installed with bm25s
+
+    return Stemmer.Stemmer("english")
+
+
+@functools.lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    """A crude suffix stripper: enough to match 'models'/'model', 'tuned'/'tuning'."""
-    w = word.lower().strip("'-")
-    for suffix in ("ing", "ed", "es", "s", "ly"):
-        if len(w) > len(suffix) + 3 and w.endswith(suffix):
-            return w[: -len(suffix)]
-    return w
+    """Snowball stem, so 'prediction'/'predict' and 'tuned'/'tuning' match."""
+    return _stemmer().stemWord(word.lower().strip("'-"))
 
 
 def content_words(text: str) -> list[str]:
-    return [stem(w) for w in WORD.findall(text) if w.lower() not in STOPWORDS and len(w) > 1]
+    """Stemmed non-stopwords; hyphenated compounds count as their parts ('next-token')."""
+    words = (part for w in WORD.findall(text) for part in w.split("-"))
+    return [stem(w) for w in words if w and w.lower() not in STOPWORDS and len(w) > 1]
 
 
 def tokens_for_bm25(text: str) -> list[str]:

@@ -131,7 +131,7 @@ def test_bad_files_are_skipped_with_reasons(tmp_path):
     (docs / "empty.txt").write_text("")
     (docs / "blob.md").write_bytes(b"\x00\x01\x02binary")
     (docs / "latin1.txt").write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))
-    proc = run_kb("--store", str(tmp_path / "s"), "ingest", "--json", str(docs))
+    proc = run_kb("--store", str(tmp_path / "s"), "ingest", "--json", str(docs), str(docs / "slides.pdf"))
     assert proc.returncode == 1
     report = json.loads(proc.stdout)
     reasons = {Path(s["source"]).name: s["reason"] for s in report["skipped"]}
