@@ -6,7 +6,7 @@ KB := $(BIN)/kb
 DEMO_STORE ?= $(CURDIR)/.kb-demo
 QUESTION ?= why not deploy a base model?
 
-.PHONY: install demo test-install test bench clean
+.PHONY: install demo test-install test bench speedup clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -36,6 +36,11 @@ test: test-install
 
 bench: install
 	$(BIN)/python bench/run.py
+
+# Optional: llama.cpp runtime for the LLM (~5x faster decoding; kb picks it up automatically).
+# Portable build flags: the default native build crashed on generate on our AVX-512 EPYC.
+speedup: install
+	CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF" $(BIN)/pip install llama-cpp-python
 
 clean:
 	rm -rf $(VENV) $(DEMO_STORE) .pytest_cache

@@ -149,31 +149,68 @@ def ingest(settings, paths, prune, sitemaps, wait, as_json):
 @cli.command()
 @click.argument("question")
 @click.option("--explain", is_flag=True, help="Show retrieved passages, scores and sentence checks.")
+@click.option("--no-daemon", is_flag=True, help="Answer in this process even when `kb serve` is running.")
 @json_option
 @with_settings
-def ask(settings, question, explain, as_json):
+def ask(settings, question, explain, no_daemon, as_json):
     """Answer QUESTION from the knowledge base, with numbered citations.
+
+    Uses a running `kb serve` for the same store (answers in about a second);
+    otherwise loads the models in this process.
 
     Example: kb ask "what is the difference between an instruct and an MoE model?"
     """
+    if not question.strip():
+        raise click.UsageError("QUESTION is empty")
+    if not no_daemon:
+        from kb.serve import ask_daemon, find_daemon
+
+        url = find_daemon(settings)
+        reply = ask_daemon(url, question, explain) if url else None
+        if reply is not None:
+            emit_json(reply["json"]) if as_json else click.echo(reply["text"])
+            return
+
     from kb.engine import Engine
     from kb.gaps import log_refusal
     from kb.render import answer_text, hit_dict
 
-    if not question.strip():
-        raise click.UsageError("QUESTION is empty")
     engine = Engine(settings)
     answer = engine.ask(question)
     if answer.refused:
         log_refusal(settings, question, answer.closest_topics, via="cli")
     if as_json:
         out = answer.to_dict()
+        out["via"] = "process"
         if explain:
             out["explain"] = {"hits": [hit_dict(h) for h in answer.hits], "raw": answer.raw, "mode": answer.mode,
                               "checks": [vars(c) for c in answer.checks]}
         emit_json(out)
     else:
         click.echo(answer_text(answer, explain=explain))
+
+
+@cli.command()
+@click.option("--port", type=int, help="Loopback port (env KB_SERVE_PORT; default: any free port).")
+@with_settings
+def serve(settings, port):
+    """Keep the models loaded and answer `kb ask` from this store in about a second.
+
+    Listens on 127.0.0.1 and records its address in serve.json in the data folder;
+    `kb ask` finds it there. Questions are queued and answered one at a time.
+
+    Example: kb serve &  kb ask "what is an MoE model?"
+    """
+    from kb.serve import serve as run_server
+
+    def ready(url: str) -> None:
+        click.echo(f"kb serve: answering for {settings.chroma_url or settings.store} at {url} (Ctrl-C stops)",
+                   err=True)
+
+    try:
+        run_server(settings, port=port, ready=ready)
+    except KeyboardInterrupt:
+        click.echo("kb serve: stopped", err=True)
 
 
 @cli.command()

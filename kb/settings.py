@@ -61,7 +61,8 @@ class Settings(BaseSettings):
     # models
     embed_model: str = Field(DEFAULT_EMBED, description="sentence-transformers model: 'bundled:all-MiniLM-L6-v2', "
                              "a Hugging Face id or a local folder.")
-    embed_backend: str = Field("torch", description="sentence-transformers backend: torch | onnx.")
+    embed_backend: str = Field("torch", description="Embedding runtime: torch (sentence-transformers) | onnx | onnx-int8 "
+                               "(ONNX Runtime, exported once into cache_dir; no torch at query time).")
     llm_model: str = Field(DEFAULT_LLM, description="Instruct model: 'bundled:SmolLM2-135M-Instruct', a Hugging Face "
                            "id, a local folder, or folder/file.gguf.")
     llm_url: str | None = Field(None, description="OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp server), "
@@ -69,7 +70,14 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr = Field(SecretStr("not-needed"), description="API key for llm_url.")
     llm_timeout: float = Field(60.0, description="Seconds to wait for the LLM endpoint.")
     max_new_tokens: int = Field(80, description="Upper bound on generated tokens per answer.")
-    threads: int = Field(0, description="Torch threads for local inference (0: all cores).")
+    threads: int = Field(0, description="Threads for local inference (0: all cores).")
+    llm_runtime: str = Field("auto", description="Local LLM runtime: auto (llama-cpp when installed and the model "
+                             "is a .gguf, else transformers) | transformers | llama-cpp.")
+    llm_dtype: str = Field("float32", description="transformers runtime weights: float32 | bfloat16 | int8 "
+                           "(torch dynamic quantization).")
+    serve_port: int = Field(0, description="Loopback port of `kb serve` (0: any free port; `kb ask` finds it "
+                            "through serve.json in the data folder).")
+    serve_queue: int = Field(100, description="Questions `kb serve` holds waiting for the model; more get HTTP 503.")
 
     # retrieval and answering
     top_k: int = Field(4, description="Passages given to the model.")

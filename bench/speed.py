@@ -1,0 +1,281 @@
+"""Speed on a small CPU: cold `kb ask`, decode speed, warm answers through `kb serve`, embedding.
+
+Each part runs the plain approach and the faster one side by side in one run:
+
+    python -m bench.speed cold    [--runs 5]      # new `kb ask` process, p50 wall time
+    python -m bench.speed decode  [--tokens 60]   # tokens/s per LLM runtime / dtype
+    python -m bench.speed warm    [--runs 10]     # `kb serve` answers, p50
+    python -m bench.speed embed                   # chunks/s of 256-token chunks, hit@3 per backend
+    python -m bench.speed all
+
+Uses a store of the sample corpus in a temp folder (ingested once) and the
+configured cache folder for converted weights. Prints Markdown tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import ROOT, load_set, machine, rank_of, retrieval_scores
+
+QUESTION = "what is a mixture of experts model?"
+KB = [sys.executable, "-m", "kb"]
+
+PLAIN = {"KB_LLM_RUNTIME": "transformers", "KB_LLM_DTYPE": "float32", "KB_EMBED_BACKEND": "torch"}
+FAST = {"KB_LLM_RUNTIME": "llama-cpp", "KB_EMBED_BACKEND": "onnx"}
+
+
+def _load() -> str:
+    return open("/proc/loadavg").read().split()[0]
+
+
+def p50(xs: list[float]) -> float:
+    return round(statistics.median(xs), 2)
+
+
+def _sample_store(tmp: Path) -> Path:
+    store = tmp / "store"
+    env = {**os.environ, "KB_STORE": str(store)}
+    subprocess.run([*KB, "ingest", str(ROOT / "corpus")], check=True, env=env, capture_output=True)
+    return store
+
+
+def _have_llama_cpp() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+def configs() -> dict[str, dict[str, str]]:
+    out = {"plain (transformers fp32, torch embedder)": PLAIN,
+           "transformers bf16 + onnx embedder": {"KB_LLM_RUNTIME": "transformers", "KB_LLM_DTYPE": "bfloat16",
+                                                 "KB_EMBED_BACKEND": "onnx"}}
+    if _have_llama_cpp():
+        out["fast (llama.cpp + onnx embedder)"] = FAST
+    return out
+
+
+def bench_cold(store: Path, runs: int) -> list[dict]:
+    rows = []
+    for label, cfg in configs().items():
+        env = {**os.environ, "KB_STORE": str(store), **cfg}
+        subprocess.run([*KB, "ask", "--no-daemon", QUESTION], env=env, capture_output=True)  # caches, page cache
+        walls, parts = [], []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            res = subprocess.run([*KB, "ask", "--json", "--no-daemon", QUESTION], env=env, capture_output=True,
+                                 text=True)
+            walls.append(time.perf_counter() - t0)
+            if res.returncode != 0:
+                raise SystemExit(f"{label}: {res.stderr}")
+            parts.append(json.loads(res.stdout)["timings"])
+        rows.append({"config": label, "p50_s": p50(walls), "min_s": round(min(walls), 2),
+                     "generate_p50_s": p50([t["generate_s"] for t in parts]),
+                     "tokens": parts[-1].get("tokens"), "load": _load()})
+    # where a cold process spends its time before answering
+    env = {**os.environ, "KB_STORE": str(store), **FAST}
+    t0 = time.perf_counter()
+    subprocess.run([*KB, "--help"], env=env, capture_output=True)
+    rows.append({"config": "`kb --help` (interpreter + click)", "p50_s": round(time.perf_counter() - t0, 2)})
+    t0 = time.perf_counter()
+    subprocess.run([*KB, "search", QUESTION], env=env, capture_output=True)
+    rows.append({"config": "`kb search` (fast config, no LLM)", "p50_s": round(time.perf_counter() - t0, 2)})
+    return rows
+
+
+def _messages(store: Path):
+    from kb.answer import build_messages
+    from kb.engine import Engine
+    from kb.settings import load_settings
+
+    s = load_settings(store=store, embed_backend="onnx")
+    engine = Engine(s)
+    return build_messages(QUESTION, engine.search(QUESTION))
+
+
+def bench_decode(store: Path, tokens: int, reps: int = 3) -> list[dict]:
+    from kb.models import load_llm
+    from kb.settings import load_settings
+
+    messages = _messages(store)
+    variants = [("transformers", "float32"), ("transformers", "bfloat16"), ("transformers", "int8")]
+    if _have_llama_cpp():
+        variants.append(("llama-cpp", "Q4_1 gguf"))
+    rows = []
+    short = [{"role": "user", "content": "Write a long story about a cat."}]
+    for runtime, dtype in variants:
+        s = load_settings(store=store, llm_runtime=runtime,
+                          llm_dtype=dtype if runtime == "transformers" else "float32")
+        t0 = time.perf_counter()
+        llm = load_llm(s)
+        load_s = time.perf_counter() - t0
+        llm.chat(short, 4)  # warm-up
+        rates, rag = [], []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            _, n = llm.chat(short, tokens)  # short prompt: decode speed
+            rates.append(n / (time.perf_counter() - t0))
+            t0 = time.perf_counter()
+            _, n2 = llm.chat(messages, tokens)  # the real answer prompt: prefill + decode
+            rag.append((time.perf_counter() - t0, n2))
+        rows.append({"runtime": runtime, "weights": dtype, "load_s": round(load_s, 2),
+                     "decode_tok_s": round(statistics.median(rates), 1),
+                     "answer_prompt_s": round(statistics.median(r[0] for r in rag), 2),
+                     "answer_tokens": rag[-1][1], "load": _load()})
+        del llm
+    return rows
+
+
+def bench_warm(store: Path, runs: int) -> list[dict]:
+    from kb.serve import ask_daemon
+
+    questions = [QUESTION, "what is a base model?", "what is DPO?", "why not deploy a base model?"]
+    rows = []
+    for label, cfg in configs().items():
+        env = {**os.environ, "KB_STORE": str(store), "KB_MAX_NEW_TOKENS": "60", **cfg}
+        proc = subprocess.Popen([*KB, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        state = store / "serve.json"
+        try:
+            t0 = time.perf_counter()
+            while not state.is_file():
+                if proc.poll() is not None or time.perf_counter() - t0 > 600:
+                    raise SystemExit(f"kb serve ({label}) did not start")
+                time.sleep(0.2)
+            url = json.loads(state.read_text())["url"]
+            start_s = time.perf_counter() - t0
+            ask_daemon(url, QUESTION, False)  # first answer warms caches
+            walls, toks, gens = [], [], []
+            for i in range(runs):
+                t0 = time.perf_counter()
+                reply = ask_daemon(url, questions[i % len(questions)], False)
+                walls.append(time.perf_counter() - t0)
+                toks.append(reply["json"]["timings"].get("tokens", 0))
+                gens.append(reply["json"]["timings"].get("generate_s", 0))
+            t0 = time.perf_counter()
+            subprocess.run([*KB, "ask", QUESTION], env=env, capture_output=True)
+            cli_s = time.perf_counter() - t0
+            # 20 at once: all answered, memory before/after
+            from concurrent.futures import ThreadPoolExecutor
+
+            rss0 = _rss_mb(proc.pid)
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(20) as pool:
+                got = list(pool.map(lambda q, u=url: ask_daemon(u, q, False), questions * 5))
+            burst_s = time.perf_counter() - t0
+            rows.append({"config": label, "start_s": round(start_s, 1), "p50_s": p50(walls),
+                         "max_s": round(max(walls), 2), "tokens_p50": statistics.median(toks),
+                         "generate_p50_s": p50(gens), "kb_ask_cli_s": round(cli_s, 2),
+                         "burst20_answered": sum(1 for g in got if g and g["json"]["answer"]),
+                         "burst20_s": round(burst_s, 1), "rss_mb_before_after": f"{rss0} -> {_rss_mb(proc.pid)}",
+                         "load": _load()})
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+    return rows
+
+
+def _rss_mb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
+def _chunks_256(n: int) -> list[str]:
+    """n texts of exactly ~256 model tokens, cut from the sample corpus."""
+    from kb.models import load_embedder
+    from kb.settings import load_settings
+
+    words = " ".join(p.read_text(errors="replace") for p in sorted((ROOT / "corpus").rglob("*.md*"))).split()
+    tok = load_embedder(load_settings(embed_backend="onnx"))
+    out, i = [], 0
+    while len(out) < n:
+        piece = words[i % len(words):][:400] or words[:400]
+        ids = tok.tokenizer([" ".join(piece)], add_special_tokens=False)["input_ids"][0][:254]
+        out.append(tok._tok.decode(ids))
+        i += 173
+    return out
+
+
+def bench_embed(chunks: int) -> list[dict]:
+    from kb.models import load_embedder
+    from kb.settings import load_settings
+
+    texts = _chunks_256(chunks)
+    rows = []
+    for backend in ("torch", "onnx", "onnx-int8"):
+        model = load_embedder(load_settings(embed_backend=backend))
+        model.encode(texts[:16], batch_size=16)
+        t0 = time.perf_counter()
+        model.encode(texts, batch_size=16, normalize_embeddings=True)
+        rate = len(texts) / (time.perf_counter() - t0)
+        row = {"backend": backend, "chunks_per_s": round(rate, 1), "load": _load()}
+        for name in ("sample", "shared"):
+            row[f"hit@3 {name}"] = _hit3(name, model)
+        rows.append(row)
+    return rows
+
+
+def _hit3(set_name: str, embedder) -> float | str:
+    from ingest.pipeline import run_ingest
+    from kb.engine import Engine
+    from kb.settings import load_settings
+    from kb.store import Store
+
+    corpus, items = load_set(set_name)
+    if not corpus.is_dir():
+        return "absent"
+    items = [i for i in items if not i.get("refuse")]
+    with tempfile.TemporaryDirectory() as tmp:
+        s = load_settings(store=Path(tmp) / "store")
+        store = Store(s)
+        run_ingest([str(corpus)], s, store, embedder, progress=False)
+        engine = Engine(s, store=store, embedder=embedder)
+        ranks = [rank_of([h.chunk.source for h in engine.search(i["question"], 5)], i["sources"]) for i in items]
+    return retrieval_scores(ranks)["hit@3"]
+
+
+def table(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(str(r.get(k, "")) for k in keys) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("part", choices=["cold", "decode", "warm", "embed", "all"])
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--tokens", type=int, default=60)
+    ap.add_argument("--chunks", type=int, default=256)
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    print(f"Machine: {machine()}; load average at start {_load()}\n"
+          f"Command: python -m bench.speed {' '.join(sys.argv[1:])}\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        store = _sample_store(Path(tmp)) if args.part != "embed" else Path(tmp)
+        parts = ["cold", "decode", "warm", "embed"] if args.part == "all" else [args.part]
+        for part in parts:
+            if part == "cold":
+                rows = bench_cold(store, args.runs)
+            elif part == "decode":
+                rows = bench_decode(store, args.tokens)
+            elif part == "warm":
+                rows = bench_warm(store, args.runs)
+            else:
+                rows = bench_embed(args.chunks)
+            print(f"### {part}\n\n{table(rows)}\n", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""The sentence-transformers embedder run by ONNX Runtime, without torch at query time.
+
+`KB_EMBED_BACKEND=onnx` (fp32) or `onnx-int8` (dynamically quantized). The model
+folder is exported once with torch into `cache_dir/models/<name>-onnx-<key>/` and
+reused; afterwards a process needs only onnxruntime and tokenizers, which import in
+a fraction of the time torch, transformers and sentence-transformers (with its
+scikit-learn and scipy) take. Output matches SentenceTransformer.encode: mean
+pooling over the attention mask, optional L2 normalisation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def _key(folder: Path) -> str:
+    weights = next((folder / n for n in ("model.safetensors", "pytorch_model.bin") if (folder / n).is_file()), None)
+    if weights is None:
+        raise FileNotFoundError(f"no model.safetensors in {folder}")
+    st = weights.stat()
+    return hashlib.sha1(f"{weights.resolve()}:{st.st_size}:{int(st.st_mtime)}".encode()).hexdigest()[:16]
+
+
+def export(folder: str | Path, cache_dir: Path, quantize: bool = False) -> Path:
+    """The cached ONNX file for a sentence-transformers folder, exporting it on first use."""
+    folder = Path(folder)
+    target = cache_dir / "models" / f"{folder.parent.name}-{folder.name}-onnx-{_key(folder)}"
+    fp32 = target / "model.onnx"
+    int8 = target / "model_int8.onnx"
+    if not fp32.is_file():
+        _export_fp32(folder, target)
+    if quantize and not int8.is_file():
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        tmp = int8.with_name(f"int8.tmp{os.getpid()}.onnx")
+        quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8)
+        tmp.replace(int8)
+    return int8 if quantize else fp32
+
+
+def _export_fp32(folder: Path, target: Path) -> None:
+    import torch
+    from transformers import AutoModel
+
+    log.info("exporting %s once to ONNX in %s", folder, target)
+    target.mkdir(parents=True, exist_ok=True)
+    bert = AutoModel.from_pretrained(str(folder), dtype=torch.float32).eval()
+
+    class Wrapped(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            return self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                             token_type_ids=token_type_ids).last_hidden_state
+
+    model = Wrapped().eval()
+    ids = torch.ones((2, 8), dtype=torch.long)
+    tmp = target / f"model.tmp{os.getpid()}.onnx"
+    axes = {0: "batch", 1: "tokens"}
+    with torch.inference_mode():
+        torch.onnx.export(
+            model, (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(tmp),
+            input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["last_hidden_state"],
+            dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes,
+                          "last_hidden_state": axes},
+            opset_version=17, dynamo=False,
+        )
+    tmp.replace(target / "model.onnx")
+
+
+class OnnxEmbedder:
+    """Drop-in for the parts of SentenceTransformer kb uses: `encode` and `tokenizer`."""
+
+    def __init__(self, folder: str | Path, onnx_file: Path, threads: int = 0) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        folder = Path(folder)
+        max_len = 256
+        cfg = folder / "sentence_bert_config.json"
+        if cfg.is_file():
+            max_len = int(json.loads(cfg.read_text()).get("max_seq_length", max_len))
+        self.max_seq_length = max_len
+        self._tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._tok.enable_truncation(max_length=max_len)
+        self._tok.no_padding()
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or os.cpu_count() or 1
+        opts.inter_op_num_threads = 1
+        # No busy-waiting between ops: on a shared 2-core box spinning threads starve everything else.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(onnx_file), opts, providers=["CPUExecutionProvider"])
+        self._inputs = {i.name for i in self.session.get_inputs()}
+        self.label = onnx_file.name
+
+    def tokenizer(self, texts: list[str], add_special_tokens: bool = True) -> dict[str, list[list[int]]]:
+        """Token ids per text, like a Hugging Face tokenizer call (bench/ingest.py counts them)."""
+        return {"input_ids": [e.ids for e in self._tok.encode_batch(texts, add_special_tokens=add_special_tokens)]}
+
+    def get_sentence_embedding_dimension(self) -> int:
+        return int(self.session.get_outputs()[0].shape[-1] or 384)
+
+    def encode(self, sentences: str | list[str], batch_size: int = 32, normalize_embeddings: bool = False,
+               show_progress_bar: bool | None = None, convert_to_numpy: bool = True, **_: Any) -> Any:
+        import numpy as np
+
+        single = isinstance(sentences, str)
+        texts = [sentences] if single else list(sentences)
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        encs = self._tok.encode_batch(texts)
+        order = sorted(range(len(texts)), key=lambda i: -len(encs[i].ids))  # similar lengths pad less
+        out = np.zeros((len(texts), 0), dtype=np.float32)
+        parts: dict[int, Any] = {}
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            width = max(len(encs[i].ids) for i in idx)
+            ids = np.zeros((len(idx), width), dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for row, i in enumerate(idx):
+                n = len(encs[i].ids)
+                ids[row, :n] = encs[i].ids
+                mask[row, :n] = 1
+            feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            hidden = self.session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0]
+            m = mask[:, :, None].astype(np.float32)
+            pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
+            if normalize_embeddings:
+                pooled = pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+            for row, i in enumerate(idx):
+                parts[i] = pooled[row]
+        out = np.stack([parts[i] for i in range(len(texts))]).astype(np.float32)
+        return out[0] if single else out

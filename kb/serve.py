@@ -1,0 +1,228 @@
+"""`kb serve`: keep the models loaded and answer `kb ask` over loopback HTTP.
+
+A cold `kb ask` pays for imports and model loading every time; the daemon pays
+once. It listens on 127.0.0.1 only and writes `serve.json` (url, pid, store) into
+the data folder, which is how `kb ask` finds it. Requests are queued and answered
+one at a time by a single model worker, so 20 simultaneous questions all get an
+answer and memory stays flat (one model, one KV cache). Protocol, JSON in and out:
+
+    GET  /health  -> {"ok": true, "pid": ..., "queued": n, "answered": n}
+    POST /ask     {"question": str, "explain": bool, "via": str}
+                  -> {"json": <what `kb ask --json` prints>, "text": <what `kb ask` prints>}
+                  errors: {"error": message, "kind": KbError subclass}, HTTP 4xx/5xx
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import signal
+import threading
+import time
+from concurrent.futures import Future
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kb.errors import KbError
+
+if TYPE_CHECKING:
+    from kb.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "serve.json"
+
+
+def state_path(settings: Settings) -> Path:
+    return settings.data_dir / STATE_FILE
+
+
+def identity(settings: Settings) -> dict[str, Any]:
+    """What must match for a daemon to answer for this caller: same store, same models."""
+    return {
+        "store": None if settings.chroma_url else str(Path(settings.store).resolve()),
+        "chroma_url": settings.chroma_url, "collection": settings.collection,
+        "embed_model": settings.embed_model, "llm_model": settings.llm_model, "llm_url": settings.llm_url,
+    }
+
+
+def ask_payload(engine: Any, settings: Settings, question: str, explain: bool, via: str) -> dict[str, Any]:
+    """Answer one question; the `kb ask` output in both forms."""
+    from kb.gaps import log_refusal
+    from kb.render import answer_text, hit_dict
+
+    answer = engine.ask(question)
+    if answer.refused:
+        log_refusal(settings, question, answer.closest_topics, via=via)
+    out = answer.to_dict()
+    if explain:
+        out["explain"] = {"hits": [hit_dict(h) for h in answer.hits], "raw": answer.raw, "mode": answer.mode,
+                          "checks": [vars(c) for c in answer.checks]}
+    return {"json": out, "text": answer_text(answer, explain=explain)}
+
+
+class Worker:
+    """One thread owns the Engine; requests wait in a bounded queue."""
+
+    def __init__(self, engine: Any, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.jobs: queue.Queue[tuple[dict[str, Any], Future] | None] = queue.Queue(maxsize=settings.serve_queue)
+        self.answered = 0
+        self.thread = threading.Thread(target=self._run, name="kb-model-worker", daemon=True)
+        self.thread.start()
+
+    def submit(self, request: dict[str, Any]) -> Future:
+        fut: Future = Future()
+        self.jobs.put_nowait((request, fut))  # queue.Full -> HTTP 503
+        return fut
+
+    def _run(self) -> None:
+        while True:
+            item = self.jobs.get()
+            if item is None:
+                return
+            request, fut = item
+            t0 = time.perf_counter()
+            try:
+                result = ask_payload(self.engine, self.settings, request["question"],
+                                     bool(request.get("explain")), str(request.get("via") or "cli"))
+                result["json"]["via"] = "daemon"
+                fut.set_result(result)
+            except BaseException as exc:  # noqa: BLE001 - every failure goes back to its caller
+                fut.set_exception(exc)
+            finally:
+                self.answered += 1
+                log.info("answered in %.2fs (%d waiting): %s", time.perf_counter() - t0, self.jobs.qsize(),
+                         request.get("question", "")[:80])
+
+    def stop(self) -> None:
+        self.jobs.put(None)
+
+
+def make_handler(worker: Worker) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, fmt: str, *args: Any) -> None:
+            log.debug("%s " + fmt, self.address_string(), *args)
+
+        def _send(self, code: int, body: dict[str, Any]) -> None:
+            data = json.dumps(body, ensure_ascii=False, default=str).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            if self.path != "/health":
+                return self._send(404, {"error": f"no such path {self.path}"})
+            self._send(200, {"ok": True, "pid": os.getpid(), "queued": worker.jobs.qsize(),
+                             "answered": worker.answered})
+
+        def do_POST(self) -> None:  # noqa: N802
+            if self.path != "/ask":
+                return self._send(404, {"error": f"no such path {self.path}"})
+            try:
+                request = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                question = str(request.get("question") or "").strip()
+            except (ValueError, AttributeError):
+                return self._send(400, {"error": "body must be a JSON object with a question"})
+            if not question:
+                return self._send(400, {"error": "question is empty"})
+            try:
+                fut = worker.submit({**request, "question": question})
+            except queue.Full:
+                return self._send(503, {"error": f"kb serve is busy ({worker.jobs.qsize()} questions waiting); "
+                                        "try again shortly"})
+            try:
+                self._send(200, fut.result())
+            except KbError as exc:
+                self._send(422, {"error": str(exc), "kind": type(exc).__name__})
+            except Exception as exc:  # noqa: BLE001
+                log.exception("answer failed")
+                self._send(500, {"error": f"{type(exc).__name__}: {exc}", "kind": "internal"})
+
+    return Handler
+
+
+def serve(settings: Settings, port: int | None = None, ready: Any = None) -> None:
+    """Load everything, then answer until interrupted. `ready(url)` is called once listening."""
+    from kb.engine import Engine
+
+    engine = Engine(settings)
+    t0 = time.perf_counter()
+    engine.ensure_not_empty()
+    engine.corpus()  # BM25 index
+    engine.embedder  # noqa: B018 - warm the lazily loaded models now, not on the first question
+    engine.llm  # noqa: B018
+    log.info("models and corpus loaded in %.1fs", time.perf_counter() - t0)
+    worker = Worker(engine, settings)
+    server = ThreadingHTTPServer(("127.0.0.1", settings.serve_port if port is None else port), make_handler(worker))
+    server.daemon_threads = True
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    state = state_path(settings)
+    state.parent.mkdir(parents=True, exist_ok=True)
+    tmp = state.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps({"url": url, "pid": os.getpid(), **identity(settings)}))
+    tmp.replace(state)
+    if ready:
+        ready(url)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)  # `kill PID` cleans up like Ctrl-C
+    try:
+        server.serve_forever()
+    finally:
+        worker.stop()
+        server.server_close()
+        try:
+            if json.loads(state.read_text()).get("pid") == os.getpid():
+                state.unlink()
+        except (OSError, ValueError):
+            pass
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def find_daemon(settings: Settings) -> str | None:
+    """The URL of a running `kb serve` for the same store and models, or None."""
+    try:
+        state = json.loads(state_path(settings).read_text())
+    except (OSError, ValueError):
+        return None
+    if any(state.get(k) != v for k, v in identity(settings).items()):
+        return None
+    return str(state.get("url") or "") or None
+
+
+def ask_daemon(url: str, question: str, explain: bool, via: str = "cli",
+               timeout: float = 600.0) -> dict[str, Any] | None:
+    """POST the question; None when nobody listens there (the caller answers in-process)."""
+    import http.client
+    from urllib.parse import urlparse
+
+    u = urlparse(url)
+    conn = http.client.HTTPConnection(u.hostname or "127.0.0.1", u.port or 80, timeout=2.0)
+    try:
+        conn.connect()
+    except OSError:
+        return None  # stale serve.json: the daemon is gone
+    conn.sock.settimeout(timeout)
+    try:
+        body = json.dumps({"question": question, "explain": explain, "via": via})
+        conn.request("POST", "/ask", body=body, headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        data = json.loads(resp.read() or b"{}")
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        raise KbError(f"kb serve at {url} failed mid-answer: {exc}; retry, or use --no-daemon") from exc
+    finally:
+        conn.close()
+    if resp.status != 200:
+        raise KbError(f"kb serve: {data.get('error', f'HTTP {resp.status}')}")
+    return data

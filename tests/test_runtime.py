@@ -1,0 +1,79 @@
+"""Runtime choices for speed: which LLM runtime runs, dtypes, the ONNX embedder."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from kb.errors import ModelNotFound
+from kb.models import LLMSource, pick_runtime
+
+GGUF = LLMSource("/models", "m.gguf")
+FOLDER = LLMSource("/models/hf-folder")
+
+
+def test_auto_runtime_uses_llama_cpp_only_for_gguf_when_installed(settings, monkeypatch):
+    import kb.models
+
+    monkeypatch.setattr(kb.models, "llama_cpp_available", lambda: True)
+    assert pick_runtime(settings, GGUF) == "llama-cpp"
+    assert pick_runtime(settings, FOLDER) == "transformers"
+    monkeypatch.setattr(kb.models, "llama_cpp_available", lambda: False)
+    assert pick_runtime(settings, GGUF) == "transformers"
+
+
+def test_runtime_setting_errors_name_the_setting(settings, monkeypatch):
+    import kb.models
+
+    monkeypatch.setattr(kb.models, "llama_cpp_available", lambda: False)
+    with pytest.raises(ModelNotFound, match="make speedup"):
+        pick_runtime(settings.model_copy(update={"llm_runtime": "llama-cpp"}), GGUF)
+    with pytest.raises(ModelNotFound, match="needs a .gguf"):
+        pick_runtime(settings.model_copy(update={"llm_runtime": "llama-cpp"}), FOLDER)
+    with pytest.raises(ModelNotFound, match="KB_LLM_RUNTIME"):
+        pick_runtime(settings.model_copy(update={"llm_runtime": "vllm"}), GGUF)
+    assert pick_runtime(settings.model_copy(update={"llm_runtime": "transformers"}), GGUF) == "transformers"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python not installed "
+                    "(make speedup)")
+def test_llama_cpp_runtime_answers_from_the_gguf(settings):
+    from kb.models import LlamaCppLLM, load_llm
+
+    llm = load_llm(settings.model_copy(update={"llm_runtime": "llama-cpp"}))
+    assert isinstance(llm, LlamaCppLLM)
+    messages = [{"role": "user", "content": "Passages:\n[1] A base model is a pretrained model that has not "
+                 "been instruction tuned.\n\nQuestion: what is a base model?\nAnswer:"}]
+    first, n = llm.chat(messages, 24)
+    assert first and 0 < n <= 24
+    again, _ = llm.chat(messages, 24)
+    assert again == first, "greedy decoding must not depend on the previous call"
+
+
+def test_bad_dtype_is_a_user_error(settings):
+    from kb.models import load_llm
+
+    with pytest.raises(ModelNotFound, match="KB_LLM_DTYPE"):
+        load_llm(settings.model_copy(update={"llm_dtype": "fp4", "llm_runtime": "transformers"}))
+
+
+def test_onnx_embedder_matches_sentence_transformers(settings, embedder):
+    from kb.models import load_embedder
+
+    onnx = load_embedder(settings.model_copy(update={"embed_backend": "onnx"}))
+    texts = ["Mixture of experts (MoE) routes each token to a few expert sub-networks.", "what is DPO?",
+             "word " * 400]  # longer than the model reads: truncated like sentence-transformers
+    want = embedder.encode(texts, normalize_embeddings=True)
+    got = onnx.encode(texts, batch_size=2, normalize_embeddings=True)
+    assert got.shape == want.shape
+    assert np.allclose((got * want).sum(axis=1), 1.0, atol=1e-4)
+    assert np.allclose(onnx.encode(texts[1], normalize_embeddings=True), got[1], atol=1e-5)
+
+
+def test_unknown_embed_backend_is_a_user_error(settings):
+    from kb.models import load_embedder
+
+    with pytest.raises(ModelNotFound, match="KB_EMBED_BACKEND"):
+        load_embedder(settings.model_copy(update={"embed_backend": "tensorrt"}))
