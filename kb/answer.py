@@ -10,10 +10,13 @@ sentences. When the draft is unusable, the answer is quotes alone.
 
 from __future__ import annotations
 
+import re
+
 from kb.text import sentences
 from kb.types import Answer, Citation, Hit, SentenceCheck
 from kb.verify import Checker, SourceSentence, best_quotes, is_degenerate
 
+MODEL_MARK = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")  # the model's own [n] marks: kb cites by itself
 MAX_SENTENCES = 4  # kept model sentences plus quotes that fill in what they missed
 
 SYSTEM_PROMPT = (
@@ -71,7 +74,7 @@ def compose(question: str, raw: str, hits: list[Hit], checker: Checker, terms: l
         checks.append(SentenceCheck(raw[:200], "dropped", 0.0, None, why_unusable))
     else:
         seen: set[str] = set()
-        for sent in sentences(raw):
+        for sent in sentences(MODEL_MARK.sub("", raw)):
             norm = " ".join(sent.lower().split())
             if norm in seen:
                 checks.append(SentenceCheck(sent, "dropped", 0.0, None, "repeated sentence"))

@@ -18,7 +18,7 @@ from kb.types import Hit
 
 NEGATIONS = {"not", "no", "never", "cannot", "can't", "don't", "doesn't", "isn't", "aren't", "won't", "without",
              "neither", "nor"}
-ALL_WORDS = {"all", "every", "each", "entire", "whole", "always"}
+ALL_WORDS = {"all", "every", "entire", "whole", "always"}
 FEW_WORDS = {"only", "few", "fraction", "subset", "some", "small", "sparse", "part", "never", "selected"}
 PROMPT_ECHO = re.compile(r"\b(passages?|question|answer|context|\[\d+\])\s*:|^\s*(sure|here is|here's)\b", re.I)
 
@@ -79,7 +79,22 @@ def _flags(text: str) -> tuple[bool, bool, bool]:
     return bool(words & NEGATIONS or "n't" in text), bool(words & ALL_WORDS), bool(words & FEW_WORDS)
 
 
+VERB = re.compile(r"\b(is|are|was|were|has|have|had|can|could|does|do|did|will|would|should|must|may|"
+                  r"uses?|needs?|activates?|sends?|runs?|learns?|follows?|completes?|predicts?|scores?|"
+                  r"maps?|stores?|reduces?|makes?|adds?|produces?|continues?|answers?|means?|refers?)\b", re.I)
+GENERIC = {"model", "languag", "llm", "network", "neural", "system"}
+
+
+def subject_words(sentence: str) -> set[str]:
+    """Content words before the main verb: who the sentence is about."""
+    head = VERB.split(sentence, maxsplit=1)[0]
+    return set(content_words(" ".join(head.split()[:8]))) - GENERIC
+
+
 def contradiction(sentence: str, source: str) -> str:
+    subj_s, subj_o = subject_words(sentence), subject_words(source)
+    if subj_s and subj_o and not subj_s & subj_o:
+        return "says of one thing what the source says of another"
     neg_s, all_s, few_s = _flags(sentence)
     neg_o, all_o, few_o = _flags(source)
     if neg_s != neg_o:
@@ -109,29 +124,38 @@ class Checker:
         return sorted(((float(s), src) for s, src in zip(sims, self.sources)), key=lambda t: -t[0])
 
     def support(self, sentence: str) -> Support:
+        """The best-supporting source sentence among the five most similar ones.
+
+        A candidate that clashes (new names/numbers, flipped negation or quantifier,
+        another subject) scores 0; the reason of the most similar candidate is kept
+        so --explain can say why a sentence was dropped.
+        """
         ranked = self.ranked_sources(sentence)
         if not ranked:
             return Support(0.0, None, "no passages")
         words = set(content_words(sentence))
-        best = Support(0.0, ranked[0][1], "not similar to any source sentence")
+        best: Support | None = None
         for sim, src in ranked[:5]:
-            passage_words = set(content_words(self.hits[src.hit_index].chunk.embed_text()))
+            context = self.hits[src.hit_index].chunk.embed_text()
+            passage_words = set(content_words(context))
             coverage = len(words & passage_words) / len(words) if words else 0.0
-            novel = novel_specifics(sentence, self.hits[src.hit_index].chunk.embed_text())
+            novel = novel_specifics(sentence, context)
             clash = contradiction(sentence, src.text)
             if novel:
-                reason = f"names/numbers not in the source: {', '.join(novel[:3])}"
-                score = 0.0
+                reason, score = f"names/numbers not in the source: {', '.join(novel[:3])}", 0.0
             elif clash:
                 reason, score = clash, 0.0
             elif coverage < 0.7:
                 reason, score = f"only {coverage:.0%} of its words are in the source", sim * coverage
             else:
                 reason, score = "", sim
-            if score > best.score or best.source is None:
+            if best is None or score > best.score:
                 best = Support(score, src, reason)
             if not reason:
                 break
+        assert best is not None
+        if best.score == 0.0 and not best.reason:
+            best.reason = "not similar to any source sentence"
         return best
 
 
