@@ -32,6 +32,12 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process, all threads (less sensitive than wall time to other load)."""
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
+
+
 def _cut(model, texts: list[str]) -> int:
     """How many texts are longer than the model reads (their tail is never embedded)."""
     limit = model.max_seq_length
@@ -49,16 +55,18 @@ def worker_kb(corpus: Path, store: Path) -> dict:
     embedder = load_embedder(settings)
     loaded = time.perf_counter() - t0
     store_obj = Store(settings)
-    t1 = time.perf_counter()
+    load = os.getloadavg()[0]
+    t1, c1 = time.perf_counter(), _cpu_s()
     report = run_ingest([str(corpus)], settings, store_obj, embedder, progress=False)
-    seconds = time.perf_counter() - t1
+    seconds, cpu = time.perf_counter() - t1, _cpu_s() - c1
     peak = _peak_rss_mb()  # comparable with LlamaIndex's single run
     t2 = time.perf_counter()
     again = run_ingest([str(corpus)], settings, store_obj, embedder, progress=False)
     reingest = time.perf_counter() - t2
     assert not again.added and not again.updated, "the second run should change nothing"
     cut = _cut(embedder, [c.embed_text() for c in store_obj.all_chunks()])
-    return {"pages": len(report.added), "chunks": store_obj.count(), "seconds": seconds, "model_load": loaded,
+    return {"pages": len(report.added), "chunks": store_obj.count(), "seconds": seconds, "cpu": cpu,
+            "load": (load, os.getloadavg()[0]), "model_load": loaded,
             "reingest": reingest, "skipped": len(report.skipped), "aliases": len(report.aliases),
             "peak_rss_mb": peak, "peak_rss_after_reingest_mb": _peak_rss_mb(), "cut": cut}
 
@@ -79,14 +87,16 @@ def worker_llamaindex(corpus: Path, store: Path) -> dict:
     loaded = time.perf_counter() - t0
     client = chromadb.PersistentClient(path=str(store), settings=ChromaSettings(anonymized_telemetry=False))
     collection = client.get_or_create_collection("bench")
-    t1 = time.perf_counter()
+    load = os.getloadavg()[0]
+    t1, c1 = time.perf_counter(), _cpu_s()
     docs = SimpleDirectoryReader(str(corpus), recursive=True).load_data()
     context = StorageContext.from_defaults(vector_store=ChromaVectorStore(chroma_collection=collection))
     VectorStoreIndex.from_documents(docs, storage_context=context, embed_model=embed)
-    seconds = time.perf_counter() - t1
+    seconds, cpu = time.perf_counter() - t1, _cpu_s() - c1
     peak = _peak_rss_mb()
     texts = [d for d in collection.get(include=["documents"])["documents"] if d]
-    return {"pages": len(docs), "chunks": collection.count(), "seconds": seconds, "model_load": loaded,
+    return {"pages": len(docs), "chunks": collection.count(), "seconds": seconds, "cpu": cpu,
+            "load": (load, os.getloadavg()[0]), "model_load": loaded,
             "peak_rss_mb": peak, "cut": _cut(embed._model, texts)}
 
 
@@ -125,15 +135,20 @@ def table(pages: int, seed: int, results: dict[str, dict], cli_reingest: float) 
         f"Corpus: {pages} generated glossary pages (bench/synth.py, seed {seed}); embedding model "
         f"{EMBED} on CPU for both; on-disk Chroma for both.",
         "",
-        "| system | pages | chunks | ingest s | pages/s | chunks/s | peak RSS MB | model load s (imports included) "
-        "| chunks longer than the model reads |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| system | pages | chunks | ingest s (wall) | CPU s | pages/s | chunks/s | pages per CPU s | peak RSS MB "
+        "| model load s (imports included) | chunks longer than the model reads | load avg (start → end) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, r in rows:
-        lines.append(f"| {label} | {r['pages']} | {r['chunks']} | {r['seconds']:.1f} | "
-                     f"{r['pages'] / r['seconds']:.1f} | {r['chunks'] / r['seconds']:.1f} | {r['peak_rss_mb']:.0f} | "
-                     f"{r['model_load']:.1f} | {r['cut']} ({100 * r['cut'] / max(r['chunks'], 1):.0f}%) |")
+        lines.append(f"| {label} | {r['pages']} | {r['chunks']} | {r['seconds']:.1f} | {r['cpu']:.1f} | "
+                     f"{r['pages'] / r['seconds']:.1f} | {r['chunks'] / r['seconds']:.1f} | "
+                     f"{r['pages'] / r['cpu']:.2f} | {r['peak_rss_mb']:.0f} | {r['model_load']:.1f} | "
+                     f"{r['cut']} ({100 * r['cut'] / max(r['chunks'], 1):.0f}%) | "
+                     f"{r['load'][0]:.1f} → {r['load'][1]:.1f} |")
     lines += [
+        "",
+        f"The machine has {os.cpu_count()} cores; a load average above that means other work shared the CPU "
+        "during the run, which stretches wall times (CPU seconds are the steadier comparison).",
         "",
         f"kb re-ingest with nothing changed: {kb['reingest']:.2f} s in-process; "
         f"{cli_reingest:.2f} s for a fresh `kb ingest` command (Python start-up and imports included; "
