@@ -275,3 +275,10 @@ def test_seed_pages_ingest_and_answer(shared_store, shared_engine):
     assert any(c.source.endswith(("002_cf57edaef917f7b0.txt", "003_fbeec71ce0b67350.txt"))
                for c in answer.citations)
     assert not SHARED_CORPUS.joinpath("nope").exists()
+
+
+def test_readme_settings_table_is_current():
+    from kb.settings import settings_table
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert settings_table() in readme, "README settings table is stale: run scripts/update-readme"
