@@ -80,7 +80,7 @@ def resolve_llm_model(name: str) -> LLMSource:
 
 
 def load_embedder(settings: Settings) -> Any:
-    """A SentenceTransformer, offline; errors name KB_EMBED_MODEL."""
+    """A SentenceTransformer or its ONNX Runtime drop-in (KB_EMBED_BACKEND), offline; errors name the setting."""
     _offline_unless_remote()
     target = resolve_embed_model(settings.embed_model)
     backend = settings.embed_backend.strip().lower()
@@ -88,6 +88,10 @@ def load_embedder(settings: Settings) -> Any:
         raise ModelNotFound(f"KB_EMBED_BACKEND {settings.embed_backend!r}: use torch, onnx or onnx-int8")
     if backend != "torch":
         return _load_onnx_embedder(settings, target, quantize=backend == "onnx-int8")
+    return _load_st_embedder(settings, target)
+
+
+def _load_st_embedder(settings: Settings, target: str) -> Any:
     from sentence_transformers import SentenceTransformer
 
     kwargs: dict[str, Any] = {"device": "cpu"}
@@ -108,6 +112,9 @@ def _load_onnx_embedder(settings: Settings, target: str, quantize: bool) -> Any:
                             "(KB_EMBED_MODEL); use KB_EMBED_BACKEND=torch")
     try:
         return OnnxEmbedder(target, export(target, settings.cache_dir, quantize=quantize), threads=settings.threads)
+    except ImportError as exc:  # onnx/onnxscript missing for the one-time export: the torch path still works
+        log.warning("ONNX embedder unavailable (%s); using sentence-transformers", _short(exc))
+        return _load_st_embedder(settings, target)
     except Exception as exc:  # noqa: BLE001
         raise ModelNotFound(f"cannot run embedding model {settings.embed_model!r} with ONNX Runtime "
                             f"(KB_EMBED_BACKEND): {_short(exc)}") from exc

@@ -150,6 +150,11 @@ def make_handler(worker: Worker) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # listen backlog; the default 5 resets a burst of 20 simultaneous questions
+    daemon_threads = True
+
+
 def serve(settings: Settings, port: int | None = None, ready: Any = None) -> None:
     """Load everything, then answer until interrupted. `ready(url)` is called once listening."""
     from kb.engine import Engine
@@ -162,8 +167,7 @@ def serve(settings: Settings, port: int | None = None, ready: Any = None) -> Non
     engine.llm  # noqa: B018
     log.info("models and corpus loaded in %.1fs", time.perf_counter() - t0)
     worker = Worker(engine, settings)
-    server = ThreadingHTTPServer(("127.0.0.1", settings.serve_port if port is None else port), make_handler(worker))
-    server.daemon_threads = True
+    server = _Server(("127.0.0.1", settings.serve_port if port is None else port), make_handler(worker))
     url = f"http://127.0.0.1:{server.server_address[1]}"
     state = state_path(settings)
     state.parent.mkdir(parents=True, exist_ok=True)

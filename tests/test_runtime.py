@@ -17,6 +17,7 @@ FOLDER = LLMSource("/models/hf-folder")
 def test_auto_runtime_uses_llama_cpp_only_for_gguf_when_installed(settings, monkeypatch):
     import kb.models
 
+    settings = settings.model_copy(update={"llm_runtime": "auto"})
     monkeypatch.setattr(kb.models, "llama_cpp_available", lambda: True)
     assert pick_runtime(settings, GGUF) == "llama-cpp"
     assert pick_runtime(settings, FOLDER) == "transformers"

@@ -28,6 +28,7 @@ def daemon(sample_store, model_cache, tmp_path_factory):
     """`kb serve` on the sample store; short answers keep 20 questions cheap."""
     settings, _, _ = sample_store
     env = {**os.environ, "KB_STORE": str(settings.store), "KB_CACHE_DIR": str(model_cache), "KB_MAX_NEW_TOKENS": "8",
+           "KB_EMBED_BACKEND": "onnx",
            "HOME": str(tmp_path_factory.mktemp("home"))}
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     with open(log, "w") as out:
@@ -67,18 +68,24 @@ def test_no_daemon_answers_in_process(daemon):
 
 
 def test_twenty_simultaneous_questions_are_all_answered(daemon):
+    """Two bursts of 20: every question answered both times; the second burst does not grow memory
+    (the first one pays for one-off allocations: thread pools, ONNX arenas, the first generate)."""
     from kb.serve import ask_daemon
 
-    questions = [IN_SCOPE, "what is a base model?", OUT_OF_SCOPE, "what is DPO?"] * 5
-    before = _rss_kb(daemon["proc"].pid)
-    with ThreadPoolExecutor(max_workers=20) as pool:
-        replies = list(pool.map(lambda q: ask_daemon(daemon["url"], q, explain=False), questions))
-    assert len(replies) == 20
-    for q, reply in zip(questions, replies, strict=True):
-        assert reply is not None and reply["json"]["question"] == q and reply["json"]["via"] == "daemon"
-    assert any(r["json"]["refused"] for r in replies) and any(not r["json"]["refused"] for r in replies)
-    grown_mb = (_rss_kb(daemon["proc"].pid) - before) / 1024
-    assert grown_mb < 300, f"daemon memory grew {grown_mb:.0f} MB over 20 questions"
+    # mostly refusals (retrieval only) so the test stays cheap on a busy 2-core box; 4 reach the model
+    questions = [IN_SCOPE, OUT_OF_SCOPE, "what is the capital of Spain?", "what is the capital of Italy?",
+                 "who painted the Mona Lisa?"] * 4
+    rss = []
+    for _ in range(2):
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            replies = list(pool.map(lambda q: ask_daemon(daemon["url"], q, explain=False), questions))
+        rss.append(_rss_kb(daemon["proc"].pid))
+        assert len(replies) == 20
+        for q, reply in zip(questions, replies, strict=True):
+            assert reply is not None and reply["json"]["question"] == q and reply["json"]["via"] == "daemon"
+        assert any(r["json"]["refused"] for r in replies) and any(not r["json"]["refused"] for r in replies)
+    grown_mb = (rss[1] - rss[0]) / 1024
+    assert grown_mb < 100, f"daemon memory grew {grown_mb:.0f} MB over the second burst of 20 questions"
 
 
 def test_bad_requests_get_json_errors(daemon):
