@@ -148,11 +148,15 @@ class Retriever:
             hit.score += weight / (RRF_K + rank + 1)
             hit.lexical = max(hit.lexical, score)
         missing = [h for h in fused.values() if h.dense == 0.0]
-        if missing:  # lexical-only hits still need a similarity for the relevance floor
-            vecs = self.embedder.encode([h.chunk.embed_text() for h in missing], normalize_embeddings=True,
-                                        show_progress_bar=False)
-            for h, v in zip(missing, vecs):
-                h.dense = float(sum(a * b for a, b in zip(qvec, v.tolist())))
+        if missing:  # lexical-only hits need a similarity too: read the vectors ingest stored
+            import numpy as np
+
+            got = self.store.collection.get(ids=[h.chunk.id for h in missing], include=["embeddings"])
+            vectors = dict(zip(got["ids"], got["embeddings"], strict=True))
+            q = np.asarray(qvec, dtype=np.float32)
+            for h in missing:
+                if h.chunk.id in vectors:
+                    h.dense = float(np.asarray(vectors[h.chunk.id], dtype=np.float32) @ q)
 
 
 def _interleave_terms(ranked: list[Hit], terms: list[str], corpus: Corpus) -> list[Hit]:
