@@ -52,7 +52,8 @@ def sources(store: Store) -> set[str]:
 
 
 def seed(prefix: str) -> Path:
-    return next(SHARED.glob(f"{prefix}_*.txt"))
+    """A seed page by its number, as the absolute path kb records (symlinks resolved)."""
+    return next(SHARED.glob(f"{prefix}_*.txt")).resolve()
 
 
 def never_loaded():
@@ -95,7 +96,7 @@ def test_truncated_copy_is_an_alias_and_search_never_cites_both(tmp_path, embedd
 def test_duplicates_end_in_the_same_store_in_any_order(tmp_path, embedder):
     folder = tmp_path / "pages"
     folder.mkdir()
-    truncated, full = (Path(shutil.copy(seed(p), folder)) for p in ("000", "001"))
+    truncated, full = (Path(shutil.copy(seed(p), folder)).resolve() for p in ("000", "001"))
 
     _, together = ingest([folder], tmp_path / "together", embedder)
     _, reversed_args = ingest([full, truncated], tmp_path / "args", embedder)
