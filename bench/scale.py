@@ -110,10 +110,15 @@ def query(store: Path, url: str | None, queries: int, hybrid: bool) -> dict:
     if hybrid:
         from kb.retrieve import Corpus, Retriever
 
+        cache = Path(tempfile.mkdtemp(prefix="kb-scale-cache-"))
+        t0 = time.perf_counter()
+        Corpus.load(st, cache)  # builds the index and saves it
+        out["bm25_build_s"] = round(time.perf_counter() - t0, 1)
         before = _rss_mb()
         t0 = time.perf_counter()
-        corpus = Corpus.load(st)
-        out.update(bm25_build_s=round(time.perf_counter() - t0, 1), bm25_rss_mb=round(_rss_mb() - before, 1))
+        corpus = Corpus.load(st, cache)  # what every later process does: map the saved index
+        out.update(bm25_load_cached_s=round(time.perf_counter() - t0, 2), bm25_rss_mb=round(_rss_mb() - before, 1))
+        shutil.rmtree(cache, ignore_errors=True)
         r = Retriever(st, embedder, corpus, candidates=s.candidates)
         times = []
         for q in qs[:max(10, queries // 2)]:

@@ -28,7 +28,6 @@ class Engine:
         self._embedder = embedder
         self._llm = llm
         self._corpus: Corpus | None = None
-        self._corpus_count = -1
 
     # -- lazily loaded parts: `kb search` never loads the LLM, refusals never call it
     @property
@@ -62,11 +61,9 @@ class Engine:
         return self.settings.llm_model
 
     def corpus(self) -> Corpus:
-        """The in-memory BM25 corpus, rebuilt when the store changed size."""
-        count = self.store.count()
-        if self._corpus is None or count != self._corpus_count:
-            self._corpus = Corpus.load(self.store)
-            self._corpus_count = count
+        """The BM25 corpus, reloaded when the store was written since (a daemon outlives ingests)."""
+        if self._corpus is None or self._corpus.stale():
+            self._corpus = Corpus.load(self.store, self.settings.cache_dir)
         return self._corpus
 
     def retriever(self) -> Retriever:

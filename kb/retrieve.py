@@ -8,8 +8,10 @@ collapsed so a duplicated page can never fill the context twice.
 
 from __future__ import annotations
 
+import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kb.store import Store
@@ -17,6 +19,9 @@ from kb.text import content_words, tokens_for_bm25
 from kb.types import Chunk, Hit
 
 RRF_K = 60
+CACHE_VERSION = 1
+CACHE_MIN = 2_000  # smaller stores build their index faster than a cache pays back
+KEEP_TEXTS = 20_000  # below this many chunks, texts read once stay in memory
 DEFINE = re.compile(r"^\s*(?:what(?:'s| is| are)|define|definition of|explain|describe|tell me about|"
                     r"what does)\s+(?:an?\s+|the\s+)?(.+?)(?:\s+mean|\s+stand for)?\s*\??\s*$", re.I)
 COMPARE = [
@@ -59,20 +64,37 @@ def term_key(text: str) -> str:
 
 @dataclass
 class Corpus:
-    """Everything retrieval needs in memory: the chunks and their BM25 index."""
+    """What retrieval keeps in memory: the BM25 index, the chunk ids it ranks, and the
+    glossary terms. Chunk texts stay in the store and are read for hits only.
 
-    chunks: list[Chunk]
+    Building the index means reading and stemming every chunk (tens of seconds at
+    100k chunks), so it is saved under cache_dir, keyed by the store's generation,
+    and memory-mapped by the next process instead of being rebuilt.
+    """
+
+    store: Store
+    ids: list[str]
     bm25: Any
-    by_id: dict[str, int]
     terms: dict[str, set[str]]  # term key -> sources that define it
+    generation: str = ""
+    _chunks: dict[str, Chunk] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def load(cls, store: Store) -> Corpus:
-        import logging
+    def load(cls, store: Store, cache_dir: Path | None = None) -> Corpus:
+        generation = store.generation()
+        folder = _cache_folder(store, cache_dir) if cache_dir is not None and generation else None
+        if folder is not None:
+            cached = cls._read(store, folder, generation)
+            if cached is not None:
+                return cached
+        corpus = cls.build(store, generation or f"count:{store.count()}")
+        if folder is not None and len(corpus.ids) >= CACHE_MIN:
+            corpus._write(folder)
+        return corpus
 
-        import bm25s
-
-        logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s forces DEBUG on import
+    @classmethod
+    def build(cls, store: Store, generation: str) -> Corpus:
+        bm25s = _bm25s()
         chunks = store.all_chunks()
         bm25 = bm25s.BM25()
         if chunks:
@@ -85,17 +107,68 @@ class Corpus:
                 key = term_key(re.sub(r"^what is\s+", "", name, flags=re.I))
                 if key:
                     terms.setdefault(key, set()).add(c.source)
-        return cls(chunks=chunks, bm25=bm25, by_id={c.id: i for i, c in enumerate(chunks)}, terms=terms)
+        keep = {c.id: c for c in chunks} if len(chunks) <= KEEP_TEXTS else {}
+        return cls(store=store, ids=[c.id for c in chunks], bm25=bm25, terms=terms, generation=generation,
+                   _chunks=keep)
+
+    def stale(self) -> bool:
+        generation = self.store.generation()
+        return generation != self.generation if generation else self.generation != f"count:{self.store.count()}"
+
+    def _write(self, folder: Path) -> None:
+        """Best effort: a cache that cannot be written only costs the next process a rebuild."""
+        import json
+        import os
+        import shutil
+
+        tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
+        try:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            if self.ids:
+                self.bm25.save(str(tmp))
+            (tmp / "corpus.json").write_text(json.dumps({
+                "version": CACHE_VERSION, "generation": self.generation, "ids": self.ids,
+                "terms": {k: sorted(v) for k, v in self.terms.items()}}))
+            shutil.rmtree(folder, ignore_errors=True)
+            os.replace(tmp, folder)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    @classmethod
+    def _read(cls, store: Store, folder: Path, generation: str) -> Corpus | None:
+        import json
+
+        try:
+            meta = json.loads((folder / "corpus.json").read_text())
+            if meta.get("version") != CACHE_VERSION or meta.get("generation") != generation:
+                return None
+            bm25 = _bm25s().BM25.load(str(folder), mmap=True) if meta["ids"] else _bm25s().BM25()
+        except (OSError, ValueError, KeyError):
+            return None
+        return cls(store=store, ids=meta["ids"], bm25=bm25, generation=generation,
+                   terms={k: set(v) for k, v in meta["terms"].items()})
+
+    def chunks(self, ids: list[str]) -> list[Chunk]:
+        """Chunks by id: from memory for small stores, else read from the store per query."""
+        missing = [i for i in ids if i not in self._chunks]
+        got = {c.id: c for c in self.store.get_chunks(missing)} if missing else {}
+        if len(self.ids) <= KEEP_TEXTS:
+            self._chunks.update(got)
+        return [c for i in ids if (c := self._chunks.get(i) or got.get(i)) is not None]
 
     def bm25_search(self, query: str, k: int) -> list[tuple[Chunk, float]]:
         toks = tokens_for_bm25(query)
-        if not self.chunks or not toks:
+        if not self.ids or not toks:
             return []
         import numpy as np
 
         scores = self.bm25.get_scores(toks)
-        order = np.argsort(-scores)[:k]
-        return [(self.chunks[i], float(scores[i])) for i in order if scores[i] > 0]
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = [int(i) for i in top[np.argsort(-scores[top])] if scores[i] > 0]
+        found = {c.id: c for c in self.chunks([self.ids[i] for i in top])}
+        return [(found[self.ids[i]], float(scores[i])) for i in top if self.ids[i] in found]
 
     def defining_sources(self, term: str) -> set[str]:
         key = term_key(term)
@@ -157,6 +230,21 @@ class Retriever:
             for h in missing:
                 if h.chunk.id in vectors:
                     h.dense = float(np.asarray(vectors[h.chunk.id], dtype=np.float32) @ q)
+
+
+def _bm25s() -> Any:
+    import logging
+
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s forces DEBUG on import
+    return bm25s
+
+
+def _cache_folder(store: Store, cache_dir: Path) -> Path:
+    where = store.settings.chroma_url or str(Path(store.settings.store).resolve())
+    key = hashlib.sha1(f"{where}|{store.settings.collection}".encode()).hexdigest()[:16]
+    return cache_dir / "bm25" / key
 
 
 def _interleave_terms(ranked: list[Hit], terms: list[str], corpus: Corpus) -> list[Hit]:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from kb.settings import Settings
 
 BATCH = 1000
+GENERATION = "kb_generation"  # collection metadata key, changed on every write
 META_FIELDS = ("source", "title", "section", "position", "page_hash", "page_chunks")
 
 
@@ -114,6 +115,8 @@ class Store:
                 metadatas=metas,
                 embeddings=[list(map(float, e)) for e in embeddings[start:start + BATCH]],
             )
+        if chunks:
+            self._bump()
 
     def rewrite(self, chunks: Sequence[Chunk]) -> None:
         """Write chunks whose text is unchanged with new metadata, keeping their stored embeddings."""
@@ -126,6 +129,22 @@ class Store:
         ids = list(ids)
         for start in range(0, len(ids), BATCH):
             self.collection.delete(ids=ids[start:start + BATCH])
+        if ids:
+            self._bump()
+
+    def _bump(self) -> None:
+        # modify() replaces the whole metadata; the distance function lives in the
+        # collection's configuration, so dropping 'hnsw:space' here changes nothing.
+        import uuid
+
+        self.collection.modify(metadata={GENERATION: uuid.uuid4().hex})
+
+    def generation(self) -> str:
+        """A token that changes with every write, so caches built from the store (the
+        BM25 index, a daemon's corpus) know when they are stale. '' for stores written
+        before kb stamped one."""
+        meta = self.client.get_collection(self.settings.collection, embedding_function=None).metadata or {}
+        return str(meta.get(GENERATION, ""))
 
     def delete_source(self, source: str) -> int:
         ids = self.collection.get(where={"source": source}, include=[])["ids"]
@@ -142,6 +161,15 @@ class Store:
             for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
                 out.append(chunk_from_meta(cid, doc or "", meta or {}))
         return out
+
+    def get_chunks(self, ids: Sequence[str]) -> list[Chunk]:
+        """The chunks with these ids, in the order given (ids not in the store are skipped)."""
+        if not ids:
+            return []
+        got = self.collection.get(ids=list(ids), include=["documents", "metadatas"])
+        found = {cid: chunk_from_meta(cid, doc or "", meta or {})
+                 for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)}
+        return [found[i] for i in ids if i in found]
 
     def pages(self, chunks: list[Chunk] | None = None) -> dict[str, PageRecord]:
         pages: dict[str, PageRecord] = {}
