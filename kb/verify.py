@@ -37,12 +37,41 @@ class Support:
 
 
 def source_sentences(hits: list[Hit]) -> list[SourceSentence]:
+    """Quotable sentences of each hit. A short label ('**Small models**. Used for ...')
+    is joined to the sentence after it, so no quote is a bare heading."""
     out = []
     for i, hit in enumerate(hits):
+        pending = ""
         for s in sentences(hit.chunk.text):
+            s = f"{pending} {s}".strip() if pending else s
+            pending = ""
+            if len(s.split()) < LABEL_WORDS and not VERB.search(s):
+                pending = s
+                continue
             if len(s.split()) >= 4:
                 out.append(SourceSentence(s, i))
     return out
+
+
+LABEL_WORDS = 6
+ANAPHOR = re.compile(r"^(?:for (?:these|this|that) reasons?|this|these|that|those|it|they|such|therefore|thus|"
+                     r"as a result|because of this|in (?:this|that) case)\b", re.I)
+
+
+def with_context(src: SourceSentence, checker: Checker, taken: list[SourceSentence]) -> SourceSentence:
+    """A sentence that leans on the one before ('For these reasons, ...') is quoted with it."""
+    index = {id(s): i for i, s in enumerate(checker.sources)}
+    text, i = src.text, index.get(id(src))
+    for _ in range(2):
+        if i is None or i == 0 or not ANAPHOR.match(text):
+            break
+        prev = checker.sources[i - 1]
+        if prev.hit_index != src.hit_index or any(prev.text in t.text for t in taken):
+            break
+        text, i = f"{prev.text} {text}", i - 1
+        if not ANAPHOR.match(prev.text):
+            break
+    return src if text == src.text else SourceSentence(text, src.hit_index)
 
 
 def is_degenerate(text: str, prompt_passages: str = "") -> str:
@@ -59,6 +88,38 @@ def is_degenerate(text: str, prompt_passages: str = "") -> str:
         return "repetition"
     if PROMPT_ECHO.search(text):
         return "prompt echo"
+    return ""
+
+
+def strip_heading_echo(sentence: str, hits: list[Hit]) -> str:
+    """Drop a leading 'Title - Section:' copied from the prompt's passage labels."""
+    for hit in hits:
+        for label in (f"{hit.chunk.title} - {hit.chunk.section}", hit.chunk.title, hit.chunk.section):
+            if label and sentence.lower().startswith(label.lower()):
+                rest = sentence[len(label):]
+                if re.match(r"\s*[:\-–—]\s", rest):
+                    return re.sub(r"^\s*[:\-–—]\s*", "", rest)
+    return sentence
+
+
+def unusable_sentence(sentence: str, hits: list[Hit], last: bool) -> str:
+    """Why a draft sentence is not a claim worth checking, or '' when it is.
+
+    A 135M model echoes the question, passage labels and headings, and stops
+    mid-sentence at the token limit; such pieces can pass a word-overlap check
+    while saying nothing, so they are dropped before it.
+    """
+    text = sentence.strip()
+    if text.endswith("?"):
+        return "a question, not an answer"
+    words = WORD.findall(text)
+    if len(words) < 5:
+        return "a fragment"
+    heading_words = {w for hit in hits for w in content_words(f"{hit.chunk.title} {hit.chunk.section}")}
+    if set(content_words(text)) <= heading_words:
+        return "only heading words"
+    if last and not re.search(r"[.!)\"”']\s*$", text):
+        return "cut off at the token limit"
     return ""
 
 
@@ -91,10 +152,13 @@ def subject_words(sentence: str) -> set[str]:
     return set(content_words(" ".join(head.split()[:8]))) - GENERIC
 
 
+SUBJECT_SWAP = "says of one thing what the source says of another"
+
+
 def contradiction(sentence: str, source: str) -> str:
     subj_s, subj_o = subject_words(sentence), subject_words(source)
     if subj_s and subj_o and not subj_s & subj_o:
-        return "says of one thing what the source says of another"
+        return SUBJECT_SWAP
     neg_s, all_s, few_s = _flags(sentence)
     neg_o, all_o, few_o = _flags(source)
     if neg_s != neg_o:
@@ -102,6 +166,9 @@ def contradiction(sentence: str, source: str) -> str:
     if all_s and few_o and not all_o:
         return "says 'all' where the source says 'only/few'"
     return ""
+
+
+RANK_TIEBREAK = 0.1  # a supporting sentence from the top passage beats a 0.1-more-similar one from the last
 
 
 class Checker:
@@ -135,6 +202,7 @@ class Checker:
             return Support(0.0, None, "no passages")
         words = set(content_words(sentence))
         best: Support | None = None
+        passing: list[Support] = []
         for sim, src in ranked[:5]:
             context = self.hits[src.hit_index].chunk.embed_text()
             passage_words = set(content_words(context))
@@ -143,16 +211,23 @@ class Checker:
             clash = contradiction(sentence, src.text)
             if novel:
                 reason, score = f"names/numbers not in the source: {', '.join(novel[:3])}", 0.0
+            elif clash and not passing and best is None and clash != SUBJECT_SWAP:
+                # the closest source sentence says the opposite about the same subject: a
+                # weaker match elsewhere must not rescue the claim
+                return Support(0.0, src, clash)
             elif clash:
                 reason, score = clash, 0.0
             elif coverage < 0.7:
                 reason, score = f"only {coverage:.0%} of its words are in the source", sim * coverage
             else:
                 reason, score = "", sim
-            if best is None or score > best.score:
-                best = Support(score, src, reason)
-            if not reason:
-                break
+            candidate = Support(score, src, reason)
+            if not reason:  # passes: prefer the higher-ranked passage among near-equals
+                passing.append(candidate)
+            elif best is None or score > best.score:
+                best = candidate
+        if passing:
+            return max(passing, key=lambda c: c.score - RANK_TIEBREAK * c.source.hit_index / len(self.hits))
         assert best is not None
         if best.score == 0.0 and not best.reason:
             best.reason = "not similar to any source sentence"
@@ -160,6 +235,30 @@ class Checker:
 
 
 DEFINITION = re.compile(r"^[A-Z][^.]{0,80}?\b(is|are|refers to|means)\b")
+
+
+LEXICAL_WEIGHT = 0.3
+
+
+def _question_overlap(question: str, checker: Checker, pool: list[SourceSentence]) -> list[float]:
+    """IDF-weighted share of the question's words found in each sentence or its section heading.
+
+    A small embedder ranks "Base models are powerful but raw." close to any base-model
+    question; the words the question is really about ("mistakes", "deploy") are rarer
+    in the page, so they weigh more.
+    """
+    import math
+
+    qwords = set(content_words(question))
+    if not pool or not qwords:
+        return [0.0] * len(pool)
+    bags = []
+    for src in pool:
+        chunk = checker.hits[src.hit_index].chunk
+        bags.append(set(content_words(src.text)) | set(content_words(chunk.section)))
+    idf = {w: math.log(1 + len(bags) / (1 + sum(w in b for b in bags))) for w in qwords}
+    total = sum(idf.values()) or 1.0
+    return [sum(idf[w] for w in qwords & bag) / total for bag in bags]
 
 
 def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 4,
@@ -182,11 +281,12 @@ def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 
     keep = set(pages[:max(1, len(terms))])
     n = max(1, len(checker.hits))
     index = {id(src): i for i, src in enumerate(checker.sources)}
+    pool = [(sim, src) for sim, src in ranked
+            if checker.hits[src.hit_index].chunk.source in keep and src not in exclude]
+    overlap = _question_overlap(question, checker, [src for _, src in pool])
     candidates = []
-    for sim, src in ranked:
-        if checker.hits[src.hit_index].chunk.source not in keep or src in exclude:
-            continue
-        bonus = 0.2 * (n - src.hit_index) / n
+    for (sim, src), lex in zip(pool, overlap, strict=True):
+        bonus = 0.2 * (n - src.hit_index) / n + LEXICAL_WEIGHT * lex
         if terms and DEFINITION.match(src.text):
             bonus += 0.08
         candidates.append((sim + bonus, src))
@@ -202,4 +302,7 @@ def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 
         candidates.remove(best)
         chosen.append(best[1])
         picked.append(best[1])
-    return picked
+    out: list[SourceSentence] = []
+    for src in picked:
+        out.append(with_context(src, checker, picked + out))
+    return out

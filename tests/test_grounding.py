@@ -105,3 +105,67 @@ def test_out_of_scope_falls_below_the_relevance_floor(sample_engine, question):
 def test_in_scope_seed_questions_clear_the_floor(shared_engine, question):
     hits = shared_engine.search(question, 4)
     assert max(h.dense for h in hits) >= shared_engine.settings.min_relevance
+
+
+@pytest.mark.parametrize("draft,why", [
+    ("Why not deploy a base model?", "question"),
+    ("Mixture of experts [1].", "fragment"),
+    ("Dense model Mixture of experts (MoE) Dense model.", "heading"),
+    ("A router sends each token to only a few experts, and the outputs are", "cut off"),
+])
+def test_echoes_fragments_and_cut_off_drafts_are_dropped_before_checking(sample_engine, draft, why):
+    """Pieces that pass a word-overlap check while saying nothing (seen with llama.cpp drafts)."""
+    _, text, _, checks, mode = draft_answer(sample_engine, MOE_Q, draft)
+    assert checks[0].action == "dropped" and why in checks[0].reason, checks[0]
+    assert mode == "quoted"
+
+
+def test_passage_label_echo_is_stripped_and_the_claim_checked(sample_engine):
+    hits = sample_engine.search(MOE_Q, sample_engine.settings.top_k)
+    label = f"{hits[0].chunk.title} - {hits[0].chunk.section}"
+    draft = f"{label}: An MoE model sends each token to only a few experts."
+    _, text, _, checks, mode = draft_answer(sample_engine, MOE_Q, draft)
+    assert checks[0].action == "kept" and checks[0].text.startswith("An MoE model"), checks[0]
+    assert label not in text.split("\u201c")[0]
+
+
+def _hit(text: str, title: str = "Page", section: str = "Section"):
+    from kb.types import Chunk, Hit
+
+    return Hit(chunk=Chunk(id="c1", text=text, source="/p.md", title=title, section=section, position=0,
+                           page_hash="h", page_chunks=1, metadata={}), score=1.0, dense=0.8)
+
+
+def test_quotes_keep_the_sentence_an_anaphor_leans_on(embedder):
+    from kb.verify import best_quotes
+
+    hit = _hit("RL tuning is a powerful technique. It is also difficult to reproduce, and requires a lot of "
+               "compute. For these reasons, RL-tuned models are not yet widely used. Some teams still try it.")
+    quotes = best_quotes(Checker(embedder, [hit]), "Why are RL-tuned models not widely used?", [], limit=1)
+    # "For these reasons" leans on "It is ...", which leans on the sentence naming "RL tuning"
+    assert quotes[0].text == ("RL tuning is a powerful technique. It is also difficult to reproduce, and requires "
+                              "a lot of compute. For these reasons, RL-tuned models are not yet widely used.")
+
+
+def test_a_bold_label_is_quoted_with_its_sentence(embedder):
+    from kb.verify import source_sentences
+
+    hit = _hit("- **Small Language Models (SLMs)**. Used for lightweight tasks where latency matters.\n"
+               "- **Embedding models**. They map text to vectors.")
+    assert [s.text for s in source_sentences([hit])] == [
+        "**Small Language Models (SLMs)**. Used for lightweight tasks where latency matters.",
+        "**Embedding models**. They map text to vectors."]
+
+
+def test_focused_prompt_shows_only_the_quotable_sentences(sample_engine):
+    from kb.answer import build_messages
+    from kb.verify import best_quotes
+
+    hits = sample_engine.search(MOE_Q, sample_engine.settings.top_k)
+    checker = Checker(sample_engine.embedder, hits)
+    focus = best_quotes(checker, MOE_Q, question_terms(MOE_Q), limit=4)
+    focused = build_messages(MOE_Q, hits, focus)[1]["content"]
+    plain = build_messages(MOE_Q, hits)[1]["content"]
+    assert all(src.text in focused for src in focus)
+    assert len(focused.split()) < 0.6 * len(plain.split())
+    assert focused.count("\n[") <= len(focus) and "[1] " in focused
