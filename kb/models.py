@@ -84,8 +84,10 @@ def load_embedder(settings: Settings) -> Any:
     _offline_unless_remote()
     target = resolve_embed_model(settings.embed_model)
     backend = settings.embed_backend.strip().lower()
-    if backend not in ("torch", "onnx", "onnx-int8"):
-        raise ModelNotFound(f"KB_EMBED_BACKEND {settings.embed_backend!r}: use torch, onnx or onnx-int8")
+    if backend not in ("auto", "torch", "onnx", "onnx-int8"):
+        raise ModelNotFound(f"KB_EMBED_BACKEND {settings.embed_backend!r}: use auto, torch, onnx or onnx-int8")
+    if backend == "auto":  # same vectors either way; ONNX Runtime spares a query process the torch import
+        backend = "onnx" if Path(target).is_dir() and importlib.util.find_spec("onnxruntime") else "torch"
     if backend != "torch":
         return _load_onnx_embedder(settings, target, quantize=backend == "onnx-int8")
     return _load_st_embedder(settings, target)

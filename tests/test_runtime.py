@@ -60,10 +60,14 @@ def test_bad_dtype_is_a_user_error(settings):
         load_llm(settings.model_copy(update={"llm_dtype": "fp4", "llm_runtime": "transformers"}))
 
 
-def test_onnx_embedder_matches_sentence_transformers(settings, embedder):
+def test_onnx_embedder_matches_sentence_transformers(settings):
     from kb.models import load_embedder
 
+    embedder = load_embedder(settings.model_copy(update={"embed_backend": "torch"}))
+    assert type(embedder).__name__ == "SentenceTransformer"
     onnx = load_embedder(settings.model_copy(update={"embed_backend": "onnx"}))
+    assert type(onnx).__name__ == "OnnxEmbedder"
+    assert type(load_embedder(settings)).__name__ == "OnnxEmbedder"  # the default for a local model folder
     texts = ["Mixture of experts (MoE) routes each token to a few expert sub-networks.", "what is DPO?",
              "word " * 400]  # longer than the model reads: truncated like sentence-transformers
     want = embedder.encode(texts, normalize_embeddings=True)
