@@ -96,9 +96,15 @@ def _messages(store: Path):
     from kb.engine import Engine
     from kb.settings import load_settings
 
+    from kb.answer import MAX_SENTENCES
+    from kb.retrieve import question_terms
+    from kb.verify import Checker, best_quotes
+
     s = load_settings(store=store, embed_backend="onnx")
     engine = Engine(s)
-    return build_messages(QUESTION, engine.search(QUESTION))
+    hits = engine.search(QUESTION)
+    focus = best_quotes(Checker(engine.embedder, hits), QUESTION, question_terms(QUESTION), limit=MAX_SENTENCES)
+    return build_messages(QUESTION, hits, focus if s.focused_prompt else None)  # what Engine.ask sends
 
 
 def bench_decode(store: Path, tokens: int, reps: int = 3) -> list[dict]:
@@ -126,10 +132,15 @@ def bench_decode(store: Path, tokens: int, reps: int = 3) -> list[dict]:
             t0 = time.perf_counter()
             _, n2 = llm.chat(messages, tokens)  # the real answer prompt: prefill + decode
             rag.append((time.perf_counter() - t0, n2))
+        rate = statistics.median(rates)
+        answer_s = statistics.median(r[0] for r in rag)
+        n_answer = rag[-1][1]
         rows.append({"runtime": runtime, "weights": dtype, "load_s": round(load_s, 2),
-                     "decode_tok_s": round(statistics.median(rates), 1),
-                     "answer_prompt_s": round(statistics.median(r[0] for r in rag), 2),
-                     "answer_tokens": rag[-1][1], "load": _load()})
+                     "decode_tok_s": round(rate, 1), "answer_prompt_s": round(answer_s, 2),
+                     "answer_tokens": n_answer,
+                     # the model may stop early: what the same prompt costs with exactly `tokens` tokens
+                     f"answer_{tokens}_tok_s": round(answer_s + (tokens - n_answer) / rate, 2),
+                     "load": _load()})
         del llm
     return rows
 
@@ -171,7 +182,7 @@ def bench_warm(store: Path, runs: int) -> list[dict]:
                 got = list(pool.map(lambda q, u=url: ask_daemon(u, q, False), questions * 5))
             burst_s = time.perf_counter() - t0
             rows.append({"config": label, "start_s": round(start_s, 1), "p50_s": p50(walls),
-                         "max_s": round(max(walls), 2), "tokens_p50": statistics.median(toks),
+                         "max_s": round(max(walls), 2), "tokens_p50": statistics.median(toks), "tokens_max": max(toks),
                          "generate_p50_s": p50(gens), "kb_ask_cli_s": round(cli_s, 2),
                          "burst20_answered": sum(1 for g in got if g and g["json"]["answer"]),
                          "burst20_s": round(burst_s, 1), "rss_mb_before_after": f"{rss0} -> {_rss_mb(proc.pid)}",

@@ -78,6 +78,7 @@ class Corpus:
     terms: dict[str, set[str]]  # term key -> sources that define it
     generation: str = ""
     _chunks: dict[str, Chunk] = field(default_factory=dict, repr=False)
+    _words: dict[str, set[str]] | None = field(default=None, repr=False)
 
     @classmethod
     def load(cls, store: Store, cache_dir: Path | None = None) -> Corpus:
@@ -177,8 +178,19 @@ class Corpus:
         if key in self.terms:
             return self.terms[key]
         # 'mixture of experts (moe)' ~ 'mixture expert', 'moe'
-        return {s for k, srcs in self.terms.items() for s in srcs if k and (k == key or set(key.split()) <= set(k.split())
-                                                                     and len(key) >= 3)}
+        if len(key) < 3:
+            return set()
+        keys = set.intersection(*(self._term_index().get(w, set()) for w in key.split()))
+        return {s for k in keys for s in self.terms[k]}
+
+    def _term_index(self) -> dict[str, set[str]]:
+        """word -> term keys holding it, built once: a 100k-chunk store has ~20k titles to scan."""
+        if self._words is None:
+            self._words = {}
+            for k in self.terms:
+                for w in k.split():
+                    self._words.setdefault(w, set()).add(k)
+        return self._words
 
 
 class Retriever:
@@ -206,11 +218,11 @@ class Retriever:
         ranked = sorted(fused.values(), key=lambda h: -h.score)
         if len(terms) > 1:
             ranked = _interleave_terms(ranked, terms, self.corpus)
-        return collapse_near_duplicates(ranked)[:k]
+        return collapse_near_duplicates(ranked, limit=k)
 
     def _fuse(self, query: str, weight: float, fused: dict[str, Hit]) -> None:
         qvec = self.embed(query)
-        dense = self.store.dense_query(qvec, self.candidates)
+        dense = self.store.dense_query(qvec, min(self.candidates, len(self.corpus.ids)), checked=True)
         lexical = self.corpus.bm25_search(query, self.candidates)
         for rank, (chunk, cos) in enumerate(dense):
             hit = fused.setdefault(chunk.id, Hit(chunk=chunk, score=0.0))
@@ -263,9 +275,11 @@ def _interleave_terms(ranked: list[Hit], terms: list[str], corpus: Corpus) -> li
     return firsts + [h for h in ranked if h not in firsts]
 
 
-def collapse_near_duplicates(hits: list[Hit], threshold: float = 0.8) -> list[Hit]:
+def collapse_near_duplicates(hits: list[Hit], threshold: float = 0.8, limit: int | None = None) -> list[Hit]:
     kept: list[tuple[Hit, set[str]]] = []
     for hit in hits:
+        if limit is not None and len(kept) >= limit:
+            break
         words = set(content_words(hit.chunk.text))
         if any(words and len(words & w) / max(1, min(len(words), len(w))) >= threshold for _, w in kept):
             continue
