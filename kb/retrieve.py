@@ -158,7 +158,8 @@ class Corpus:
             self._chunks.update(got)
         return [c for i in ids if (c := self._chunks.get(i) or got.get(i)) is not None]
 
-    def bm25_search(self, query: str, k: int) -> list[tuple[Chunk, float]]:
+    def bm25_ranked(self, query: str, k: int) -> list[tuple[str, float]]:
+        """Ids and BM25 scores of the k best chunks (score > 0), without reading their texts."""
         toks = tokens_for_bm25(query)
         if not self.ids or not toks:
             return []
@@ -167,9 +168,12 @@ class Corpus:
         scores = self.bm25.get_scores(toks)
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
-        top = [int(i) for i in top[np.argsort(-scores[top])] if scores[i] > 0]
-        found = {c.id: c for c in self.chunks([self.ids[i] for i in top])}
-        return [(found[self.ids[i]], float(scores[i])) for i in top if self.ids[i] in found]
+        return [(self.ids[int(i)], float(scores[i])) for i in top[np.argsort(-scores[top])] if scores[i] > 0]
+
+    def bm25_search(self, query: str, k: int) -> list[tuple[Chunk, float]]:
+        ranked = self.bm25_ranked(query, k)
+        found = {c.id: c for c in self.chunks([cid for cid, _ in ranked])}
+        return [(found[cid], score) for cid, score in ranked if cid in found]
 
     def defining_sources(self, term: str) -> set[str]:
         key = term_key(term)
@@ -221,27 +225,27 @@ class Retriever:
         return collapse_near_duplicates(ranked, limit=k)
 
     def _fuse(self, query: str, weight: float, fused: dict[str, Hit]) -> None:
+        import numpy as np
+
         qvec = self.embed(query)
         dense = self.store.dense_query(qvec, min(self.candidates, len(self.corpus.ids)), checked=True)
-        lexical = self.corpus.bm25_search(query, self.candidates)
         for rank, (chunk, cos) in enumerate(dense):
             hit = fused.setdefault(chunk.id, Hit(chunk=chunk, score=0.0))
             hit.score += weight / (RRF_K + rank + 1)
             hit.dense = max(hit.dense, cos)
-        for rank, (chunk, score) in enumerate(lexical):
-            hit = fused.setdefault(chunk.id, Hit(chunk=chunk, score=0.0))
+        lexical = self.corpus.bm25_ranked(query, self.candidates)
+        # lexical-only hits need text and a similarity: one read of what ingest stored
+        new = self.store.get_with_vectors([cid for cid, _ in lexical if cid not in fused])
+        q = np.asarray(qvec, dtype=np.float32)
+        for rank, (cid, score) in enumerate(lexical):
+            if cid not in fused:
+                if cid not in new:
+                    continue
+                chunk, vector = new[cid]
+                fused[cid] = Hit(chunk=chunk, score=0.0, dense=float(np.asarray(vector, dtype=np.float32) @ q))
+            hit = fused[cid]
             hit.score += weight / (RRF_K + rank + 1)
             hit.lexical = max(hit.lexical, score)
-        missing = [h for h in fused.values() if h.dense == 0.0]
-        if missing:  # lexical-only hits need a similarity too: read the vectors ingest stored
-            import numpy as np
-
-            got = self.store.collection.get(ids=[h.chunk.id for h in missing], include=["embeddings"])
-            vectors = dict(zip(got["ids"], got["embeddings"], strict=True))
-            q = np.asarray(qvec, dtype=np.float32)
-            for h in missing:
-                if h.chunk.id in vectors:
-                    h.dense = float(np.asarray(vectors[h.chunk.id], dtype=np.float32) @ q)
 
 
 def _bm25s() -> Any:

@@ -171,6 +171,15 @@ class Store:
                  for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)}
         return [found[i] for i in ids if i in found]
 
+    def get_with_vectors(self, ids: Sequence[str]) -> dict[str, tuple[Chunk, Any]]:
+        """Chunks and their stored embeddings by id, in one read."""
+        if not ids:
+            return {}
+        got = self.collection.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
+        return {cid: (chunk_from_meta(cid, doc or "", meta or {}), vec)
+                for cid, doc, meta, vec in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"],
+                                               strict=True)}
+
     def pages(self, chunks: list[Chunk] | None = None) -> dict[str, PageRecord]:
         pages: dict[str, PageRecord] = {}
         for chunk in chunks if chunks is not None else self.all_chunks():
