@@ -19,7 +19,7 @@ from kb.text import content_words, tokens_for_bm25
 from kb.types import Chunk, Hit
 
 RRF_K = 60
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # bump when tokenization changes: saved indexes are rebuilt
 CACHE_MIN = 2_000  # smaller stores build their index faster than a cache pays back
 KEEP_TEXTS = 20_000  # below this many chunks, texts read once stay in memory
 DEFINE = re.compile(r"^\s*(?:what(?:'s| is| are)|define|definition of|explain|describe|tell me about|"

@@ -44,9 +44,17 @@ def stem(word: str) -> str:
 
 
 def content_words(text: str) -> list[str]:
-    """Stemmed non-stopwords; hyphenated compounds count as their parts ('next-token')."""
-    words = (part for w in WORD.findall(text) for part in w.split("-"))
-    return [stem(w) for w in words if w and w.lower() not in STOPWORDS and len(w) > 1]
+    """Stemmed non-stopwords. A hyphenated compound counts as its parts and as one word, so
+    'pre-training' matches 'pretraining' as well as 'training'."""
+    out = []
+    for w in WORD.findall(text):
+        parts = [p for p in w.split("-") if p]
+        if len(parts) > 1:
+            out.extend(stem(p) for p in parts if p.lower() not in STOPWORDS and len(p) > 1)
+            out.append(stem("".join(parts)))
+        elif parts and parts[0].lower() not in STOPWORDS and len(parts[0]) > 1:
+            out.append(stem(parts[0]))
+    return out
 
 
 def tokens_for_bm25(text: str) -> list[str]:
