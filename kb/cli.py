@@ -122,10 +122,6 @@ def ingest(settings, paths, prune, sitemaps, wait, as_json):
     def embedder():
         from kb.models import load_embedder
 
-        if not sys.stderr.isatty():  # no progress bars in logs and pipes, transformers' included
-            from transformers.utils import logging as hf_logging
-
-            hf_logging.disable_progress_bar()
         return load_embedder(settings)
 
     report = run_ingest(files, settings, store, embedder, prune=prune, wait=wait, extra_docs=docs,

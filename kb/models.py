@@ -12,6 +12,7 @@ import hashlib
 import importlib.util
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,7 @@ def load_embedder(settings: Settings) -> Any:
 def _load_st_embedder(settings: Settings, target: str) -> Any:
     from sentence_transformers import SentenceTransformer
 
+    quiet_progress_bars()
     kwargs: dict[str, Any] = {"device": "cpu"}
     try:
         return SentenceTransformer(target, **kwargs)
@@ -120,6 +122,14 @@ def _load_onnx_embedder(settings: Settings, target: str, quantize: bool) -> Any:
     except Exception as exc:  # noqa: BLE001
         raise ModelNotFound(f"cannot run embedding model {settings.embed_model!r} with ONNX Runtime "
                             f"(KB_EMBED_BACKEND): {_short(exc)}") from exc
+
+
+def quiet_progress_bars() -> None:
+    """No 'Loading weights' bars in logs and pipes: call where transformers is imported anyway."""
+    if not sys.stderr.isatty():
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
 
 
 def _offline_unless_remote() -> None:
@@ -271,6 +281,8 @@ def _load_local_llm(settings: Settings) -> LocalLLM:
     _offline_unless_remote()
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    quiet_progress_bars()
 
     if settings.threads:
         torch.set_num_threads(settings.threads)

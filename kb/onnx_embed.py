@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,10 @@ def _export_fp32(folder: Path, target: Path) -> None:
     import torch
     from transformers import AutoModel
 
+    from kb.models import quiet_progress_bars
+
+    quiet_progress_bars()
+
     log.info("exporting %s once to ONNX in %s", folder, target)
     target.mkdir(parents=True, exist_ok=True)
     bert = AutoModel.from_pretrained(str(folder), dtype=torch.float32).eval()
@@ -66,7 +71,10 @@ def _export_fp32(folder: Path, target: Path) -> None:
     ids = torch.ones((2, 8), dtype=torch.long)
     tmp = target / f"model.tmp{os.getpid()}.onnx"
     axes = {0: "batch", 1: "tokens"}
-    with torch.inference_mode():
+    # the tracer warns about shape-dependent branches that the dynamic axes already cover;
+    # a user running `kb ingest` for the first time should not see them
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         torch.onnx.export(
             model, (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(tmp),
             input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["last_hidden_state"],
