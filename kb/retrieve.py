@@ -21,7 +21,6 @@ from kb.types import Chunk, Hit
 RRF_K = 60
 CACHE_VERSION = 2  # bump when tokenization changes: saved indexes are rebuilt
 CACHE_MIN = 2_000  # smaller stores build their index faster than a cache pays back
-KEEP_TEXTS = 20_000  # below this many chunks, texts read once stay in memory
 DEFINE = re.compile(r"^\s*(?:what(?:'s| is| are)|define|definition of|explain|describe|tell me about|"
                     r"what does)\s+(?:an?\s+|the\s+)?(.+?)(?:\s+mean|\s+stand for)?\s*\??\s*$", re.I)
 COMPARE = [
@@ -77,7 +76,6 @@ class Corpus:
     bm25: Any
     terms: dict[str, set[str]]  # term key -> sources that define it
     generation: str = ""
-    _chunks: dict[str, Chunk] = field(default_factory=dict, repr=False)
     _words: dict[str, set[str]] | None = field(default=None, repr=False)
 
     @classmethod
@@ -108,9 +106,7 @@ class Corpus:
                 key = term_key(re.sub(r"^what is\s+", "", name, flags=re.I))
                 if key:
                     terms.setdefault(key, set()).add(c.source)
-        keep = {c.id: c for c in chunks} if len(chunks) <= KEEP_TEXTS else {}
-        return cls(store=store, ids=[c.id for c in chunks], bm25=bm25, terms=terms, generation=generation,
-                   _chunks=keep)
+        return cls(store=store, ids=[c.id for c in chunks], bm25=bm25, terms=terms, generation=generation)
 
     def stale(self) -> bool:
         generation = self.store.generation()
@@ -150,14 +146,6 @@ class Corpus:
         return cls(store=store, ids=meta["ids"], bm25=bm25, generation=generation,
                    terms={k: set(v) for k, v in meta["terms"].items()})
 
-    def chunks(self, ids: list[str]) -> list[Chunk]:
-        """Chunks by id: from memory for small stores, else read from the store per query."""
-        missing = [i for i in ids if i not in self._chunks]
-        got = {c.id: c for c in self.store.get_chunks(missing)} if missing else {}
-        if len(self.ids) <= KEEP_TEXTS:
-            self._chunks.update(got)
-        return [c for i in ids if (c := self._chunks.get(i) or got.get(i)) is not None]
-
     def bm25_ranked(self, query: str, k: int) -> list[tuple[str, float]]:
         """Ids and BM25 scores of the k best chunks (score > 0), without reading their texts."""
         toks = tokens_for_bm25(query)
@@ -172,8 +160,8 @@ class Corpus:
 
     def bm25_search(self, query: str, k: int) -> list[tuple[Chunk, float]]:
         ranked = self.bm25_ranked(query, k)
-        found = {c.id: c for c in self.chunks([cid for cid, _ in ranked])}
-        return [(found[cid], score) for cid, score in ranked if cid in found]
+        found = self.store.get_with_vectors([cid for cid, _ in ranked])
+        return [(found[cid][0], score) for cid, score in ranked if cid in found]
 
     def defining_sources(self, term: str) -> set[str]:
         key = term_key(term)

@@ -162,15 +162,6 @@ class Store:
                 out.append(chunk_from_meta(cid, doc or "", meta or {}))
         return out
 
-    def get_chunks(self, ids: Sequence[str]) -> list[Chunk]:
-        """The chunks with these ids, in the order given (ids not in the store are skipped)."""
-        if not ids:
-            return []
-        got = self.collection.get(ids=list(ids), include=["documents", "metadatas"])
-        found = {cid: chunk_from_meta(cid, doc or "", meta or {})
-                 for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)}
-        return [found[i] for i in ids if i in found]
-
     def get_with_vectors(self, ids: Sequence[str]) -> dict[str, tuple[Chunk, Any]]:
         """Chunks and their stored embeddings by id, in one read."""
         if not ids:
