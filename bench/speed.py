@@ -92,19 +92,17 @@ def bench_cold(store: Path, runs: int) -> list[dict]:
 
 
 def _messages(store: Path):
-    from kb.answer import build_messages
+    from kb.answer import prompt
     from kb.engine import Engine
-    from kb.settings import load_settings
-
-    from kb.answer import MAX_SENTENCES
     from kb.retrieve import question_terms
-    from kb.verify import Checker, best_quotes
+    from kb.settings import load_settings
+    from kb.verify import Checker
 
     s = load_settings(store=store, embed_backend="onnx")
     engine = Engine(s)
     hits = engine.search(QUESTION)
-    focus = best_quotes(Checker(engine.embedder, hits), QUESTION, question_terms(QUESTION), limit=MAX_SENTENCES)
-    return build_messages(QUESTION, hits, focus if s.focused_prompt else None)  # what Engine.ask sends
+    messages, _ = prompt(QUESTION, hits, Checker(engine.embedder, hits), question_terms(QUESTION), s.focused_prompt)
+    return messages  # what Engine.ask sends
 
 
 def bench_decode(store: Path, tokens: int, reps: int = 3) -> list[dict]:

@@ -61,6 +61,14 @@ def build_messages(question: str, hits: list[Hit], focus: list[SourceSentence] |
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
 
+def prompt(question: str, hits: list[Hit], checker: Checker, terms: list[str],
+           focused: bool) -> tuple[list[dict[str, str]], list[SourceSentence] | None]:
+    """The messages for the model and, when focused, the quotes they were built from
+    (compose reuses those instead of picking them again)."""
+    focus = best_quotes(checker, question, terms, limit=MAX_SENTENCES) if focused else None
+    return build_messages(question, hits, focus), focus
+
+
 class CitationBook:
     """Numbers citations in order of first use and merges quotes from one passage."""
 
@@ -88,7 +96,8 @@ class CitationBook:
 
 
 def compose(question: str, raw: str, hits: list[Hit], checker: Checker, terms: list[str],
-            min_support: float) -> tuple[str, list[Citation], list[SentenceCheck], str]:
+            min_support: float, focus: list[SourceSentence] | None = None,
+            ) -> tuple[str, list[Citation], list[SentenceCheck], str]:
     """Return (answer text, citations, per-sentence checks, mode)."""
     book = CitationBook(hits)
     checks: list[SentenceCheck] = []
@@ -117,7 +126,9 @@ def compose(question: str, raw: str, hits: list[Hit], checker: Checker, terms: l
             else:
                 checks.append(SentenceCheck(sent, "dropped", round(sup.score, 3), None,
                                             sup.reason or f"support {sup.score:.2f} < {min_support}"))
-    quotes = best_quotes(checker, question, terms, limit=MAX_SENTENCES, exclude=supported)
+    # with nothing kept from the draft, the quotes are the ones the prompt was built from
+    quotes = focus if focus is not None and not supported else best_quotes(checker, question, terms,
+                                                                            limit=MAX_SENTENCES, exclude=supported)
     parts = list(kept)
     for src in quotes:
         n = book.cite(src, 1.0)

@@ -11,13 +11,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from kb.answer import MAX_SENTENCES, build_messages, compose, refusal
+from kb.answer import compose, prompt, refusal
 from kb.errors import EmptyStore
 from kb.retrieve import Corpus, Retriever, question_terms
 from kb.settings import Settings
 from kb.store import Store
 from kb.types import Answer, Hit
-from kb.verify import Checker, best_quotes
+from kb.verify import Checker
 
 
 class Engine:
@@ -101,12 +101,11 @@ class Engine:
             return refusal(question, hits, self.model_label, timings)
         checker = Checker(self.embedder, hits)
         terms = question_terms(question)
-        focus = best_quotes(checker, question, terms, limit=MAX_SENTENCES) if self.settings.focused_prompt else None
-        messages = build_messages(question, hits, focus)
+        messages, focus = prompt(question, hits, checker, terms, self.settings.focused_prompt)
         gen_start = time.perf_counter()
         raw, n_tokens = self.llm.chat(messages, self.settings.max_new_tokens)
         generate_s = time.perf_counter() - gen_start
-        text, citations, checks, mode = compose(question, raw, hits, checker, terms, self.settings.min_support)
+        text, citations, checks, mode = compose(question, raw, hits, checker, terms, self.settings.min_support, focus)
         timings.update(generate_s=round(generate_s, 3), total_s=round(retrieve_s + time.perf_counter() - start, 3),
                        tokens=n_tokens, tokens_per_s=round(n_tokens / generate_s, 1) if generate_s else 0.0)
         return Answer(question=question, answer=text, refused=False, citations=citations, model=self.model_label,
