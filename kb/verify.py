@@ -58,14 +58,15 @@ ANAPHOR = re.compile(r"^(?:for (?:these|this|that) reasons?|this|these|that|thos
                      r"as a result|because of this|in (?:this|that) case)\b", re.I)
 
 
-def with_context(src: SourceSentence, checker: Checker, taken: list[SourceSentence]) -> SourceSentence:
-    """A sentence that leans on the one before ('For these reasons, ...') is quoted with it."""
-    index = {id(s): i for i, s in enumerate(checker.sources)}
-    text, i = src.text, index.get(id(src))
+def with_context(src: SourceSentence, i: int, sources: list[SourceSentence],
+                 taken: list[SourceSentence]) -> SourceSentence:
+    """A sentence that leans on the one before ('For these reasons, ...') is quoted with it
+    (sources[i] is src)."""
+    text = src.text
     for _ in range(2):
-        if i is None or i == 0 or not ANAPHOR.match(text):
+        if i == 0 or not ANAPHOR.match(text):
             break
-        prev = checker.sources[i - 1]
+        prev = sources[i - 1]
         if prev.hit_index != src.hit_index or any(prev.text in t.text for t in taken):
             break
         text, i = f"{prev.text} {text}", i - 1
@@ -203,7 +204,7 @@ class Checker:
         words = set(content_words(sentence))
         best: Support | None = None
         passing: list[Support] = []
-        for sim, src in ranked[:5]:
+        for rank, (sim, src) in enumerate(ranked[:5]):
             context = self.hits[src.hit_index].chunk.embed_text()
             passage_words = set(content_words(context))
             coverage = len(words & passage_words) / len(words) if words else 0.0
@@ -211,7 +212,7 @@ class Checker:
             clash = contradiction(sentence, src.text)
             if novel:
                 reason, score = f"names/numbers not in the source: {', '.join(novel[:3])}", 0.0
-            elif clash and not passing and best is None and clash != SUBJECT_SWAP:
+            elif clash and rank == 0 and clash != SUBJECT_SWAP:
                 # the closest source sentence says the opposite about the same subject: a
                 # weaker match elsewhere must not rescue the claim
                 return Support(0.0, src, clash)
@@ -304,5 +305,5 @@ def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 
         picked.append(best[1])
     out: list[SourceSentence] = []
     for src in picked:
-        out.append(with_context(src, checker, picked + out))
+        out.append(with_context(src, index[id(src)], checker.sources, picked + out))
     return out
