@@ -96,11 +96,15 @@ def cited_sentences(text: str) -> list[CitedSentence]:
 
 
 def _add_segment(out: list[CitedSentence], segment: str, ids: list[int]) -> None:
-    parts = sentences(segment.lstrip(" .!?,;:\n"))
+    """A mark cites the sentence it follows, or the whole quotation when it follows a
+    closing quote ('\u201cLead-in:\n- item\n- item\u201d [2]' is one quoted passage)."""
+    segment = segment.lstrip(" .!?,;:\n")
+    quotation = segment.startswith("\u201c") and segment.rstrip().endswith("\u201d")
+    parts = sentences(segment)
     for i, part in enumerate(parts):
         clean = part.strip().strip("\"'\u201c\u201d").strip()
         if re.search(r"[A-Za-z0-9]", clean):
-            out.append(CitedSentence(clean, ids if i == len(parts) - 1 else []))
+            out.append(CitedSentence(clean, ids if quotation or i == len(parts) - 1 else []))
 
 
 def quote_in_passage(quote: str, passage: str) -> bool:
@@ -172,8 +176,10 @@ class QuoteSupport:
             chunk = Chunk(id=citation.chunk_id or "quote", text=citation.quote, source=citation.source,
                           title=citation.title, section=citation.section, position=0)
             checker = self._checkers[key] = Checker(self.embedder, [Hit(chunk=chunk, score=0.0)])
+        if normalise(sentence) in normalise(citation.quote):
+            return 1.0  # quoted word for word from the cited text (also a list item too short to check)
         if not checker.sources:  # a quote too short to hold a checkable sentence
-            return 1.0 if normalise(sentence) in normalise(citation.quote) else 0.0
+            return 0.0
         return float(checker.support(sentence).score)
 
 

@@ -111,6 +111,10 @@ def test_cited_sentences_reads_both_answer_shapes():
     mixed = "A kept model sentence [1]. \u201cA quote that fills a gap.\u201d [2]"
     assert [(s.text, s.ids) for s in cited_sentences(mixed)] == [
         ("A kept model sentence", [1]), ("A quote that fills a gap.", [2])]
+    quotation = "\u201cLabel. A sentence after it.\u201d [1] \u201cTasks include:\n- Chat: talk\n- RAG: retrieve\u201d [2]"
+    assert [(s.text, s.ids) for s in cited_sentences(quotation)] == [  # a mark after a quote cites all of it
+        ("Label.", [1]), ("A sentence after it.", [1]), ("Tasks include:", [2]), ("Chat: talk", [2]),
+        ("RAG: retrieve", [2])]
     two_then_mark = "First claim here. Second claim here [3]."
     assert [(s.text, s.ids) for s in cited_sentences(two_then_mark)] == [
         ("First claim here.", []), ("Second claim here", [3])]
@@ -160,6 +164,8 @@ def test_quote_support_uses_the_bundled_minilm_and_catches_contradictions(embedd
     assert support("MoE was invented in 2023 by OpenAI.", c) < 0.6
     short = cite(2, "/c/x.md", "Use LoRA.")
     assert support("Use LoRA.", short) == 1.0 and support("Use QLoRA.", short) == 0.0
+    listed = cite(3, "/c/x.md", "Tasks include:\n- Chat: talk to a model\n- RAG: retrieve and generate text")
+    assert support("RAG: retrieve and generate text", listed) == 1.0  # word for word from the quote
 
 
 # -- grades and per-question records ------------------------------------------------------------------
