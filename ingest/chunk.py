@@ -16,25 +16,54 @@ from kb.types import Chunk, Page
 
 MAX_WORDS = 150  # ~200 word pieces of English, under MiniLM's 256 with the title prefix
 MIN_WORDS = 8
-CHUNKER_VERSION = "2"
+CHUNKER_VERSION = "3"
 PAGE_KEYS = ("description", "keywords", "term", "aliases", "duplicates", "url")
 TIME_KEYS = ("ingested", "modified")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'“(\[])")
 
 
 def sections(page: Page) -> list[tuple[str, str]]:
-    """(heading, body) pairs in page order; text before the first heading gets the title."""
-    out: list[tuple[str, str]] = []
-    heading, buf = page.title, []
+    """(heading, body) pairs in page order; text before the first heading gets the title.
+
+    A body that ends in a lead-in ('There are three main types:') whose list is the
+    subsections that follow gets their headings as its list, so the lead-in's chunk
+    answers 'what are the types' on its own.
+    """
+    found: list[tuple[int, str, str]] = []
+    level, heading, buf = 0, page.title, []
     for line in page.text.splitlines():
         m = HEADING.match(line)
         if m:
-            out.append((heading, "\n".join(buf).strip()))
-            heading, buf = m.group(2).strip() or heading, []
+            found.append((level, heading, "\n".join(buf).strip()))
+            level, heading, buf = len(m.group(1)), m.group(2).strip() or heading, []
         else:
             buf.append(line)
-    out.append((heading, "\n".join(buf).strip()))
-    return [(h, b) for h, b in out if b]
+    found.append((level, heading, "\n".join(buf).strip()))
+    out = []
+    for k, (level, heading, body) in enumerate(found):
+        if body.endswith(":"):
+            body += "".join(f"\n{item}" for item in _subsection_list(level, found[k + 1:]))
+        if body:
+            out.append((heading, body))
+    return out
+
+
+NUMBERED = re.compile(r"^\d+[.)]\s")
+
+
+def _subsection_list(level: int, following: list[tuple[int, str, str]]) -> list[str]:
+    """List lines for the headings a lead-in announces: the numbered ones right after it
+    (plain-text pages have no heading levels), or else its child headings."""
+    items: list[str] = []
+    numbered = bool(following) and bool(NUMBERED.match(following[0][1]))
+    child = following[0][0] if following else 0
+    for lvl, heading, _ in following:
+        if lvl > child:
+            continue  # a grandchild
+        if lvl != child or (numbered and not NUMBERED.match(heading)) or (not numbered and lvl <= level):
+            break
+        items.append(heading if numbered else f"- {heading}")
+    return items
 
 
 def split_sentences(text: str) -> list[str]:

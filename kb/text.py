@@ -19,15 +19,28 @@ make makes many much way ways thing things something
 """.split())
 
 
-def sentences(text: str) -> list[str]:
-    """Sentences of a passage; list items and paragraphs end sentences too."""
-    out: list[str] = []
+LIST_MARK = re.compile(r"^(?:[-*•]|\d+\.)\s+")
+
+
+def paragraphs(text: str) -> list[tuple[str, bool]]:
+    """Paragraphs and list items of a passage, whitespace-normalised, each with whether it is a list item."""
+    out: list[tuple[str, bool]] = []
     for para in re.split(r"\n\s*\n|\n(?=\s*(?:[-*•]|\d+\.)\s)", text):
         para = " ".join(para.split())
-        para = re.sub(r"^(?:[-*•]|\d+\.)\s+", "", para)
+        item = bool(LIST_MARK.match(para))
+        para = LIST_MARK.sub("", para)
         if para:
-            out.extend(s.strip() for s in SENTENCE_END.split(para) if s.strip())
+            out.append((para, item))
     return out
+
+
+def split_paragraph(para: str) -> list[str]:
+    return [s.strip() for s in SENTENCE_END.split(para) if s.strip()]
+
+
+def sentences(text: str) -> list[str]:
+    """Sentences of a passage; list items and paragraphs end sentences too."""
+    return [s for para, _ in paragraphs(text) for s in split_paragraph(para)]
 
 
 @functools.lru_cache(maxsize=1)

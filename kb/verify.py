@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from kb.text import WORD, content_words, sentences
+from kb.text import WORD, content_words, paragraphs, sentences, split_paragraph
 from kb.types import Hit
 
 NEGATIONS = {"not", "no", "never", "cannot", "can't", "don't", "doesn't", "isn't", "aren't", "won't", "without",
@@ -27,6 +27,11 @@ PROMPT_ECHO = re.compile(r"\b(passages?|question|answer|context|\[\d+\])\s*:|^\s
 class SourceSentence:
     text: str
     hit_index: int  # index into the hits list
+    key: str = ""  # what is compared with questions and drafts, when not the text (a list's lead-in)
+
+    @property
+    def match_text(self) -> str:
+        return self.key or self.text
 
 
 @dataclass
@@ -37,20 +42,52 @@ class Support:
 
 
 def source_sentences(hits: list[Hit]) -> list[SourceSentence]:
-    """Quotable sentences of each hit. A short label ('**Small models**. Used for ...')
-    is joined to the sentence after it, so no quote is a bare heading."""
+    """Quotable sentences of each hit.
+
+    A short label ('**Small models**. Used for ...') is joined to the sentence after
+    it, so no quote is a bare heading. A lead-in ('... tasks, including:') is quoted
+    with the list it introduces, one '- item' line each: alone it answers nothing.
+    The items stay quotable on their own too.
+    """
     out = []
     for i, hit in enumerate(hits):
+        paras = paragraphs(hit.chunk.text)
         pending = ""
-        for s in sentences(hit.chunk.text):
-            s = f"{pending} {s}".strip() if pending else s
-            pending = ""
-            if len(s.split()) < LABEL_WORDS and not VERB.search(s):
-                pending = s
-                continue
-            if len(s.split()) >= 4:
-                out.append(SourceSentence(s, i))
+        for k, (para, item) in enumerate(paras):
+            if item or (k and paras[k - 1][1]):  # labels are not joined across list items
+                if len(pending.split()) >= 4:
+                    out.append(SourceSentence(pending, i))
+                pending = ""
+            sents = split_paragraph(para)
+            for j, s in enumerate(sents):
+                s = f"{pending} {s}".strip() if pending else s
+                pending = ""
+                if len(s.split()) < LABEL_WORDS and not VERB.search(s):
+                    pending = s
+                    continue
+                if len(s.split()) < 4:
+                    continue
+                if j == len(sents) - 1 and s.endswith(":"):
+                    # ranked by the lead-in alone: a list of names is close to every question about them
+                    out.append(SourceSentence(with_list(s, paras[k + 1:]), i, key=s))
+                else:
+                    out.append(SourceSentence(s, i))
     return out
+
+
+LIST_WORDS = 80  # a lead-in and its list stay a readable quote (~100 tokens)
+
+
+def with_list(lead: str, rest: list[tuple[str, bool]]) -> str:
+    """The lead-in followed by the list items right after it, as many as fit LIST_WORDS."""
+    items: list[str] = []
+    words = len(lead.split())
+    for para, item in rest:
+        words += len(para.split())
+        if not item or (items and words > LIST_WORDS):
+            break
+        items.append(para)
+    return lead + "".join(f"\n- {it}" for it in items)
 
 
 LABEL_WORDS = 6
@@ -179,7 +216,7 @@ class Checker:
         self.embedder = embedder
         self.hits = hits
         self.sources = source_sentences(hits)
-        self._vecs = self._encode([s.text for s in self.sources]) if self.sources else None
+        self._vecs = self._encode([s.match_text for s in self.sources]) if self.sources else None
 
     def _encode(self, texts: list[str]) -> Any:
         return self.embedder.encode(texts, normalize_embeddings=True, show_progress_bar=False)
@@ -256,7 +293,7 @@ def _question_overlap(question: str, checker: Checker, pool: list[SourceSentence
     bags = []
     for src in pool:
         chunk = checker.hits[src.hit_index].chunk
-        bags.append(set(content_words(src.text)) | set(content_words(chunk.section)))
+        bags.append(set(content_words(src.match_text)) | set(content_words(chunk.section)))
     idf = {w: math.log(1 + len(bags) / (1 + sum(w in b for b in bags))) for w in qwords}
     total = sum(idf.values()) or 1.0
     return [sum(idf[w] for w in qwords & bag) / total for bag in bags]

@@ -303,3 +303,20 @@ def test_text_dump_headings_and_title_forms():
     assert page.metadata["term"] == "Widget Caching"
     assert "Quick Definition: Widget caching is" in page.text
     assert "## How It Works" in page.text
+
+
+def test_a_lead_in_gets_the_subsection_headings_it_announces():
+    from ingest.chunk import chunk_page
+    from kb.types import Page
+
+    text = ("# Models\n\nThere are three main types of models:\n\n## 1. Base models\n\nBase models complete text.\n\n"
+            "## 2. Instruct models\n\nInstruct models follow instructions.\n\n## 3. RL-tuned models\n\n"
+            "RL-tuned models learn from rewards.\n\n## Choosing\n\nPick by task.")
+    chunks = chunk_page(Page(source="/t.txt", title="Models", text=text))
+    assert chunks[0].text == ("There are three main types of models:\n1. Base models\n2. Instruct models\n"
+                              "3. RL-tuned models")
+    nested = ("# Guide\n\n## Kinds\n\nThe kinds are:\n\n### Dense\n\nEvery parameter works.\n\n#### Detail\n\nMore.\n\n"
+              "### Sparse\n\nA few experts work.\n\n## Next\n\nNothing is announced here.")
+    chunks = chunk_page(Page(source="/g.md", title="Guide", text=nested))
+    assert chunks[0].text == "The kinds are:\n- Dense\n- Sparse"
+    assert chunks[-1].text == "Nothing is announced here."
