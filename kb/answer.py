@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from kb.text import sentences
+from kb.text import content_words, sentences
 from kb.types import Answer, Citation, Hit, SentenceCheck
 from kb.verify import (
     Checker,
@@ -27,6 +27,7 @@ from kb.verify import (
 MODEL_MARK = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")  # the model's own [n] marks: kb cites by itself
 PROMPT_PASSAGES = 4  # without focus: the first 90 words of the top passages
 MAX_SENTENCES = 4  # kept model sentences plus quotes that fill in what they missed
+SHORTENING = 0.85  # share of a draft's words from its source sentence that makes it a shortening of it
 
 SYSTEM_PROMPT = (
     "You answer questions using only the numbered passages. "
@@ -96,9 +97,13 @@ class CitationBook:
 
 
 def compose(question: str, raw: str, hits: list[Hit], checker: Checker, terms: list[str],
-            min_support: float, focus: list[SourceSentence] | None = None,
+            min_support: float, focus: list[SourceSentence] | None = None, min_coverage: float = 0.0,
             ) -> tuple[str, list[Citation], list[SentenceCheck], str]:
-    """Return (answer text, citations, per-sentence checks, mode)."""
+    """Return (answer text, citations, per-sentence checks, mode).
+
+    A draft sentence is kept when a source sentence supports it (`min_support`) and
+    it keeps at least `min_coverage` of that sentence's content words.
+    """
     book = CitationBook(hits)
     checks: list[SentenceCheck] = []
     kept: list[str] = []
@@ -112,17 +117,25 @@ def compose(question: str, raw: str, hits: list[Hit], checker: Checker, terms: l
         for i, sent in enumerate(drafts):
             sent = strip_heading_echo(sent, hits)
             norm = " ".join(sent.lower().split())
-            why = "repeated sentence" if norm in seen else unusable_sentence(sent, hits, last=i == len(drafts) - 1)
+            last = i == len(drafts) - 1
+            why = "repeated sentence" if norm in seen else unusable_sentence(sent, hits, last, question)
             if why:
                 checks.append(SentenceCheck(sent, "dropped", 0.0, None, why))
                 continue
             seen.add(norm)
             sup = checker.support(sent)
-            if sup.source is not None and sup.score >= min_support:
+            covered = source_coverage(sent, sup.source.text) if sup.source is not None else 0.0
+            if sup.source is not None and sup.score >= min_support and covered >= min_coverage:
                 n = book.cite(sup.source, sup.score)
                 kept.append(_with_mark(sent, n))
                 supported.append(sup.source)
                 checks.append(SentenceCheck(sent, "kept", round(sup.score, 3), n))
+            elif sup.source is not None and sup.score >= min_support:
+                # close to a source sentence but says far less than it: how a 135M model merges two
+                # sentences into a wrong one ("a chat model is a type of base model that uses RL")
+                checks.append(SentenceCheck(sent, "dropped", round(sup.score, 3), None,
+                                            f"keeps only {covered:.0%} of the source sentence that supports it and "
+                                            "adds words from elsewhere"))
             else:
                 checks.append(SentenceCheck(sent, "dropped", round(sup.score, 3), None,
                                             sup.reason or f"support {sup.score:.2f} < {min_support}"))
@@ -135,6 +148,27 @@ def compose(question: str, raw: str, hits: list[Hit], checker: Checker, terms: l
         parts.append(f"\u201c{src.text}\u201d [{n}]")
         checks.append(SentenceCheck(src.text, "quoted", 1.0, n, "quoted from the source"))
     return " ".join(parts), book.citations, checks, "generated" if kept else "quoted"
+
+
+ASIDE = re.compile(r"\([^)]*\)|,\s*(?:also (?:called|known as)|such as|for example|e\.g\.|i\.e\.|like)\b[^,]*(?:,|$)",
+                   re.I)
+
+
+def source_coverage(sentence: str, source: str) -> float:
+    """How much of the source sentence a draft sentence keeps, or 1.0 when it only shortens it.
+
+    The share of the source sentence's content words the draft keeps, asides ('(SFT)',
+    ', also called a gating network,', ', such as ...') not counted. A draft whose words
+    nearly all come from that one sentence is a faithful shortening whatever it leaves out;
+    a draft that keeps little of its source and brings words from elsewhere is how a 135M
+    model merges two sentences into a wrong one.
+    """
+    words = set(content_words(sentence))
+    full = set(content_words(source))
+    if words and len(words & full) / len(words) >= SHORTENING:
+        return 1.0
+    core = set(content_words(ASIDE.sub(" ", source)))
+    return len(core & words) / len(core) if core else 1.0
 
 
 def _with_mark(sentence: str, n: int) -> str:

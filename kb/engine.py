@@ -105,7 +105,8 @@ class Engine:
         gen_start = time.perf_counter()
         raw, n_tokens = self.llm.chat(messages, self.settings.max_new_tokens)
         generate_s = time.perf_counter() - gen_start
-        text, citations, checks, mode = compose(question, raw, hits, checker, terms, self.settings.min_support, focus)
+        text, citations, checks, mode = compose(question, raw, hits, checker, terms, self.settings.min_support, focus,
+                                                self.settings.min_coverage)
         timings.update(generate_s=round(generate_s, 3), total_s=round(retrieve_s + time.perf_counter() - start, 3),
                        tokens=n_tokens, tokens_per_s=round(n_tokens / generate_s, 1) if generate_s else 0.0)
         return Answer(question=question, answer=text, refused=False, citations=citations, model=self.model_label,

@@ -81,17 +81,21 @@ class Settings(BaseSettings):
     serve_queue: int = Field(100, description="Questions `kb serve` holds waiting for the model; more get HTTP 503.")
 
     # retrieval and answering
-    top_k: int = Field(8, description="Passages retrieved for an answer (and shown by `kb search`); quotes are "
+    top_k: int = Field(8, ge=1, description="Passages retrieved for an answer (and shown by `kb search`); quotes are "
                        "picked from their sentences (quotes alone recalled 0.84 of the seed pages' key facts with 8, "
                        "0.79 with 4).")
     focused_prompt: bool = Field(True, description="Show the model only the source sentences kb would quote "
                                  "(~200-token prompt) instead of each passage's first 90 words (~420 tokens).")
-    candidates: int = Field(20, description="Candidates each retriever returns before fusion.")
+    candidates: int = Field(20, ge=1, description="Candidates each retriever returns before fusion.")
     min_relevance: float = Field(0.30, description="Refuse when the best passage's question similarity is below "
                                  "this (calibrated on both eval sets: out-of-scope questions score <= 0.25, in-scope >= 0.36).")
     min_support: float = Field(0.6, description="A generated sentence is kept only if a cited source sentence "
                                "supports it at least this much (faithful paraphrases score ~0.9; invented claims ~0.6 or "
                                "less, and clashes score 0).")
+    min_coverage: float = Field(0.6, ge=0.0, le=1.0, description="A kept sentence must also keep at least this "
+                                "share of its source sentence's content words (asides not counted), unless nearly all "
+                                "its words come from that sentence: the 135M model's wrong merges of two sentences keep "
+                                "0-0.57.")
 
     # slack (secrets from the environment only)
     slack_bot_token: SecretStr | None = Field(None, validation_alias="SLACK_BOT_TOKEN",

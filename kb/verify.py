@@ -140,7 +140,7 @@ def strip_heading_echo(sentence: str, hits: list[Hit]) -> str:
     return sentence
 
 
-def unusable_sentence(sentence: str, hits: list[Hit], last: bool) -> str:
+def unusable_sentence(sentence: str, hits: list[Hit], last: bool, question: str = "") -> str:
     """Why a draft sentence is not a claim worth checking, or '' when it is.
 
     A 135M model echoes the question, passage labels and headings, and stops
@@ -154,8 +154,11 @@ def unusable_sentence(sentence: str, hits: list[Hit], last: bool) -> str:
     if len(words) < 5:
         return "a fragment"
     heading_words = {w for hit in hits for w in content_words(f"{hit.chunk.title} {hit.chunk.section}")}
-    if set(content_words(text)) <= heading_words:
+    words = set(content_words(text))
+    if words <= heading_words:
         return "only heading words"
+    if words <= heading_words | set(content_words(question)) and _flags(text) == _flags(question):
+        return "restates the question"  # 'A model learns during its pretraining phase.'
     if last and not re.search(r"[.!)\"”']\s*$", text):
         return "cut off at the token limit"
     return ""

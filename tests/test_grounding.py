@@ -22,7 +22,7 @@ def draft_answer(engine, question: str, draft: str):
     hits = engine.search(question, engine.settings.top_k)
     checker = Checker(engine.embedder, hits)
     text, citations, checks, mode = compose(question, draft, hits, checker, question_terms(question),
-                                            engine.settings.min_support)
+                                            engine.settings.min_support, min_coverage=engine.settings.min_coverage)
     return hits, text, citations, checks, mode
 
 
@@ -155,6 +155,46 @@ def test_a_bold_label_is_quoted_with_its_sentence(embedder):
     assert [s.text for s in source_sentences([hit])] == [
         "**Small Language Models (SLMs)**. Used for lightweight tasks where latency matters.",
         "**Embedding models**. They map text to vectors."]
+
+
+def test_a_list_lead_in_is_quoted_with_its_items_and_ranked_by_itself(embedder):
+    from eval.metrics import quote_in_passage
+    from kb.verify import best_quotes, source_sentences
+
+    text = ("Different models are good at different things.\n\nLanguage models can do many tasks, including:\n\n"
+            "- Classification: sort text into categories\n- RAG: retrieve and generate text\n"
+            "- Agents: let a model plan and execute actions\n\nThese tasks are not mutually exclusive.")
+    hit = _hit(text)
+    sources = source_sentences([hit])
+    unit = next(s for s in sources if s.text.startswith("Language models"))
+    assert unit.text == ("Language models can do many tasks, including:\n- Classification: sort text into categories"
+                         "\n- RAG: retrieve and generate text\n- Agents: let a model plan and execute actions")
+    assert unit.match_text == "Language models can do many tasks, including:"
+    assert "RAG: retrieve and generate text" in [s.text for s in sources]  # items stay quotable alone
+    assert quote_in_passage(unit.text, text)
+    quotes = best_quotes(Checker(embedder, [hit]), "What tasks can language models do?", [], limit=1)
+    assert quotes[0].text == unit.text
+
+
+def test_a_draft_that_restates_the_question_is_dropped(sample_engine):
+    q = "What does a model learn during pretraining?"
+    _, text, _, checks, mode = draft_answer(sample_engine, q, "A model learns during pretraining.")
+    assert checks[0].action == "dropped" and "restates the question" in checks[0].reason
+    assert mode == "quoted" and "learns during pretraining." not in text
+
+
+def test_a_draft_that_keeps_little_of_its_source_sentence_is_dropped(sample_engine):
+    """Close to a source sentence, but a wrong merge of it with another (a real 135M draft)."""
+    q = "Which kind of model should I use for an application that answers users?"
+    hits = sample_engine.search(q, sample_engine.settings.top_k)
+    checker = Checker(sample_engine.embedder, hits)
+    draft = "You should use an embedding model for applications that answer users."
+    args = (q, draft, hits, checker, question_terms(q), sample_engine.settings.min_support)
+    loose = compose(*args)
+    assert loose[2][0].action == "kept"  # support alone lets it through
+    text, _, checks, _ = compose(*args, min_coverage=sample_engine.settings.min_coverage)
+    assert checks[0].action == "dropped" and "keeps only" in checks[0].reason, checks[0]
+    assert "embedding model for applications" not in text and "instruct model" in text
 
 
 def test_focused_prompt_shows_only_the_quotable_sentences(sample_engine):
