@@ -70,6 +70,9 @@ def source_sentences(hits: list[Hit]) -> list[SourceSentence]:
                 if j == len(sents) - 1 and s.endswith(":"):
                     # ranked by the lead-in alone: a list of names is close to every question about them
                     out.append(SourceSentence(with_list(s, paras[k + 1:]), i, key=s))
+                elif POINTS_BACK.search(s) and out and out[-1].hit_index == i:
+                    # 'There are various methods for this, ...' is about the sentence before it
+                    out.append(SourceSentence(s, i, key=f"{out[-1].match_text} {s}"))
                 else:
                     out.append(SourceSentence(s, i))
     return out
@@ -93,6 +96,11 @@ def with_list(lead: str, rest: list[tuple[str, bool]]) -> str:
 LABEL_WORDS = 6
 ANAPHOR = re.compile(r"^(?:for (?:these|this|that) reasons?|this|these|that|those|it|they|such|therefore|thus|"
                      r"as a result|because of this|in (?:this|that) case)\b", re.I)
+POINTS_BACK = re.compile(r"\b(?:for|of|like|with|about|to|from|by|on) (?:this|that|these|those)\s*[,.;:]", re.I)
+
+
+def leans_back(text: str) -> bool:
+    return bool(ANAPHOR.match(text) or POINTS_BACK.search(text))
 
 
 def with_context(src: SourceSentence, i: int, sources: list[SourceSentence],
@@ -101,13 +109,13 @@ def with_context(src: SourceSentence, i: int, sources: list[SourceSentence],
     (sources[i] is src)."""
     text = src.text
     for _ in range(2):
-        if i == 0 or not ANAPHOR.match(text):
+        if i == 0 or not leans_back(text):
             break
         prev = sources[i - 1]
         if prev.hit_index != src.hit_index or any(prev.text in t.text for t in taken):
             break
         text, i = f"{prev.text} {text}", i - 1
-        if not ANAPHOR.match(prev.text):
+        if not leans_back(prev.text):
             break
     return src if text == src.text else SourceSentence(text, src.hit_index)
 

@@ -147,6 +147,18 @@ def test_quotes_keep_the_sentence_an_anaphor_leans_on(embedder):
                               "a lot of compute. For these reasons, RL-tuned models are not yet widely used.")
 
 
+def test_a_sentence_that_points_back_is_ranked_and_quoted_with_the_one_before(embedder):
+    from kb.verify import best_quotes
+
+    hit = _hit("Some teams tune models with reinforcement learning (RL). Several algorithms exist for this, known "
+               "by acronyms such as RLHF, DPO and PPO. Tuning with RL needs a lot of compute. RL-tuned models are "
+               "rare in practice.")
+    q = "Which algorithms are used to tune models with reinforcement learning?"
+    quotes = best_quotes(Checker(embedder, [hit]), q, [], limit=1)
+    assert quotes[0].text == ("Some teams tune models with reinforcement learning (RL). Several algorithms exist for "
+                              "this, known by acronyms such as RLHF, DPO and PPO.")
+
+
 def test_a_bold_label_is_quoted_with_its_sentence(embedder):
     from kb.verify import source_sentences
 
