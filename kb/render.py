@@ -12,8 +12,14 @@ def short(text: str, width: int = 220) -> str:
     return text if len(text) <= width else text[: width - 1].rstrip() + "…"
 
 
+def wrap(text: str, width: int = 100) -> str:
+    """Wrap each line on its own, so a quoted list keeps one item per line."""
+    return "\n".join(textwrap.fill(line, width, subsequent_indent="  " if line.startswith("- ") else "")
+                     for line in text.split("\n"))
+
+
 def answer_text(answer: Answer, explain: bool = False) -> str:
-    lines = [textwrap.fill(answer.answer, 100), ""]
+    lines = [wrap(answer.answer), ""]
     if answer.citations:
         lines.append("Sources:")
         for c in answer.citations:

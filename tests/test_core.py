@@ -282,3 +282,13 @@ def test_readme_settings_table_is_current():
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     assert settings_table() in readme, "README settings table is stale: run scripts/update-readme"
+
+
+def test_terminal_answer_keeps_a_quoted_list_one_item_per_line():
+    from kb.render import wrap
+
+    text = ("\u201cTasks include:\n- Chat: have a conversation with a model that answers in turns, for as long as the "
+            "user likes to keep talking\n- RAG: retrieve and generate text\u201d [1] \u201cAnother quote.\u201d [2]")
+    lines = wrap(text, 60).split("\n")
+    assert lines[0] == "\u201cTasks include:" and lines[1].startswith("- Chat:") and lines[2].startswith("  ")
+    assert lines[-1].startswith("- RAG:") and all(len(line) <= 60 for line in lines)
