@@ -34,8 +34,11 @@ test-install: $(VENV)/.test-installed
 test: test-install
 	$(BIN)/python -m pytest -q
 
+# The answer-quality benchmarks whose tables are in README (retrieval ~2 min, answers ~25 min);
+# speed, scale and ingest benchmarks: see docs/bench-speed.md and docs/bench-ingest.md.
 bench: install
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/retrieval.py
+	KB_LLM_RUNTIME=transformers KB_LLM_DTYPE=bfloat16 $(BIN)/python bench/answers.py
 
 # Optional: llama.cpp runtime for the LLM (~5x faster decoding; kb picks it up automatically).
 # Portable build flags: the default native build crashed on generate on our AVX-512 EPYC.
