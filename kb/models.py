@@ -8,12 +8,15 @@ functions: `kb --help` must not pay for torch.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import importlib.util
 import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -313,6 +316,23 @@ def _llm_label(settings: Settings, src: LLMSource) -> str:
     return settings.llm_model if settings.llm_model.startswith("bundled:") else src.label
 
 
+@contextlib.contextmanager
+def _quiet_gguf_bar() -> Iterator[None]:
+    """transformers draws its GGUF conversion bar with its own tqdm, which ignores
+    disable_progress_bar(); in logs and pipes it is switched off here."""
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+
+    bar = getattr(gguf_utils, "tqdm", None)
+    if bar is None or sys.stderr.isatty():
+        yield
+        return
+    gguf_utils.tqdm = functools.partial(bar, disable=True)
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = bar
+
+
 def _gguf_cache(src: LLMSource, cache_dir: Path) -> str:
     """Dequantize the GGUF once into a safetensors folder keyed by the file's identity."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -324,8 +344,9 @@ def _gguf_cache(src: LLMSource, cache_dir: Path) -> str:
     if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
         return str(target)
     log.info("converting %s once to %s", gguf.name, target)
-    model = AutoModelForCausalLM.from_pretrained(src.folder, gguf_file=src.gguf_file)
-    tokenizer = AutoTokenizer.from_pretrained(src.folder, gguf_file=src.gguf_file)
+    with _quiet_gguf_bar():
+        model = AutoModelForCausalLM.from_pretrained(src.folder, gguf_file=src.gguf_file)
+        tokenizer = AutoTokenizer.from_pretrained(src.folder, gguf_file=src.gguf_file)
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     # The weights are already dequantized; drop the GGUF marker so they serialize.
     model.hf_quantizer = None

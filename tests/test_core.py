@@ -104,6 +104,16 @@ def test_cli_ask_json_schema_and_text(sample_store):
     assert "does not cover" in text.stdout
 
 
+def test_first_transformers_answer_in_a_pipe_draws_no_progress_bars(sample_store, tmp_path):
+    """The one-off GGUF conversion and the weight loading print no bars into logs and pipes."""
+    s, _, _ = sample_store
+    env = {"KB_STORE": str(s.store), "KB_CACHE_DIR": str(tmp_path / "cache"), "KB_LLM_RUNTIME": "transformers"}
+    proc = run_kb("ask", "what is a base model?", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert list((tmp_path / "cache" / "models").glob("SmolLM2*/model.safetensors"))  # it did convert
+    assert "Converting" not in proc.stderr and "Loading weights" not in proc.stderr and "%|" not in proc.stderr
+
+
 def test_empty_store_says_how_to_fill_it(tmp_path):
     proc = run_kb("--store", str(tmp_path / "empty"), "ask", "what is a base model?")
     assert proc.returncode != 0
