@@ -9,6 +9,7 @@ collapsed so a duplicated page can never fill the context twice.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from kb.store import Store
 from kb.text import content_words, tokens_for_bm25
 from kb.types import Chunk, Hit
 
+log = logging.getLogger(__name__)
 RRF_K = 60
 CACHE_VERSION = 2  # bump when tokenization changes: saved indexes are rebuilt
 CACHE_MIN = 2_000  # smaller stores build their index faster than a cache pays back
@@ -129,8 +131,10 @@ class Corpus:
                 "terms": {k: sorted(v) for k, v in self.terms.items()}}))
             shutil.rmtree(folder, ignore_errors=True)
             os.replace(tmp, folder)
-        except OSError:
+        except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
+            log.warning("cannot save the BM25 index under %s (%s): every process will build it again; "
+                        "point KB_CACHE_DIR at a writable folder", folder.parent, exc.strerror or exc)
 
     @classmethod
     def _read(cls, store: Store, folder: Path, generation: str) -> Corpus | None:

@@ -64,3 +64,16 @@ def test_a_write_makes_the_corpus_stale_even_at_the_same_size(small_store, embed
     after = engine.corpus()
     assert after is not before
     assert [c.source for c, _ in after.bm25_search("zanzibarian", 3)] == [str(page.resolve())]
+
+
+def test_an_unwritable_cache_dir_is_reported_and_retrieval_still_works(small_store, monkeypatch, caplog):
+    from kb import retrieve
+
+    s, store, _ = small_store
+    monkeypatch.setattr(retrieve, "CACHE_MIN", 0)
+    blocked = s.cache_dir.parent / "blocked"
+    blocked.write_text("a file where the cache folder should be")
+    with caplog.at_level("WARNING", logger="kb.retrieve"):
+        corpus = retrieve.Corpus.load(store, blocked)
+    assert corpus.bm25_search("experts router tokens", 5)  # answers anyway
+    assert any("KB_CACHE_DIR" in r.getMessage() for r in caplog.records), caplog.text
