@@ -310,6 +310,16 @@ def _question_overlap(question: str, checker: Checker, pool: list[SourceSentence
     return [sum(idf[w] for w in qwords & bag) / total for bag in bags]
 
 
+HEADING_WEIGHT = 0.15  # quote-only key-fact recall 0.870 -> 0.878 (sample), 0.884 -> 0.905 (seed pages)
+
+
+def _heading_match(qwords: set[str], heading: str) -> float:
+    """Jaccard overlap of the question's and a section heading's content words: a section
+    titled like the question ('Why not deploy a base model') is its answer."""
+    hwords = set(content_words(heading))
+    return len(qwords & hwords) / len(qwords | hwords) if qwords and hwords else 0.0
+
+
 def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 4,
                 exclude: list[SourceSentence] = ()) -> list[SourceSentence]:  # type: ignore[assignment]
     """Source sentences that together answer the question best.
@@ -317,8 +327,9 @@ def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 
     Candidates come from the top-ranked page only (one page per term for "X vs Y"
     questions), so quotes never drift to a page that merely mentions the topic.
     Sentences are picked by maximal marginal relevance: similarity to the
-    question, nudged towards higher-ranked passages and definition-shaped
-    sentences, minus redundancy with what was already picked. Tuned on both
+    question, nudged towards higher-ranked passages, definition-shaped sentences
+    and sections whose heading reads like the question, minus redundancy with
+    what was already picked. Tuned on both
     eval sets (bench/answers.py): 4 sentences, one page, recall ~0.8, source
     precision ~0.97.
     """
@@ -334,8 +345,10 @@ def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 
             if checker.hits[src.hit_index].chunk.source in keep and src not in exclude]
     overlap = _question_overlap(question, checker, [src for _, src in pool])
     candidates = []
+    qwords = set(content_words(question))
     for (sim, src), lex in zip(pool, overlap, strict=True):
         bonus = 0.2 * (n - src.hit_index) / n + LEXICAL_WEIGHT * lex
+        bonus += HEADING_WEIGHT * _heading_match(qwords, checker.hits[src.hit_index].chunk.section)
         if terms and DEFINITION.match(src.text):
             bonus += 0.08
         candidates.append((sim + bonus, src))

@@ -159,6 +159,18 @@ def test_a_sentence_that_points_back_is_ranked_and_quoted_with_the_one_before(em
                               "this, known by acronyms such as RLHF, DPO and PPO.")
 
 
+def test_the_section_headed_like_the_question_supplies_the_quotes(sample_engine):
+    """'Why not deploy a base model?' has a section of that name; its reason (a base model
+    continues the question instead of answering) must not lose to a generic sentence elsewhere."""
+    from kb.verify import best_quotes
+
+    q = "Why not deploy a base model?"
+    hits = sample_engine.search(q, sample_engine.settings.top_k)
+    quotes = best_quotes(Checker(sample_engine.embedder, hits), q, question_terms(q), limit=4)
+    assert any("continue the question" in src.text for src in quotes), [src.text for src in quotes]
+    assert sum(hits[src.hit_index].chunk.section == "Why not deploy a base model" for src in quotes) >= 3
+
+
 def test_a_bold_label_is_quoted_with_its_sentence(embedder):
     from kb.verify import source_sentences
 
