@@ -139,6 +139,15 @@ def is_degenerate(text: str, prompt_passages: str = "") -> str:
 
 def strip_heading_echo(sentence: str, hits: list[Hit]) -> str:
     """Drop a leading 'Title - Section:' copied from the prompt's passage labels."""
+    for _ in range(2):  # 'Base Model - Why It Matters: ...' may be echoed as two labels
+        stripped = _strip_one_label(sentence, hits)
+        if stripped == sentence:
+            break
+        sentence = stripped
+    return sentence
+
+
+def _strip_one_label(sentence: str, hits: list[Hit]) -> str:
     for hit in hits:
         for label in (f"{hit.chunk.title} - {hit.chunk.section}", hit.chunk.title, hit.chunk.section):
             if label and sentence.lower().startswith(label.lower()):
@@ -167,8 +176,10 @@ def unusable_sentence(sentence: str, hits: list[Hit], last: bool, question: str 
         return "only heading words"
     if words <= heading_words | set(content_words(question)) and _flags(text) == _flags(question):
         return "restates the question"  # 'A model learns during its pretraining phase.'
-    if last and not re.search(r"[.!)\"”']\s*$", text):
+    if last and not re.search(r"[.!)\"”':]\s*$", text):
         return "cut off at the token limit"
+    if text.endswith(":"):
+        return "a lead-in without its list"
     return ""
 
 
@@ -212,11 +223,20 @@ def contradiction(sentence: str, source: str) -> str:
     neg_o, all_o, few_o = _flags(source)
     if neg_s != neg_o:
         return "negation differs from the source"
+    said, src_words = {w.lower() for w in WORD.findall(sentence)}, {w.lower() for w in WORD.findall(source)}
+    for a, b in OPPOSITES:
+        for x, y in ((a, b), (b, a)):
+            if x in said and y not in said and y in src_words and x not in src_words:
+                return f"says '{x}' where the source says '{y}'"
     if all_s and few_o and not all_o:
         return "says 'all' where the source says 'only/few'"
     return ""
 
 
+OPPOSITES = [("same", "different"), ("more", "fewer"), ("more", "less"), ("larger", "smaller"),
+             ("faster", "slower"), ("before", "after"), ("better", "worse"), ("higher", "lower"),
+             ("increases", "reduces"), ("increases", "decreases"), ("supervised", "unsupervised"),
+             ("cheaper", "costlier")]
 RANK_TIEBREAK = 0.1  # a supporting sentence from the top passage beats a 0.1-more-similar one from the last
 
 

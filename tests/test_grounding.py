@@ -91,6 +91,10 @@ def test_contradiction_rules():
                          "Only a fraction of the parameters is active for each token.")
     assert contradiction("A base model follows instructions.", "A base model does not follow instructions.")
     assert not contradiction("A base model completes text.", "A base model continues the text it is given.")
+    # a real 135M draft against its source: 'same' where the source says 'different'
+    assert "'same'" in contradiction("You cannot compare vectors between the same embedding model and a generative "
+                                     "model.", "Vectors from two different embedding models cannot be compared.")
+    assert not contradiction("Two different models give different vectors.", "Different models give different vectors.")
     assert is_degenerate("the the the the the the the the") and not is_degenerate("A base model completes text.")
 
 
@@ -112,6 +116,7 @@ def test_in_scope_seed_questions_clear_the_floor(shared_engine, question):
     ("Mixture of experts [1].", "fragment"),
     ("Dense model Mixture of experts (MoE) Dense model.", "heading"),
     ("A router sends each token to only a few experts, and the outputs are", "cut off"),
+    ("An MoE model differs from a dense model in three ways:", "lead-in"),
 ])
 def test_echoes_fragments_and_cut_off_drafts_are_dropped_before_checking(sample_engine, draft, why):
     """Pieces that pass a word-overlap check while saying nothing (seen with llama.cpp drafts)."""
@@ -120,9 +125,12 @@ def test_echoes_fragments_and_cut_off_drafts_are_dropped_before_checking(sample_
     assert mode == "quoted"
 
 
-def test_passage_label_echo_is_stripped_and_the_claim_checked(sample_engine):
+@pytest.mark.parametrize("twice", [False, True])
+def test_passage_label_echo_is_stripped_and_the_claim_checked(sample_engine, twice):
     hits = sample_engine.search(MOE_Q, sample_engine.settings.top_k)
     label = f"{hits[0].chunk.title} - {hits[0].chunk.section}"
+    if twice:  # 'Title - Section: Other section: claim', seen with llama.cpp drafts
+        label = f"{label}: {next(h.chunk.section for h in hits if h.chunk.section != hits[0].chunk.section)}"
     draft = f"{label}: An MoE model sends each token to only a few experts."
     _, text, _, checks, mode = draft_answer(sample_engine, MOE_Q, draft)
     assert checks[0].action == "kept" and checks[0].text.startswith("An MoE model"), checks[0]
