@@ -74,8 +74,9 @@ def draw_trend(history: list[dict[str, Any]], path: Path, th: Any = None,
         if not metric.unit:
             ax.set_ylim(-0.05, 1.05)
         ax.set_xticks(range(len(history)))
-        ax.set_xticklabels(ticks if len(history) <= 8 else [t if i % max(1, len(history) // 8) == 0 else ""
-                                                            for i, t in enumerate(ticks)], fontsize=6)
+        step = -(-len(history) // 8)  # at most 8 labels, the newest run always labelled
+        ax.set_xticklabels([t if (len(history) - 1 - i) % step == 0 else "" for i, t in enumerate(ticks)],
+                           fontsize=6)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(metrics):]:
         ax.axis("off")

@@ -262,7 +262,7 @@ class Checker:
     def support(self, sentence: str) -> Support:
         """The best-supporting source sentence among the five most similar ones.
 
-        A candidate that clashes (new names/numbers, flipped negation or quantifier,
+        A candidate that clashes (new names/numbers, flipped negation, quantifier or opposite,
         another subject) scores 0; the reason of the most similar candidate is kept
         so --explain can say why a sentence was dropped.
         """
