@@ -36,16 +36,17 @@ SYSTEM_PROMPT = (
 
 
 def build_messages(question: str, hits: list[Hit], focus: list[SourceSentence] | None = None,
-                   max_words: int = 90) -> list[dict[str, str]]:
+                   max_words: int = 90, sources: list[SourceSentence] | None = None) -> list[dict[str, str]]:
     """Few, short, numbered passages: a 135M model loses the thread in long prompts.
 
     With `focus` (the source sentences kb would quote), each passage shows only those
-    sentences, in page order. The prompt shrinks to ~200 tokens, which halves the
+    sentences, in page order (`sources`: the hits' sentences, when the caller has them
+    already). The prompt shrinks to ~200 tokens, which halves the
     prefill time on a CPU, and the model paraphrases exactly what the checks accept.
     """
     blocks = []
     if focus:
-        order = {src.text: i for i, src in enumerate(source_sentences(hits))}
+        order = {src.text: i for i, src in enumerate(sources or source_sentences(hits))}
         by_hit: dict[int, list[SourceSentence]] = {}
         for src in focus:
             by_hit.setdefault(src.hit_index, []).append(src)
@@ -67,7 +68,7 @@ def prompt(question: str, hits: list[Hit], checker: Checker, terms: list[str],
     """The messages for the model and, when focused, the quotes they were built from
     (compose reuses those instead of picking them again)."""
     focus = best_quotes(checker, question, terms, limit=MAX_SENTENCES) if focused else None
-    return build_messages(question, hits, focus), focus
+    return build_messages(question, hits, focus, sources=checker.sources), focus
 
 
 class CitationBook:
@@ -124,21 +125,22 @@ def compose(question: str, raw: str, hits: list[Hit], checker: Checker, terms: l
                 continue
             seen.add(norm)
             sup = checker.support(sent)
-            covered = source_coverage(sent, sup.source.text) if sup.source is not None else 0.0
-            if sup.source is not None and sup.score >= min_support and covered >= min_coverage:
-                n = book.cite(sup.source, sup.score)
-                kept.append(_with_mark(sent, n))
-                supported.append(sup.source)
-                checks.append(SentenceCheck(sent, "kept", round(sup.score, 3), n))
-            elif sup.source is not None and sup.score >= min_support:
+            if sup.source is None or sup.score < min_support:
+                checks.append(SentenceCheck(sent, "dropped", round(sup.score, 3), None,
+                                            sup.reason or f"support {sup.score:.2f} < {min_support}"))
+                continue
+            covered = source_coverage(sent, sup.source.text)
+            if covered < min_coverage:
                 # close to a source sentence but says far less than it: how a 135M model merges two
                 # sentences into a wrong one ("a chat model is a type of base model that uses RL")
                 checks.append(SentenceCheck(sent, "dropped", round(sup.score, 3), None,
                                             f"keeps only {covered:.0%} of the source sentence that supports it and "
                                             "adds words from elsewhere"))
-            else:
-                checks.append(SentenceCheck(sent, "dropped", round(sup.score, 3), None,
-                                            sup.reason or f"support {sup.score:.2f} < {min_support}"))
+                continue
+            n = book.cite(sup.source, sup.score)
+            kept.append(_with_mark(sent, n))
+            supported.append(sup.source)
+            checks.append(SentenceCheck(sent, "kept", round(sup.score, 3), n))
     # with nothing kept from the draft, the quotes are the ones the prompt was built from
     quotes = focus if focus is not None and not supported else best_quotes(checker, question, terms,
                                                                             limit=MAX_SENTENCES, exclude=supported)

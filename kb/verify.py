@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from kb.text import WORD, content_words, paragraphs, sentences, split_paragraph
+from kb.text import WORD, content_words, paragraphs, split_paragraph
 from kb.types import Hit
 
 NEGATIONS = {"not", "no", "never", "cannot", "can't", "don't", "doesn't", "isn't", "aren't", "won't", "without",
@@ -167,8 +167,7 @@ def unusable_sentence(sentence: str, hits: list[Hit], last: bool, question: str 
     text = sentence.strip()
     if text.endswith("?"):
         return "a question, not an answer"
-    words = WORD.findall(text)
-    if len(words) < 5:
+    if len(WORD.findall(text)) < 5:
         return "a fragment"
     heading_words = {w for hit in hits for w in content_words(f"{hit.chunk.title} {hit.chunk.section}")}
     words = set(content_words(text))
@@ -257,7 +256,7 @@ class Checker:
             return []
         vec = self._encode([text])[0]
         sims = self._vecs @ vec
-        return sorted(((float(s), src) for s, src in zip(sims, self.sources)), key=lambda t: -t[0])
+        return sorted(((float(s), src) for s, src in zip(sims, self.sources, strict=True)), key=lambda t: -t[0])
 
     def support(self, sentence: str) -> Support:
         """The best-supporting source sentence among the five most similar ones.
@@ -364,11 +363,11 @@ def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 
     pool = [(sim, src) for sim, src in ranked
             if checker.hits[src.hit_index].chunk.source in keep and src not in exclude]
     overlap = _question_overlap(question, checker, [src for _, src in pool])
-    candidates = []
     qwords = set(content_words(question))
+    heading = [_heading_match(qwords, hit.chunk.section) for hit in checker.hits]  # once per passage
+    candidates = []
     for (sim, src), lex in zip(pool, overlap, strict=True):
-        bonus = 0.2 * (n - src.hit_index) / n + LEXICAL_WEIGHT * lex
-        bonus += HEADING_WEIGHT * _heading_match(qwords, checker.hits[src.hit_index].chunk.section)
+        bonus = 0.2 * (n - src.hit_index) / n + LEXICAL_WEIGHT * lex + HEADING_WEIGHT * heading[src.hit_index]
         if terms and DEFINITION.match(src.text):
             bonus += 0.08
         candidates.append((sim + bonus, src))
