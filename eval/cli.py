@@ -12,6 +12,13 @@ import click
 def eval_command(settings: Any, *, set_name: str, out: str | None, baseline: str | None, llms: tuple[str, ...],
                  limit: int | None, only: tuple[str, ...], history: str | None, store: str | None,
                  thresholds: str | None, seed: int, as_json: bool) -> None:
+    from eval.cases import resolve_set
+
+    if Path(resolve_set(set_name)).stem == "claims":  # the checker's challenge set, not questions
+        from eval.claims import claims_command
+
+        claims_command(settings, resolve_set(set_name), Path(out) if out else None, as_json)
+        return
     from eval.gate import load_thresholds
     from eval.report import summary_table
     from eval.runner import EvalOptions, run_eval
