@@ -138,8 +138,9 @@ def compose(question: str, raw: str, hits: list[Hit], checker: Checker, terms: l
                                             "adds words from elsewhere"))
                 continue
             n = book.cite(sup.source, sup.score)
-            kept.append(_with_mark(sent, n))
-            supported.append(sup.source)
+            more = [book.cite(src, sup.score) for src in sup.also]  # a merge cites each sentence it joins
+            kept.append(_with_mark(sent, n, *more))
+            supported += [sup.source, *sup.also]
             checks.append(SentenceCheck(sent, "kept", round(sup.score, 3), n))
     # with nothing kept from the draft, the quotes are the ones the prompt was built from
     quotes = focus if focus is not None and not supported else best_quotes(checker, question, terms,
@@ -173,11 +174,12 @@ def source_coverage(sentence: str, source: str) -> float:
     return len(core & words) / len(core) if core else 1.0
 
 
-def _with_mark(sentence: str, n: int) -> str:
+def _with_mark(sentence: str, n: int, *more: int) -> str:
     sentence = sentence.strip()
+    mark = "[" + ", ".join(str(i) for i in dict.fromkeys((n, *more))) + "]"
     if sentence and sentence[-1] in ".!?":
-        return f"{sentence[:-1]} [{n}]{sentence[-1]}"
-    return f"{sentence} [{n}]."
+        return f"{sentence[:-1]} {mark}{sentence[-1]}"
+    return f"{sentence} {mark}."
 
 
 def refusal(question: str, hits: list[Hit], model: str, timings: dict[str, float]) -> Answer:

@@ -10,9 +10,19 @@ that passage, and it adds no names/numbers and flips no negation or quantifier.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from kb.exact import (
+    independent_parts,
+    negation_mismatch,
+    order_mismatch,
+    predicate_mismatch,
+    quantity_mismatch,
+    subject_mismatch,
+    unsupported_clause,
+    vacuous,
+)
 from kb.text import WORD, content_words, paragraphs, split_paragraph
 from kb.types import Hit
 
@@ -39,6 +49,7 @@ class Support:
     score: float
     source: SourceSentence | None
     reason: str = ""
+    also: list[SourceSentence] = field(default_factory=list)  # a merge: the sentences its other clauses need
 
 
 def source_sentences(hits: list[Hit]) -> list[SourceSentence]:
@@ -179,7 +190,7 @@ def unusable_sentence(sentence: str, hits: list[Hit], last: bool, question: str 
         return "cut off at the token limit"
     if text.endswith(":"):
         return "a lead-in without its list"
-    return ""
+    return vacuous(text, question)
 
 
 def novel_specifics(sentence: str, passage: str) -> list[str]:
@@ -220,8 +231,9 @@ def contradiction(sentence: str, source: str) -> str:
         return SUBJECT_SWAP
     neg_s, all_s, few_s = _flags(sentence)
     neg_o, all_o, few_o = _flags(source)
-    if neg_s != neg_o:
-        return "negation differs from the source"
+    why = negation_mismatch(sentence, source)
+    if why:
+        return why
     said, src_words = {w.lower() for w in WORD.findall(sentence)}, {w.lower() for w in WORD.findall(source)}
     for a, b in OPPOSITES:
         for x, y in ((a, b), (b, a)):
@@ -236,6 +248,7 @@ OPPOSITES = [("same", "different"), ("more", "fewer"), ("more", "less"), ("large
              ("faster", "slower"), ("before", "after"), ("better", "worse"), ("higher", "lower"),
              ("increases", "reduces"), ("increases", "decreases"), ("supervised", "unsupervised"),
              ("cheaper", "costlier")]
+CANDIDATES = 8  # source sentences tried per draft sentence, most similar first (5 before kb.exact's rules)
 RANK_TIEBREAK = 0.1  # a supporting sentence from the top passage beats a 0.1-more-similar one from the last
 
 
@@ -259,19 +272,34 @@ class Checker:
         return sorted(((float(s), src) for s, src in zip(sims, self.sources, strict=True)), key=lambda t: -t[0])
 
     def support(self, sentence: str) -> Support:
-        """The best-supporting source sentence among the five most similar ones.
+        """The best-supporting source sentence among the CANDIDATES most similar ones.
 
         A candidate that clashes (new names/numbers, flipped negation, quantifier or opposite,
         another subject) scores 0; the reason of the most similar candidate is kept
         so --explain can say why a sentence was dropped.
         """
+        norm = " ".join(sentence.lower().split())
+        for src in self.sources:
+            if " ".join(src.text.lower().split()) == norm:
+                return Support(1.0, src)  # a source sentence word for word
+        parts = independent_parts(sentence)
+        if len(parts) > 1:  # 'X does A, and Y is B': each part needs its own source sentence, and cites it
+            sups = [self.support(p) for p in parts]
+            for part, sup in zip(parts, sups, strict=True):
+                if sup.reason or sup.source is None:
+                    return Support(0.0, sup.source, f"in '{part[:50]}': {sup.reason or 'no source'}")
+            also: list[SourceSentence] = []
+            for sup in sups[1:]:
+                if sup.source is not None and all(sup.source is not s for s in [sups[0].source, *also]):
+                    also.append(sup.source)
+            return Support(min(s.score for s in sups), sups[0].source, "", also)
         ranked = self.ranked_sources(sentence)
         if not ranked:
             return Support(0.0, None, "no passages")
         words = set(content_words(sentence))
         best: Support | None = None
         passing: list[Support] = []
-        for rank, (sim, src) in enumerate(ranked[:5]):
+        for rank, (sim, src) in enumerate(ranked[:CANDIDATES]):
             context = self.hits[src.hit_index].chunk.embed_text()
             passage_words = set(content_words(context))
             coverage = len(words & passage_words) / len(words) if words else 0.0
@@ -289,17 +317,36 @@ class Checker:
                 reason, score = f"only {coverage:.0%} of its words are in the source", sim * coverage
             else:
                 reason, score = "", sim
-            candidate = Support(score, src, reason)
+            also: list[SourceSentence] = []
+            if score > 0:  # also when a low word coverage only lowers the score: it may still be kept
+                why, also = self.exact(sentence, src)
+                reason, score = (why, 0.0) if why else (reason, score)
+            candidate = Support(score, src, reason, also)
             if not reason:  # passes: prefer the higher-ranked passage among near-equals
                 passing.append(candidate)
             elif best is None or score > best.score:
                 best = candidate
         if passing:
-            return max(passing, key=lambda c: c.score - RANK_TIEBREAK * c.source.hit_index / len(self.hits))
+            # a sentence that holds nearly all of the draft's words is its source ('sends each token to only a
+            # few experts' is a shortening of the definition, not of a closer sentence about 'per token')
+            def holds(c: Support) -> bool:
+                src_words = set(content_words(c.source.text)) if c.source else set()
+                return bool(words) and len(words & src_words) / len(words) >= 0.85
+
+            return max(passing, key=lambda c: (holds(c), c.score - RANK_TIEBREAK * c.source.hit_index / len(self.hits)))
         assert best is not None
         if best.score == 0.0 and not best.reason:
             best.reason = "not similar to any source sentence"
         return best
+
+
+    @staticmethod
+    def exact(sentence: str, src: SourceSentence) -> tuple[str, list[SourceSentence]]:
+        """kb.exact's rules against this source sentence: (why not, or '', further sentences cited)."""
+        why = (unsupported_clause(sentence, src.text, subject_words(sentence)) or quantity_mismatch(sentence, src.text)
+               or predicate_mismatch(sentence, src.text) or order_mismatch(sentence, src.text)
+               or subject_mismatch(sentence, src.text))
+        return why, []
 
 
 DEFINITION = re.compile(r"^[A-Z][^.]{0,80}?\b(is|are|refers to|means)\b")

@@ -109,3 +109,123 @@ def test_no_sentence_of_a_shared_page_is_copied_into_the_set():
             own = (ROOT / p["source"]).is_file()
             for s in p["sentences"]:
                 assert isinstance(s, str) == own, (cid, p["source"])  # text for our pages, a reference otherwise
+
+
+# -- the checker's rules (kb/exact.py, used by kb.verify.Checker.support) -----------------------------
+def test_numbers_must_be_the_sources():
+    from kb.exact import quantity_mismatch
+
+    src = "The Falcon board has 12 sensors and weighs 3.5 kg."
+    assert "12" in quantity_mismatch("The Falcon board has 1 sensor.", src) or "1" in quantity_mismatch(
+        "The Falcon board has 1 sensor.", src)
+    assert quantity_mismatch("The Falcon board weighs 35 kg.", src)
+    assert not quantity_mismatch("The Falcon board has 12 sensors.", src)
+
+
+ROUTER = "A router with many expert layers sends each token to only a few of the experts."
+PARSERS = "Most parsers run in the browser."
+BOARDS = "Small boards are usually under a few billion transistors."
+
+
+@pytest.mark.parametrize("sentence,source,bad", [
+    ("A router sends each token to many of the experts.", ROUTER, True),  # 'a few' became 'many'
+    ("A router sends each token to only many of the experts.", ROUTER, True),  # 'many' is in the source elsewhere
+    ("Small boards are usually under one billion transistors.", BOARDS, True),  # 'a few billion' -> 'one billion'
+    ("All parsers run in the browser.", PARSERS, True),  # 'Most parsers' became 'all'
+    ("Parsers run in the browser.", PARSERS, True),  # the subject's 'most' was dropped
+    ("A router sends each token to a few experts.", ROUTER, False),  # 'only a few of the experts', shortened
+    ("Most parsers run in the browser.", PARSERS, False),
+])
+def test_quantity_words_must_be_used_as_in_the_source(sentence, source, bad):
+    from kb.exact import quantity_mismatch
+
+    assert bool(quantity_mismatch(sentence, source)) is bad
+
+
+def test_a_copula_needs_the_sources_subject_and_predicate_noun():
+    from kb.exact import predicate_mismatch, subject_mismatch
+
+    src = "A mirage is output from a camera that looks sharp but shows nothing real."
+    assert "output" in predicate_mismatch("A mirage is a camera that looks sharp.", src)
+    assert not predicate_mismatch("A mirage is output that looks sharp but shows nothing real.", src)
+    assert predicate_mismatch("The output of a mirage is a camera.", "A mirage is output from a camera.")
+    assert subject_mismatch("A distortion stores fewer frames.", "Cheap lenses distort more often because they store "
+                            "fewer frames.")
+    assert subject_mismatch("A raster editor draws smooth curves.", "A spline tool draws smooth curves.")
+    assert not subject_mismatch("Mirages look sharp.", src)
+
+
+def test_a_trailing_clause_needs_its_own_support():
+    from kb.exact import unsupported_clause
+
+    main = "A spline tool draws smooth curves through control points."
+    assert unsupported_clause("A spline tool draws smooth curves through control points, which makes it faster "
+                              "than a raster editor.", main, {"spline", "tool"})
+    assert not unsupported_clause("A spline tool draws smooth curves, which run through control points.",
+                                  "A spline tool draws smooth curves which run through control points.",
+                                  {"spline", "tool"})
+
+
+@pytest.mark.parametrize("sentence,empty", [
+    ("When a spline tool is curve-tuned, it can be related to the curves of editing.", True),
+    ("A spline tool can be used for a spline tool.", True),
+    ("A spline tool is a spline tool.", True),
+    ("For an editor that needs a spline tool for curves.", True),
+    ("A spline tool draws smooth curves through control points.", False),
+])
+def test_vacuous_sentences_are_unusable(sentence, empty):
+    from kb.exact import vacuous
+
+    assert bool(vacuous(sentence, "What is a spline tool?")) is empty
+
+
+def test_negation_and_order_are_compared_where_they_apply():
+    from kb.exact import negation_mismatch, order_mismatch
+
+    src = "Kriging is self-calibrating: the data provides the weights, so no manual tuning is needed."
+    assert negation_mismatch("Kriging is not self-calibrating.", src)
+    assert not negation_mismatch("Kriging is self-calibrating: the data provides the weights.", src)  # a shortening
+    assert negation_mismatch("Kriging needs manual tuning.", src)
+    assert order_mismatch("Kriging needs more weights than data.", "Kriging needs more data than weights.")
+    assert not order_mismatch("Kriging needs more data than weights.", "Kriging needs more data than weights.")
+
+
+def _checker(embedder, *passages):
+    from kb.types import Chunk, Hit
+    from kb.verify import Checker
+
+    hits = [Hit(chunk=Chunk(id=f"p{i}", text=text, source=f"page{i}.md", title=title, section=title, position=0),
+                score=1.0) for i, (title, text) in enumerate(passages)]
+    return Checker(embedder, hits), hits
+
+
+def test_a_merge_of_two_supported_sentences_is_kept_and_cites_both(embedder):
+    from kb.answer import compose
+
+    checker, hits = _checker(
+        embedder,
+        ("Spline tool", "A spline tool draws smooth curves through control points."),
+        ("Raster editor", "A raster editor paints pixels one by one with a brush."))
+    merged = "A spline tool draws smooth curves through control points, and a raster editor paints pixels one by one."
+    sup = checker.support(merged)
+    assert not sup.reason and sup.source and [s.text for s in sup.also] == [
+        "A raster editor paints pixels one by one with a brush."]
+    text, citations, checks, mode = compose("How do spline tools and raster editors differ?", merged, hits, checker,
+                                            [], 0.6, min_coverage=0.6)
+    assert checks[0].action == "kept" and "[1, 2]" in text and len(citations) == 2
+    # the same merge with a part no sentence supports is dropped
+    wrong = "A spline tool draws smooth curves through control points, and a raster editor draws smooth curves."
+    assert checker.support(wrong).reason
+
+
+@pytest.mark.parametrize("wrong", [
+    "A spline tool draws smooth curves through control points, which makes it faster than a raster editor.",
+    "A spline tool draws rough curves through 3 control points.",
+    "A raster editor draws smooth curves through control points.",
+])
+def test_wrong_sentences_made_of_the_sources_words_are_not_supported(embedder, wrong):
+    checker, _ = _checker(
+        embedder,
+        ("Spline tool", "A spline tool draws smooth curves through control points."),
+        ("Raster editor", "A raster editor paints pixels one by one with a brush."))
+    assert checker.support(wrong).reason, wrong
