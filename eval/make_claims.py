@@ -266,8 +266,8 @@ def candidates(drafts: dict[str, Any], repo: Path, shared: Path) -> list[dict[st
                 sent = chk["sentence"].strip()
                 if len(WORD.findall(sent)) < 5 or not re.search(r"[.!)\"']\s*$", sent) or sent.endswith("?"):
                     continue  # fragments, questions and cut-off sentences are not claims
-                if sent in seen:
-                    continue
+                if sent in seen or (rec["set"] != "sample" and _copies(sent, ctx_sents)):
+                    continue  # a masked draft can copy a seed page's sentence: those are not stored
                 seen.add(sent)
                 cites = [ctx_sents.index(chk["matched"])] if chk["matched"] in ctx_sents else []
                 out.append({"id": f"{key}/{mode[0]}{_id(sent)}", "context": key, "origin": mode, "sentence": sent,
@@ -311,6 +311,16 @@ def _sample_rules(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
             ids.add(it["id"])
             out.append(it)
     return out
+
+
+def _copies(sentence: str, sources: list[str], n: int = 6) -> bool:
+    """Whether the sentence repeats n words in a row of one of the sources."""
+    def grams(text: str) -> set[tuple[str, ...]]:
+        w = re.findall(r"[a-z0-9]+", text.lower())
+        return {tuple(w[i:i + n]) for i in range(len(w) - n + 1)}
+
+    mine = grams(sentence)
+    return any(mine & grams(src) for src in sources)
 
 
 def context_block(rec: dict[str, Any], repo: Path, shared: Path) -> dict[str, Any] | None:

@@ -108,7 +108,7 @@ def negation_mismatch(sentence: str, source: str) -> str:
     return ""
 
 
-RELATION = re.compile(r"\b(than|instead of|rather than|versus|vs\.?)\s+(?:the |a |an )?([\w-]+)", re.I)
+RELATION = re.compile(r"\b(than|instead of|rather than|versus|vs\.?|into|from)\s+(?:the |a |an )?([\w-]+)", re.I)
 
 
 def order_mismatch(sentence: str, source: str) -> str:

@@ -229,3 +229,13 @@ def test_wrong_sentences_made_of_the_sources_words_are_not_supported(embedder, w
         ("Spline tool", "A spline tool draws smooth curves through control points."),
         ("Raster editor", "A raster editor paints pixels one by one with a brush."))
     assert checker.support(wrong).reason, wrong
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="the seed pages (../shared) are absent")
+def test_no_stored_draft_repeats_a_seed_pages_sentence():
+    from eval.make_claims import _copies
+
+    cs = load_claims(CLAIMS)
+    for c in cs.claims:
+        if not c.context.startswith("sample/"):
+            assert not _copies(c.sentence, cs.contexts[c.context].sentences), c.id
