@@ -139,7 +139,8 @@ def _matched(checker: Any, sentence: str) -> str:
 # that says something else, or (rules marked True) something the source still says.
 import re  # noqa: E402
 
-COPULA = re.compile(r"^(?P<subj>[A-Z][^,;:()]{2,60}?) (?P<verb>is|are) (?P<pred>(?:a|an|the) [^,;:]+?)(?P<rest>[,;.(]|\s(?=(?:that|which|who|with|used|trained|to|for|in)\b))")
+COPULA = re.compile(r"^(?P<subj>[A-Z][^,;:()]{2,60}?) (?P<verb>is|are) (?P<pred>(?:a|an|the) [^,;:]+?)"
+                    r"(?P<rest>[,;.(]|\s(?=(?:that|which|who|with|used|trained|to|for|in)\b))")
 MAIN_VERB = re.compile(r"^(?P<subj>[A-Z][^,;:()]{2,60}?) (?P<verb>is|are|can|has|have|uses?|needs?|learns?|"
                        r"predicts?|completes?|follows?|activates?|sends?|runs?|produces?|makes?|adds?|stores?|"
                        r"reduces?|answers?|means?|refers?) (?P<rest>.+)$")
@@ -151,7 +152,8 @@ QUANTITY = [("a few", "many"), ("only a few", "most"), ("few", "many"), ("most",
             ("all", "only some"), ("every", "only one"), ("always", "sometimes"), ("several", "one"),
             ("some", "all"), ("fewer", "more"), ("more", "fewer"), ("a small", "a large"), ("large", "small"),
             ("less", "more"), ("higher", "lower"), ("lower", "higher")]
-NEGATE = [(" is also ", " is not "), (" are also ", " are not "), (" is ", " is not "), (" are ", " are not "), (" can ", " cannot "), (" does not ", " does "),
+NEGATE = [(" is also ", " is not "), (" are also ", " are not "), (" is ", " is not "), (" are ", " are not "),
+          (" can ", " cannot "), (" does not ", " does "),
           (" do not ", " do "), (" is not ", " is "), (" are not ", " are "), (" cannot ", " can "),
           (" has ", " does not have "), (" needs ", " does not need "), (" uses ", " does not use ")]
 SWAP = re.compile(r"\b(?P<a>\w+) (?P<op>rather than|instead of|than|into|from|to) (?P<b>\w+)(?=[.,;])")
@@ -198,7 +200,8 @@ def rule_edits(sent: str, others: list[str]) -> list[tuple[str, str, bool, str]]
             out.append((sent.replace(w, v, 1), "negation", False, "negation"))
             break
     sm = SWAP.search(sent)
-    if sm and sm.group("a").lower() != sm.group("b").lower() and sm.group("a").lower() not in ("more", "less", "rather"):
+    if sm and sm.group("a").lower() != sm.group("b").lower() \
+            and sm.group("a").lower() not in ("more", "less", "rather"):
         out.append((sent[:sm.start()] + f"{sm.group('b')} {sm.group('op')} {sm.group('a')}" + sent[sm.end():],
                     "swap", False, "swap"))
     cm = COPULA.match(sent)
@@ -224,7 +227,8 @@ def rule_edits(sent: str, others: list[str]) -> list[tuple[str, str, bool, str]]
     for other in others:
         if other != sent and "\n" not in other and len(other.split()) >= 6:
             # two supported sentences joined: true when both parts are cited
-            out.append((sent.rstrip(".") + ", and " + _lower_first(other), f"merge-true:{others.index(other)}", True, ""))
+            joined = sent.rstrip(".") + ", and " + _lower_first(other)
+            out.append((joined, f"merge-true:{others.index(other)}", True, ""))
             break
     if mv:
         subj = mv.group("subj")

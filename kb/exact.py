@@ -17,7 +17,6 @@ see these; the rules here do, each on one source sentence:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 from kb.text import STOPWORDS, WORD, content_words, stem
 
@@ -265,8 +264,8 @@ def _short(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[:n - 3] + "..."
 
 
-VAGUE_PREDICATE = re.compile(r"\b(?:is|are|be|been|was|were)\s+(?:\w+ly\s+)?(?:related|associated|connected|linked|"
-                             r"relevant)\s+(?:to|with)\b|\bcan be used (?:for|in|to|with) (?:a |an |the )?(?P<echo>\w+)",
+VAGUE_PREDICATE = re.compile(r"\b(?:is|are|be|been|was|were)\s+(?:\w+ly\s+)?(?:related|associated|connected|"
+                             r"linked|relevant)\s+(?:to|with)\b|\bcan be used (?:for|in|to|with) (?:a |an |the )?\w+",
                              re.I)
 FRAGMENT = re.compile(r"^(?:For|In|With|When|If|Because|Although|While|After|Before|Given)\s+(?:a|an|the|any)?\s*"
                       r"[\w-]+\s+(?:that|which|who)\b")
