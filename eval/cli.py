@@ -11,7 +11,10 @@ import click
 
 def eval_command(settings: Any, *, set_name: str, out: str | None, baseline: str | None, llms: tuple[str, ...],
                  limit: int | None, only: tuple[str, ...], history: str | None, store: str | None,
-                 thresholds: str | None, seed: int, as_json: bool) -> None:
+                 thresholds: str | None, seed: int, as_json: bool, replay: str | None = None) -> None:
+    if replay:
+        replay_command(settings, replay, out=out, store=store, as_json=as_json)
+        return
     from eval.gate import load_thresholds
     from eval.report import summary_table
     from eval.runner import EvalOptions, run_eval
@@ -38,6 +41,27 @@ def eval_command(settings: Any, *, set_name: str, out: str | None, baseline: str
     if not outcome.passed:
         lines = "\n".join(f"  {f.message()}" for f in outcome.failures)
         raise click.ClickException(f"eval {res['set']['name']} failed {len(outcome.failures)} check(s):\n{lines}")
+
+
+def replay_command(settings: Any, results_path: str, *, out: str | None, store: str | None, as_json: bool) -> None:
+    """`kb eval --replay RESULTS.json`: the run's drafts through today's pipeline, no model call."""
+    from eval.replay import dumps, recorded_drafts, replay
+
+    try:
+        results = json.loads(Path(results_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"--replay {results_path}: cannot read it as a results.json: {exc}") from None
+    set_name, label, drafts = recorded_drafts(results)
+    record = replay(settings, set_name, drafts, label, store=Path(store) if store else None)
+    out_dir = Path(out) if out else Path("eval") / "out" / set_name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "replay.json"
+    path.write_text(dumps(record), encoding="utf-8")
+    if as_json:
+        click.echo(json.dumps({"set": set_name, "replay": str(path), "metrics": record["metrics"]}, indent=2))
+    else:
+        click.echo(f"kb eval --replay: {len(record['questions'])} questions of {set_name} replayed "
+                   f"with the drafts of {label}; written to {path}")
 
 
 def gaps_command(settings: Any, *, as_json: bool, limit: int, via: tuple[str, ...]) -> None:

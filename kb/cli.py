@@ -342,6 +342,9 @@ cli.add_command(_feedback_command)
               help="Answer from this store (the set's corpus is ingested into it) instead of a fresh temporary one.")
 @click.option("--thresholds", type=click.Path(dir_okay=False), help="Gate file  [default: eval/thresholds.toml]")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--replay", type=click.Path(dir_okay=False, exists=True),
+              help="A results.json: answer its questions again with the drafts it recorded (no model call) "
+              "and write replay.json (prompts, answers, scores) to compare pipelines.")
 @json_option
 @with_settings
 def eval_(settings, eval_store, **opts):
