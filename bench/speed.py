@@ -92,7 +92,7 @@ def bench_cold(store: Path, runs: int) -> list[dict]:
 
 
 def _messages(store: Path):
-    from kb.answer import prompt
+    from kb.prompt import prompt
     from kb.engine import Engine
     from kb.retrieve import question_terms
     from kb.settings import load_settings

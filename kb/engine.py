@@ -11,7 +11,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from kb.answer import compose, prompt, refusal
+from kb.cite import compose, refusal
+from kb.prompt import prompt
 from kb.errors import EmptyStore
 from kb.retrieve import Corpus, Retriever, question_terms
 from kb.settings import Settings

@@ -72,3 +72,8 @@ def content_words(text: str) -> list[str]:
 
 def tokens_for_bm25(text: str) -> list[str]:
     return content_words(text)
+
+
+VERB = re.compile(r"\b(is|are|was|were|has|have|had|can|could|does|do|did|will|would|should|must|may|"
+                  r"uses?|needs?|activates?|sends?|runs?|learns?|follows?|completes?|predicts?|scores?|"
+                  r"maps?|stores?|reduces?|makes?|adds?|produces?|continues?|answers?|means?|refers?)\b", re.I)
