@@ -11,6 +11,7 @@ sentences. When the draft is unusable, the answer is quotes alone.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from kb.passages import SourceSentence
 from kb.quotes import MAX_SENTENCES, best_quotes
@@ -20,6 +21,16 @@ from kb.verify import Checker, is_degenerate, strip_heading_echo, unusable_sente
 
 MODEL_MARK = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")  # the model's own [n] marks: kb cites by itself
 SHORTENING = 0.85  # share of a draft's words from its source sentence that makes it a shortening of it
+
+
+@dataclass
+class Composed:
+    """What compose made of a draft: the answer text, its citations, a check per sentence, and the mode."""
+
+    text: str
+    citations: list[Citation]
+    checks: list[SentenceCheck]
+    mode: str  # generated (a draft sentence was kept) | quoted (quotes only)
 
 
 class CitationBook:
@@ -50,8 +61,8 @@ class CitationBook:
 
 def compose(question: str, raw: str, hits: list[Hit], checker: Checker, terms: list[str],
             min_support: float, focus: list[SourceSentence] | None = None, min_coverage: float = 0.0,
-            ) -> tuple[str, list[Citation], list[SentenceCheck], str]:
-    """Return (answer text, citations, per-sentence checks, mode).
+            ) -> Composed:
+    """The answer made of the draft's supported sentences, then quotes of what they missed.
 
     A draft sentence is kept when a source sentence supports it (`min_support`) and
     it keeps at least `min_coverage` of that sentence's content words.
@@ -100,7 +111,7 @@ def compose(question: str, raw: str, hits: list[Hit], checker: Checker, terms: l
         n = book.cite(src, 1.0)
         parts.append(f"\u201c{src.text}\u201d [{n}]")
         checks.append(SentenceCheck(src.text, "quoted", 1.0, n, "quoted from the source"))
-    return " ".join(parts), book.citations, checks, "generated" if kept else "quoted"
+    return Composed(" ".join(parts), book.citations, checks, "generated" if kept else "quoted")
 
 
 ASIDE = re.compile(r"\([^)]*\)|,\s*(?:also (?:called|known as)|such as|for example|e\.g\.|i\.e\.|like)\b[^,]*(?:,|$)",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+from dataclasses import dataclass
 
 from kb.passages import SourceSentence, with_context
 from kb.text import content_words
@@ -11,10 +13,27 @@ from kb.verify import Checker
 MAX_SENTENCES = 4  # kept model sentences plus quotes that fill in what they missed
 
 
+@dataclass(frozen=True)
+class QuoteWeights:
+    """Every number that ranks quotes, in one place (tuned on both eval sets with bench/answers.py).
+
+    A candidate's value is its similarity to the question plus the bonuses below; quotes are
+    then picked by maximal marginal relevance (relevance against redundancy).
+    """
+
+    rank: float = 0.2  # bonus of the top-ranked passage, falling linearly to ~0 for the last: quotes stay on the best hit
+    lexical: float = 0.3  # times the IDF-weighted share of the question's words in the sentence or its heading
+    heading: float = 0.15  # times the question/heading overlap: quote-only key-fact recall 0.870 -> 0.878 (sample),
+    # 0.884 -> 0.905 (seed pages)
+    definition: float = 0.08  # a definition-shaped sentence ('X is ...') when the question names a term
+    relevance: float = 0.75  # MMR: weight of a candidate's value
+    redundancy: float = 0.25  # MMR: weight of its similarity to the quotes already picked
+
+
+WEIGHTS = QuoteWeights()
+
+
 DEFINITION = re.compile(r"^[A-Z][^.]{0,80}?\b(is|are|refers to|means)\b")
-
-
-LEXICAL_WEIGHT = 0.3
 
 
 def _question_overlap(question: str, checker: Checker, pool: list[SourceSentence]) -> list[float]:
@@ -24,8 +43,6 @@ def _question_overlap(question: str, checker: Checker, pool: list[SourceSentence
     question; the words the question is really about ("mistakes", "deploy") are rarer
     in the page, so they weigh more.
     """
-    import math
-
     qwords = set(content_words(question))
     if not pool or not qwords:
         return [0.0] * len(pool)
@@ -38,9 +55,6 @@ def _question_overlap(question: str, checker: Checker, pool: list[SourceSentence
     return [sum(idf[w] for w in qwords & bag) / total for bag in bags]
 
 
-HEADING_WEIGHT = 0.15  # quote-only key-fact recall 0.870 -> 0.878 (sample), 0.884 -> 0.905 (seed pages)
-
-
 def _heading_match(qwords: set[str], heading: str) -> float:
     """Jaccard overlap of the question's and a section heading's content words: a section
     titled like the question ('Why not deploy a base model') is its answer."""
@@ -49,7 +63,8 @@ def _heading_match(qwords: set[str], heading: str) -> float:
 
 
 def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 4,
-                exclude: list[SourceSentence] = ()) -> list[SourceSentence]:  # type: ignore[assignment]
+                exclude: list[SourceSentence] = (),  # type: ignore[assignment]
+                weights: QuoteWeights = WEIGHTS) -> list[SourceSentence]:
     """Source sentences that together answer the question best.
 
     Candidates come from the top-ranked page only (one page per term for "X vs Y"
@@ -59,8 +74,9 @@ def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 
     and sections whose heading reads like the question, minus redundancy with
     what was already picked. Tuned on both
     eval sets (bench/answers.py): 4 sentences, one page, recall ~0.8, source
-    precision ~0.97.
+    precision ~0.97. The numbers are in `QuoteWeights`.
     """
+    w = weights
     ranked = checker.ranked_sources(question)
     pages: list[str] = []
     for hit in checker.hits:
@@ -76,9 +92,9 @@ def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 
     heading = [_heading_match(qwords, hit.chunk.section) for hit in checker.hits]  # once per passage
     candidates = []
     for (sim, src), lex in zip(pool, overlap, strict=True):
-        bonus = 0.2 * (n - src.hit_index) / n + LEXICAL_WEIGHT * lex + HEADING_WEIGHT * heading[src.hit_index]
+        bonus = w.rank * (n - src.hit_index) / n + w.lexical * lex + w.heading * heading[src.hit_index]
         if terms and DEFINITION.match(src.text):
-            bonus += 0.08
+            bonus += w.definition
         candidates.append((sim + bonus, src))
     chosen: list[SourceSentence] = list(exclude)
     picked: list[SourceSentence] = []
@@ -86,7 +102,7 @@ def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 
         def value(item: tuple[float, SourceSentence]) -> float:
             redundancy = max((float(checker._vecs[index[id(item[1])]] @ checker._vecs[index[id(c)]])
                               for c in chosen if id(c) in index), default=0.0)
-            return 0.75 * item[0] - 0.25 * redundancy
+            return w.relevance * item[0] - w.redundancy * redundancy
 
         best = max(candidates, key=value)
         candidates.remove(best)

@@ -21,9 +21,9 @@ MOE_Q = "What is a mixture of experts model?"
 def draft_answer(engine, question: str, draft: str):
     hits = engine.search(question, engine.settings.top_k)
     checker = Checker(engine.embedder, hits)
-    text, citations, checks, mode = compose(question, draft, hits, checker, question_terms(question),
-                                            engine.settings.min_support, min_coverage=engine.settings.min_coverage)
-    return hits, text, citations, checks, mode
+    out = compose(question, draft, hits, checker, question_terms(question), engine.settings.min_support,
+                  min_coverage=engine.settings.min_coverage)
+    return hits, out.text, out.citations, out.checks, out.mode
 
 
 @pytest.mark.parametrize("question,terms", [
@@ -224,8 +224,9 @@ def test_a_draft_that_keeps_little_of_its_source_sentence_is_dropped(sample_engi
     draft = "You should use an embedding model for applications that answer users."
     args = (q, draft, hits, checker, question_terms(q), sample_engine.settings.min_support)
     loose = compose(*args)
-    assert loose[2][0].action == "kept"  # support alone lets it through
-    text, _, checks, _ = compose(*args, min_coverage=sample_engine.settings.min_coverage)
+    assert loose.checks[0].action == "kept"  # support alone lets it through
+    strict = compose(*args, min_coverage=sample_engine.settings.min_coverage)
+    text, checks = strict.text, strict.checks
     assert checks[0].action == "dropped" and "keeps only" in checks[0].reason, checks[0]
     assert "embedding model for applications" not in text and "instruct model" in text
 
