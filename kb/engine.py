@@ -89,7 +89,7 @@ class Engine:
         return response.metadata["answer"]  # type: ignore[index]
 
     def query_engine(self) -> Any:
-        from kb.llama import KbQueryEngine, KbRetriever
+        from kb.llamaindex import KbQueryEngine, KbRetriever
 
         return KbQueryEngine(retriever=KbRetriever(self), engine=self)
 
