@@ -5,9 +5,10 @@ For every question of the run's set, retrieval and prompt building run for real
 is a stand-in that records the prompt messages it is given and returns the raw
 draft that RESULTS.json recorded for that question. The output holds, per
 question, the prompt messages, the answer and its scores, with nothing that
-varies between runs (no timings, no dates), so two replays of the same drafts
-can be compared byte for byte: a change to retrieval, prompts, verification or
-citation shows up as a diff, with no model call.
+varies between runs or checkouts (no timings or ingest dates; sources relative to
+the corpus folder, chunk ids as source#position), so two replays of the same
+drafts can be compared byte for byte: a change to retrieval, prompts,
+verification or citation shows up as a diff, with no model call.
 
 Without RESULTS.json (`python -m eval.replay --set sample`), every draft is
 empty: the prompts are still recorded and the answers are the quote-only ones.
@@ -64,24 +65,42 @@ def replay(settings: Settings, set_name: str, drafts: dict[str, str] | None = No
     support = QuoteSupport(embedder)
     llm = ReplayLLM(label or settings.llm_model)
     questions = []
+    corpus = evalset.require_corpus().resolve()
     with eval_store(settings, store) as eval_settings:
         kb_store = Store(eval_settings)
-        report = run_ingest([str(evalset.require_corpus())], eval_settings, kb_store, embedder, progress=False)
+        report = run_ingest([str(corpus)], eval_settings, kb_store, embedder, progress=False)
         if report.failed:
             raise EvalError(f"{evalset.path}: the corpus did not ingest cleanly")
         engine = Engine(eval_settings, store=kb_store, embedder=embedder, llm=llm)
         for case in evalset.cases:
             llm.draft, llm.messages = (drafts or {}).get(case.id, ""), None
             answer = engine.ask(case.question)
+            answer.timings = {}  # wall-clock times differ on every run
             hit_sources = None if answer.hits else [h.chunk.source for h in engine.search(case.question, 5)]
             scores = score_answer(case, answer, support, support_threshold=th.support_threshold,
                                   min_recall=th.correct_min_fact_recall, hit_sources=hit_sources)
             record = answer_record(answer)
             record.pop("timings", None)
+            for cit in record["citations"]:
+                cit.pop("ingested", None), cit.pop("modified", None)
             questions.append({"id": case.id, "question": case.question, "messages": llm.messages,
                               "answer": record, "scores": scores})
-    return {"set": evalset.name, "model": llm.label, "drafts": drafts is not None,
-            "metrics": aggregate([q["scores"] for q in questions]), "questions": questions}
+        ids = {c.id: f"{_relative(c.source, corpus)}#{c.position}" for c in kb_store.all_chunks()}
+    record = {"set": evalset.name, "model": llm.label, "drafts": drafts is not None,
+              "metrics": aggregate([q["scores"] for q in questions]), "questions": questions}
+    return _portable(record, corpus, ids)
+
+
+def _relative(source: str, corpus: Path) -> str:
+    return source[len(str(corpus)) + 1:] if source.startswith(str(corpus) + "/") else source
+
+
+def _portable(record: dict[str, Any], corpus: Path, ids: dict[str, str]) -> dict[str, Any]:
+    """The record without the checkout's paths: sources relative to the corpus, chunk ids as source#position."""
+    text = json.dumps(record, ensure_ascii=False, default=str)
+    for chunk_id, name in ids.items():
+        text = text.replace(chunk_id, name)
+    return json.loads(text.replace(str(corpus) + "/", ""))
 
 
 def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, int]:
