@@ -148,3 +148,20 @@ class OnnxEmbedder:
                 parts[i] = pooled[row]
         out = np.stack([parts[i] for i in range(len(texts))]).astype(np.float32)
         return out[0] if single else out
+
+
+def _load_onnx_embedder(settings: Settings, target: str, quantize: bool) -> Any:
+    """ONNX Runtime without torch; the export from the local folder is cached in cache_dir."""
+    from kb.onnx_embed import OnnxEmbedder, export
+
+    if not Path(target).is_dir():
+        raise ModelNotFound(f"KB_EMBED_BACKEND=onnx needs a local model folder, not {settings.embed_model!r} "
+                            "(KB_EMBED_MODEL); use KB_EMBED_BACKEND=torch")
+    try:
+        return OnnxEmbedder(target, export(target, settings.cache_dir, quantize=quantize), threads=settings.threads)
+    except ImportError as exc:  # onnx/onnxscript missing for the one-time export: the torch path still works
+        log.warning("ONNX embedder unavailable (%s); using sentence-transformers", _short(exc))
+        return _load_st_embedder(settings, target)
+    except Exception as exc:  # noqa: BLE001
+        raise ModelNotFound(f"cannot run embedding model {settings.embed_model!r} with ONNX Runtime "
+                            f"(KB_EMBED_BACKEND): {_short(exc)}") from exc
