@@ -41,7 +41,7 @@ class Engine:
     @property
     def embedder(self) -> Any:
         if self._embedder is None:
-            from kb.models import load_embedder
+            from kb.backends import load_embedder
 
             self._embedder = load_embedder(self.settings)
         return self._embedder
@@ -49,7 +49,7 @@ class Engine:
     @property
     def llm(self) -> Any:
         if self._llm is None:
-            from kb.models import load_llm
+            from kb.backends import load_llm
 
             self._llm = load_llm(self.settings)
         return self._llm
