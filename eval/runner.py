@@ -128,7 +128,7 @@ def run_eval(settings: Settings, opts: EvalOptions) -> EvalOutcome:
     from ingest.pipeline import run_ingest
     from kb.engine import Engine
     from kb.gaps import log_refusal
-    from kb.models import load_embedder
+    from kb.backends import load_embedder
     from kb.store import Store
 
     evalset = load_set(resolve_set(opts.set))

@@ -120,7 +120,7 @@ def ingest(settings, paths, prune, sitemaps, wait, as_json):
     store = Store(settings)
 
     def embedder():
-        from kb.models import load_embedder
+        from kb.backends import load_embedder
 
         return load_embedder(settings)
 

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kb.backends.sources import LLMSource, _llm_label, _short
+from kb.backends.sources import LLMSource, _llm_label, _short, resolve_llm_model
 from kb.errors import ModelNotFound
 
 if TYPE_CHECKING:
@@ -34,6 +34,10 @@ class LlamaCppLLM:
         )
         text = (out["choices"][0]["message"]["content"] or "").strip()
         return text, int(out.get("usage", {}).get("completion_tokens", 0))
+
+
+def load(settings: Settings) -> LlamaCppLLM:
+    return _load_llama_cpp(settings, resolve_llm_model(settings.llm_model))
 
 
 def _load_llama_cpp(settings: Settings, src: LLMSource) -> LlamaCppLLM:

@@ -10,6 +10,10 @@ from kb.errors import LLMUnavailable
 if TYPE_CHECKING:
     from kb.settings import Settings
 
+
+def load(settings: Settings) -> RemoteLLM:
+    return RemoteLLM(settings)
+
 class RemoteLLM:
     """An OpenAI-compatible chat endpoint through LlamaIndex's OpenAILike."""
 

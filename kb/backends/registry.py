@@ -1,12 +1,15 @@
 """Which runtime loads the LLM and the embedder: a registry per kind, keyed by the runtime's name.
 
+Each value is "module:function", imported only when chosen (so `kb --help` and the
+settings never import torch); the function takes the Settings and returns an
+object with the interface in kb/backends/__init__.py (`LLM`, `Embedder`).
 Adding a runtime is one module with a `load(settings)` function and one line here.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,20 +19,34 @@ from kb.errors import ModelNotFound
 if TYPE_CHECKING:
     from kb.settings import Settings
 
-log = logging.getLogger(__name__)
+LLM_RUNTIMES: dict[str, str] = {
+    "transformers": "kb.backends.transformers_llm:load",
+    "llama-cpp": "kb.backends.llama_cpp_llm:load",
+    "openai": "kb.backends.openai_llm:load",  # chosen by KB_LLM_URL
+}
+EMBED_BACKENDS: dict[str, str] = {
+    "torch": "kb.backends.st_embed:load",
+    "onnx": "kb.backends.onnx_embed:load",
+    "onnx-int8": "kb.backends.onnx_embed:load_int8",
+}
+
+
+def _loader(spec: str) -> Any:
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
 
 def load_embedder(settings: Settings) -> Any:
-    """A SentenceTransformer or its ONNX Runtime drop-in (KB_EMBED_BACKEND), offline; errors name the setting."""
+    """A SentenceTransformer or a drop-in (KB_EMBED_BACKEND), offline; errors name the setting."""
     _offline_unless_remote()
-    target = resolve_embed_model(settings.embed_model)
     backend = settings.embed_backend.strip().lower()
-    if backend not in ("auto", "torch", "onnx", "onnx-int8"):
-        raise ModelNotFound(f"KB_EMBED_BACKEND {settings.embed_backend!r}: use auto, torch, onnx or onnx-int8")
+    if backend != "auto" and backend not in EMBED_BACKENDS:
+        raise ModelNotFound(f"KB_EMBED_BACKEND {settings.embed_backend!r}: use auto, "
+                            f"{', '.join(EMBED_BACKENDS)}")
     if backend == "auto":  # same vectors either way; ONNX Runtime spares a query process the torch import
+        target = resolve_embed_model(settings.embed_model)
         backend = "onnx" if Path(target).is_dir() and importlib.util.find_spec("onnxruntime") else "torch"
-    if backend != "torch":
-        return _load_onnx_embedder(settings, target, quantize=backend == "onnx-int8")
-    return _load_st_embedder(settings, target)
+    return _loader(EMBED_BACKENDS[backend])(settings)
 
 
 def llama_cpp_available() -> bool:
@@ -37,25 +54,27 @@ def llama_cpp_available() -> bool:
 
 
 def pick_runtime(settings: Settings, src: LLMSource) -> str:
-    """transformers | llama-cpp for a local model; errors name KB_LLM_RUNTIME."""
+    """The registered runtime for a local model; auto: llama-cpp for a .gguf when installed, else transformers.
+    Errors name KB_LLM_RUNTIME."""
     choice = settings.llm_runtime.strip().lower().replace("_", "-")
-    if choice not in ("auto", "transformers", "llama-cpp"):
-        raise ModelNotFound(f"KB_LLM_RUNTIME {settings.llm_runtime!r}: use auto, transformers or llama-cpp")
+    if choice != "auto" and choice not in LLM_RUNTIMES:
+        raise ModelNotFound(f"KB_LLM_RUNTIME {settings.llm_runtime!r}: use auto, {', '.join(LLM_RUNTIMES)}")
+    if choice == "openai":
+        raise ModelNotFound("KB_LLM_RUNTIME=openai needs KB_LLM_URL (an OpenAI-compatible endpoint)")
     if choice == "llama-cpp":
         if not src.gguf_file:
             raise ModelNotFound(f"KB_LLM_RUNTIME=llama-cpp needs a .gguf model, not {src.label} (KB_LLM_MODEL)")
         if not llama_cpp_available():
             raise ModelNotFound("KB_LLM_RUNTIME=llama-cpp but llama-cpp-python is not installed: run `make speedup`")
         return "llama-cpp"
-    if choice == "auto" and src.gguf_file and llama_cpp_available():
-        return "llama-cpp"
-    return "transformers"
+    if choice == "auto":
+        return "llama-cpp" if src.gguf_file and llama_cpp_available() else "transformers"
+    return choice
 
 
-def load_llm(settings: Settings) -> LocalLLM | RemoteLLM | LlamaCppLLM:
+def load_llm(settings: Settings) -> Any:
+    """The instruct model: the endpoint at KB_LLM_URL, else the local model on the chosen runtime."""
     if settings.llm_url:
-        return RemoteLLM(settings)
-    src = resolve_llm_model(settings.llm_model)
-    if pick_runtime(settings, src) == "llama-cpp":
-        return _load_llama_cpp(settings, src)
-    return _load_local_llm(settings)
+        return _loader(LLM_RUNTIMES["openai"])(settings)
+    runtime = pick_runtime(settings, resolve_llm_model(settings.llm_model))
+    return _loader(LLM_RUNTIMES[runtime])(settings)

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kb.backends.sources import _short, quiet_progress_bars
+from kb.backends.sources import _short, quiet_progress_bars, resolve_embed_model
 from kb.errors import ModelNotFound
 
 if TYPE_CHECKING:
     from kb.settings import Settings
+
+
+def load(settings: Settings) -> Any:
+    """KB_EMBED_BACKEND=torch: the model named by KB_EMBED_MODEL, offline."""
+    return _load_st_embedder(settings, resolve_embed_model(settings.embed_model))
+
 
 def _load_st_embedder(settings: Settings, target: str) -> Any:
     from sentence_transformers import SentenceTransformer

@@ -54,6 +54,10 @@ class LocalLLM:
         return self.tokenizer.decode(new, skip_special_tokens=True).strip(), int(new.shape[0])
 
 
+def load(settings: Settings) -> LocalLLM:
+    return _load_local_llm(settings)
+
+
 def _load_local_llm(settings: Settings) -> LocalLLM:
     """Load with transformers; a GGUF is dequantized once and cached as safetensors.
 
