@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -20,7 +20,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from kb.backends.registry import EMBED_BACKENDS, LLM_RUNTIMES
+
 DEFAULT_EMBED = "bundled:all-MiniLM-L6-v2"
+# the choices are the registered runtimes (kb/backends/registry.py), so a new runtime needs no edit here
+EmbedBackend = Literal[("auto", *EMBED_BACKENDS)]  # type: ignore[valid-type]
+LlmRuntime = Literal[("auto", *LLM_RUNTIMES)]  # type: ignore[valid-type]
+LlmDtype = Literal["float32", "bfloat16", "int8"]
 DEFAULT_LLM = "bundled:SmolLM2-135M-Instruct"
 
 
@@ -61,7 +67,7 @@ class Settings(BaseSettings):
     # models
     embed_model: str = Field(DEFAULT_EMBED, description="sentence-transformers model: 'bundled:all-MiniLM-L6-v2', "
                              "a Hugging Face id or a local folder.")
-    embed_backend: str = Field("auto", description="Embedding runtime: torch (sentence-transformers) | onnx | "
+    embed_backend: EmbedBackend = Field("auto", description="Embedding runtime: torch (sentence-transformers) | onnx | "
                                "onnx-int8 (ONNX Runtime, exported once into cache_dir; no torch at query time) | auto "
                                "(onnx for a local model folder, else torch).")
     llm_model: str = Field(DEFAULT_LLM, description="Instruct model: 'bundled:SmolLM2-135M-Instruct', a Hugging Face "
@@ -72,9 +78,9 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(60.0, description="Seconds to wait for the LLM endpoint.")
     max_new_tokens: int = Field(80, description="Upper bound on generated tokens per answer.")
     threads: int = Field(0, description="Threads for local inference (0: all cores).")
-    llm_runtime: str = Field("auto", description="Local LLM runtime: transformers | llama-cpp | auto (llama-cpp "
+    llm_runtime: LlmRuntime = Field("auto", description="Local LLM runtime: transformers | llama-cpp | auto (llama-cpp "
                              "when installed (`make speedup`) and the model is a .gguf, else transformers).")
-    llm_dtype: str = Field("float32", description="transformers runtime weights: float32 | bfloat16 | int8 "
+    llm_dtype: LlmDtype = Field("float32", description="transformers runtime weights: float32 | bfloat16 | int8 "
                            "(torch dynamic quantization).")
     serve_port: int = Field(0, description="Loopback port of `kb serve` (0: any free port; `kb ask` finds it "
                             "through serve.json in the data folder).")
@@ -108,6 +114,12 @@ class Settings(BaseSettings):
                                       description="Replaces https://slack.com/api/ (proxy or test stand-in).")
     slack_channels: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Channel ids the bot answers in, comma-separated or a JSON list (empty: all).")
+
+    @field_validator("embed_backend", "llm_runtime", mode="before")
+    @classmethod
+    def _normalise_choice(cls, value: Any) -> Any:
+        """'ONNX', ' llama_cpp ' are the same choices as 'onnx', 'llama-cpp'."""
+        return value.strip().lower().replace("_", "-") if isinstance(value, str) else value
 
     @field_validator("slack_channels", mode="before")
     @classmethod
