@@ -126,9 +126,9 @@ def answer_record(answer: Answer) -> dict[str, Any]:
 
 def run_eval(settings: Settings, opts: EvalOptions) -> EvalOutcome:
     from ingest.pipeline import run_ingest
-    from kb.engine import Engine
-    from kb.gaps import log_refusal
     from kb.backends import load_embedder
+    from kb.engine import Engine
+    from kb.service import ask
     from kb.store import Store
 
     evalset = load_set(resolve_set(opts.set))
@@ -159,13 +159,11 @@ def run_eval(settings: Settings, opts: EvalOptions) -> EvalOutcome:
                 questions = []
                 for case in cases:
                     bar.set_postfix_str(case.id, refresh=False)
-                    answer = engine.ask(case.question)
+                    # only unexpected refusals are coverage gaps; out-of-scope items are refused by design
+                    answer = ask(engine, settings, case.question, via="eval", log_gap=not case.refuse)
                     hit_sources = None if answer.hits else [h.chunk.source for h in engine.search(case.question, 5)]
                     scores = score_answer(case, answer, support, support_threshold=th.support_threshold,
                                           min_recall=th.correct_min_fact_recall, hit_sources=hit_sources)
-                    if answer.refused and not case.refuse:
-                        # Only unexpected refusals are coverage gaps; out-of-scope items are refused by design.
-                        log_refusal(settings, case.question, answer.closest_topics, via="eval")
                     questions.append({"id": case.id, "question": case.question, "kind": case.kind,
                                       "facts": [list(f) for f in case.facts], "forbidden": list(case.forbidden),
                                       "sources": list(case.sources), "refuse": case.refuse,

@@ -168,20 +168,13 @@ def ask(settings, question, explain, no_daemon, as_json):
             return
 
     from kb.engine import Engine
-    from kb.gaps import log_refusal
-    from kb.render import answer_text, hit_dict
+    from kb.render import answer_text
+    from kb.service import answer_json
+    from kb.service import ask as ask_question
 
-    engine = Engine(settings)
-    answer = engine.ask(question)
-    if answer.refused:
-        log_refusal(settings, question, answer.closest_topics, via="cli")
+    answer = ask_question(Engine(settings), settings, question, via="cli")
     if as_json:
-        out = answer.to_dict()
-        out["via"] = "process"
-        if explain:
-            out["explain"] = {"hits": [hit_dict(h) for h in answer.hits], "raw": answer.raw, "mode": answer.mode,
-                              "checks": [vars(c) for c in answer.checks]}
-        emit_json(out)
+        emit_json({**answer_json(answer, explain), "via": "process"})
     else:
         click.echo(answer_text(answer, explain=explain))
 
