@@ -100,8 +100,8 @@ def main() -> None:
     from eval.cases import load_set, resolve_set
     from eval.metrics import QuoteSupport, aggregate, score_answer
     from ingest.pipeline import run_ingest
-    from kb.engine import Engine
     from kb.backends import load_embedder, load_llm
+    from kb.engine import Engine
     from kb.settings import load_settings
     from kb.store import Store
 

@@ -92,8 +92,8 @@ def bench_cold(store: Path, runs: int) -> list[dict]:
 
 
 def _messages(store: Path):
-    from kb.prompt import prompt
     from kb.engine import Engine
+    from kb.prompt import prompt
     from kb.retrieve import question_terms
     from kb.settings import load_settings
     from kb.verify import Checker

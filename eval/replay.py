@@ -55,8 +55,8 @@ def replay(settings: Settings, set_name: str, drafts: dict[str, str] | None = No
     from eval.metrics import QuoteSupport, aggregate, score_answer
     from eval.runner import answer_record, eval_store
     from ingest.pipeline import run_ingest
-    from kb.engine import Engine
     from kb.backends import load_embedder
+    from kb.engine import Engine
     from kb.store import Store
 
     evalset = load_set(resolve_set(set_name))

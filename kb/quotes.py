@@ -21,7 +21,7 @@ class QuoteWeights:
     then picked by maximal marginal relevance (relevance against redundancy).
     """
 
-    rank: float = 0.2  # bonus of the top-ranked passage, falling linearly to ~0 for the last: quotes stay on the best hit
+    rank: float = 0.2  # bonus of the top-ranked passage, falling linearly to ~0 for the last (quotes stay on top hits)
     lexical: float = 0.3  # times the IDF-weighted share of the question's words in the sentence or its heading
     heading: float = 0.15  # times the question/heading overlap: quote-only key-fact recall 0.870 -> 0.878 (sample),
     # 0.884 -> 0.905 (seed pages)

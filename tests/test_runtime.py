@@ -7,9 +7,9 @@ import importlib.util
 import numpy as np
 import pytest
 
-from kb.errors import ModelNotFound
 from kb.backends.registry import pick_runtime
 from kb.backends.sources import LLMSource
+from kb.errors import ModelNotFound
 
 GGUF = LLMSource("/models", "m.gguf")
 FOLDER = LLMSource("/models/hf-folder")
