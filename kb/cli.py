@@ -91,58 +91,6 @@ def cli(ctx: click.Context, verbose: int, **overrides: Any) -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1)
-@click.option("--prune", is_flag=True, help="Remove stored pages under PATHS whose source is gone.")
-@click.option("--sitemap", "sitemaps", multiple=True, help="Also fetch every page listed in this sitemap URL.")
-@click.option("--wait", type=float, default=0, show_default=True,
-              help="Seconds to wait for another ingest to finish before giving up (-1: as long as it takes).")
-@json_option
-@with_settings
-def ingest(settings, paths, prune, sitemaps, wait, as_json):
-    """Ingest files, folders or URLs (.md .mdx .html .htm .txt) into the store.
-
-    Re-running is cheap: unchanged pages are skipped before embedding. Exits 1
-    when a file or URL was skipped (each is listed with the reason).
-
-    Example: kb ingest corpus/ docs/guide.mdx https://example.com/glossary.html --prune
-    """
-    from ingest.fetch import fetch_urls
-    from ingest.pipeline import run_ingest
-    from kb.store import Store
-
-    if not paths and not sitemaps:
-        raise click.UsageError("give at least one file, folder or URL (or --sitemap URL)")
-    files = [p for p in paths if not p.startswith(("http://", "https://"))]
-    urls = [p for p in paths if p.startswith(("http://", "https://"))]
-    docs, failed = ([], [])
-    if urls or sitemaps:
-        docs, failed = fetch_urls(urls, sitemaps, timeout=settings.fetch_timeout, max_bytes=settings.max_page_bytes)
-    store = Store(settings)
-
-    def embedder():
-        from kb.backends import load_embedder
-
-        return load_embedder(settings)
-
-    report = run_ingest(files, settings, store, embedder, prune=prune, wait=wait, extra_docs=docs,
-                        extra_skipped=failed)
-    if as_json:
-        emit_json(report.to_dict())
-    else:
-        c = report.to_dict()["counts"]
-        click.echo(f"added {c['added']}, updated {c['updated']}, unchanged {c['unchanged']}, "
-                   f"removed {c['removed']}, skipped {c['skipped']}, duplicates {c['aliases']} pages; "
-                   f"{report.chunks_written} chunks written, {report.total_chunks} in the store; "
-                   f"{report.boilerplate_lines} boilerplate lines dropped ({report.seconds:.1f}s)")
-        for alias, kept in report.aliases.items():
-            click.echo(f"  duplicate {alias}: near-copy of {kept}, recorded as its alias", err=True)
-        for s in report.skipped:
-            click.echo(f"  skipped {s.source}: {s.reason}", err=True)
-    if report.failed:
-        sys.exit(1)
-
-
-@cli.command()
 @click.argument("question")
 @click.option("--explain", is_flag=True, help="Show retrieved passages, scores and sentence checks.")
 @click.option("--no-daemon", is_flag=True, help="Answer in this process even when `kb serve` is running.")
@@ -311,57 +259,5 @@ def config_show(settings, as_json):
         for key, value in data.items():
             click.echo(f"{key:22} {value}")
 
-
-# The Slack bot's commands live beside the bot (bot/cli.py imports nothing heavy).
-from bot.cli import feedback as _feedback_command  # noqa: E402
-from bot.cli import slack as _slack_command  # noqa: E402
-
 cli.add_command(_slack_command)
 cli.add_command(_feedback_command)
-
-
-@cli.command("eval")
-@click.option("--set", "set_name", default="sample", show_default=True,
-              help="Eval set: a YAML file, or a bundled set name (sample, shared).")
-@click.option("--out", type=click.Path(file_okay=False), help="Output folder  [default: eval/out/<set>]")
-@click.option("--baseline", type=click.Path(dir_okay=False), help="A previous results.json: fail on drops below it.")
-@click.option("--llm", "llms", multiple=True, help="LLM to evaluate (model id, folder, .gguf, or MODEL@URL); "
-              "repeat for a side-by-side table.  [default: the configured LLM]")
-@click.option("--limit", type=int, help="Only the first N questions (a quick run).")
-@click.option("--only", multiple=True, help="Only the question with this id (repeatable).")
-@click.option("--history", type=click.Path(dir_okay=False), help="History file to append to  "
-              "[default: <out>/history.jsonl]")
-@click.option("--store", "eval_store", type=click.Path(file_okay=False),
-              help="Answer from this store (the set's corpus is ingested into it) instead of a fresh temporary one.")
-@click.option("--thresholds", type=click.Path(dir_okay=False), help="Gate file  [default: eval/thresholds.toml]")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@click.option("--replay", type=click.Path(dir_okay=False, exists=True),
-              help="A results.json: answer its questions again with the drafts it recorded (no model call) "
-              "and write replay.json (prompts, answers, scores) to compare pipelines.")
-@json_option
-@with_settings
-def eval_(settings, eval_store, **opts):
-    """Score kb's answers on an eval set; exit 1 when a gated metric regresses.
-
-    Writes results.json, report.md, report.html and trend.png, and appends to history.jsonl.
-
-    Example: kb eval --set shared --limit 5 --baseline eval/out/shared/results.json
-    """
-    from eval.cli import eval_command
-
-    eval_command(settings, store=eval_store, **opts)
-
-
-@cli.command()
-@click.option("--limit", type=int, default=20, show_default=True, help="How many topics.")
-@click.option("--via", multiple=True, help="Only refusals from this front end (cli, slack, eval; repeatable).")
-@json_option
-@with_settings
-def gaps(settings, as_json, limit, via):
-    """List the most-asked questions the knowledge base refused, grouped by topic.
-
-    Example: kb gaps --via slack
-    """
-    from eval.cli import gaps_command
-
-    gaps_command(settings, as_json=as_json, limit=limit, via=via)
