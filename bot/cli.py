@@ -1,8 +1,7 @@
-"""`kb slack` and `kb feedback`, registered into the `kb` command group by kb/cli.py.
+"""`kb slack` and `kb feedback`, registered into the `kb` command group through kb/cli.py's FRONT_END_COMMANDS.
 
 Only click is imported here; Bolt, the models and the store load inside the
-commands, so `kb --help` stays instant. (Nothing is imported from kb.cli at
-module level: kb.cli imports this module.)
+commands, so `kb --help` stays instant.
 """
 
 from __future__ import annotations

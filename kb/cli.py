@@ -1,4 +1,10 @@
-"""The `kb` command line. Heavy modules are imported inside commands so --help is instant."""
+"""The `kb` command line. Heavy modules are imported inside commands so --help is instant.
+
+The core commands are declared here; a front end (ingest, eval, the Slack bot)
+declares its own click commands in its own package and adds one line to
+FRONT_END_COMMANDS. They are imported only when listed or run, so kb never
+imports bot/, ingest/ or eval/ at module level.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +17,34 @@ import click
 
 from kb.errors import KbError
 
+# command name -> "module:attribute" of a click command
+FRONT_END_COMMANDS: dict[str, str] = {
+    "ingest": "ingest.cli:ingest",
+    "eval": "eval.cli:eval_",
+    "gaps": "eval.cli:gaps",
+    "slack": "bot.cli:slack",
+    "feedback": "bot.cli:feedback",
+}
+
 
 class KbGroup(click.Group):
-    """Turns kb's user-facing errors into one line and a non-zero exit, never a traceback."""
+    """Turns kb's user-facing errors into one line and a non-zero exit, never a traceback;
+    adds the front ends' commands (`lazy_commands`) when they are listed or run."""
+
+    def __init__(self, *args: Any, lazy_commands: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = dict(lazy_commands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy_commands:
+            import importlib
+
+            module, _, attr = self.lazy_commands[cmd_name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -59,7 +90,7 @@ def with_settings(func):
     return wrapper
 
 
-@click.group(cls=KbGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=KbGroup, lazy_commands=FRONT_END_COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--store", type=click.Path(file_okay=False), help="Store folder (env KB_STORE).")
 @click.option("--chroma-url", help="Chroma server URL instead of the embedded store (env KB_CHROMA_URL).")
 @click.option("--collection", help="Chroma collection (env KB_COLLECTION).")
@@ -258,6 +289,3 @@ def config_show(settings, as_json):
     else:
         for key, value in data.items():
             click.echo(f"{key:22} {value}")
-
-cli.add_command(_slack_command)
-cli.add_command(_feedback_command)
