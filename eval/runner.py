@@ -26,6 +26,7 @@ from eval.cases import ROOT, Case, EvalError, load_set, resolve_set
 from eval.gate import Failure, check_run, load_baseline, load_thresholds
 from eval.metrics import QuoteSupport, aggregate, score_answer
 from kb.settings import Settings
+from kb.text import is_url
 from kb.types import Answer
 
 
@@ -75,7 +76,7 @@ def with_llm(settings: Settings, llm: str) -> Settings:
     if not llm:
         return settings
     name, sep, url = llm.partition("@")
-    if sep and url.startswith(("http://", "https://")):
+    if sep and is_url(url):
         return settings.model_copy(update={"llm_model": name or settings.llm_model, "llm_url": url})
     return settings.model_copy(update={"llm_model": llm, "llm_url": None})
 

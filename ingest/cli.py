@@ -10,6 +10,7 @@ import sys
 import click
 
 from kb.cli import emit_json, json_option, with_settings
+from kb.text import is_url
 
 
 @click.command()
@@ -34,8 +35,8 @@ def ingest(settings, paths, prune, sitemaps, wait, as_json):
 
     if not paths and not sitemaps:
         raise click.UsageError("give at least one file, folder or URL (or --sitemap URL)")
-    files = [p for p in paths if not p.startswith(("http://", "https://"))]
-    urls = [p for p in paths if p.startswith(("http://", "https://"))]
+    files = [p for p in paths if not is_url(p)]
+    urls = [p for p in paths if is_url(p)]
     docs, failed = ([], [])
     if urls or sitemaps:
         docs, failed = fetch_urls(urls, sitemaps, timeout=settings.fetch_timeout, max_bytes=settings.max_page_bytes)

@@ -249,9 +249,11 @@ def _drift(pages) -> list[dict[str, str]]:
     import os
     from datetime import UTC, datetime
 
+    from kb.text import is_url
+
     out = []
     for src, rec in sorted(pages.items()):
-        if src.startswith(("http://", "https://")):
+        if is_url(src):
             continue
         if not os.path.exists(src):
             out.append({"source": src, "why": "source file is gone"})

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 from kb.passages import SourceSentence, with_context
-from kb.text import content_words
+from kb.text import DEFINITION_SENTENCE, content_words
 from kb.verify import Checker
 
 MAX_SENTENCES = 4  # kept model sentences plus quotes that fill in what they missed
@@ -33,7 +32,6 @@ class QuoteWeights:
 WEIGHTS = QuoteWeights()
 
 
-DEFINITION = re.compile(r"^[A-Z][^.]{0,80}?\b(is|are|refers to|means)\b")
 
 
 def _question_overlap(question: str, checker: Checker, pool: list[SourceSentence]) -> list[float]:
@@ -93,7 +91,7 @@ def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 
     candidates = []
     for (sim, src), lex in zip(pool, overlap, strict=True):
         bonus = w.rank * (n - src.hit_index) / n + w.lexical * lex + w.heading * heading[src.hit_index]
-        if terms and DEFINITION.match(src.text):
+        if terms and DEFINITION_SENTENCE.match(src.text):
             bonus += w.definition
         candidates.append((sim + bonus, src))
     chosen: list[SourceSentence] = list(exclude)
