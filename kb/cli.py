@@ -285,7 +285,12 @@ def config_show(settings, as_json):
 
     Example: KB_TOP_K=6 kb config show
     """
+    from kb.settings import front_end_settings, load_settings
+
     data = settings.describe()
+    for cls in front_end_settings():  # the front ends' own settings (the Slack bot's), secrets hidden
+        extra = load_settings(cls, **click.get_current_context().obj["overrides"]).describe()
+        data.update({k: v for k, v in extra.items() if k not in data})
     if as_json:
         emit_json(data)
     else:
