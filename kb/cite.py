@@ -10,17 +10,20 @@ sentences. When the draft is unusable, the answer is quotes alone.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from kb.passages import SourceSentence
 from kb.quotes import MAX_SENTENCES, best_quotes
-from kb.text import content_words, sentences
+from kb.text import sentences
 from kb.types import Answer, Citation, Hit, SentenceCheck
-from kb.verify import Checker, is_degenerate, strip_heading_echo, unusable_sentence
-
-MODEL_MARK = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")  # the model's own [n] marks: kb cites by itself
-SHORTENING = 0.85  # share of a draft's words from its source sentence that makes it a shortening of it
+from kb.verify import (
+    MODEL_MARK,
+    Checker,
+    is_degenerate,
+    source_coverage,
+    strip_heading_echo,
+    unusable_sentence,
+)
 
 
 @dataclass
@@ -112,27 +115,6 @@ def compose(question: str, raw: str, hits: list[Hit], checker: Checker, terms: l
         parts.append(f"\u201c{src.text}\u201d [{n}]")
         checks.append(SentenceCheck(src.text, "quoted", 1.0, n, "quoted from the source"))
     return Composed(" ".join(parts), book.citations, checks, "generated" if kept else "quoted")
-
-
-ASIDE = re.compile(r"\([^)]*\)|,\s*(?:also (?:called|known as)|such as|for example|e\.g\.|i\.e\.|like)\b[^,]*(?:,|$)",
-                   re.I)
-
-
-def source_coverage(sentence: str, source: str) -> float:
-    """How much of the source sentence a draft sentence keeps, or 1.0 when it only shortens it.
-
-    The share of the source sentence's content words the draft keeps, asides ('(SFT)',
-    ', also called a gating network,', ', such as ...') not counted. A draft whose words
-    nearly all come from that one sentence is a faithful shortening whatever it leaves out;
-    a draft that keeps little of its source and brings words from elsewhere is how a 135M
-    model merges two sentences into a wrong one.
-    """
-    words = set(content_words(sentence))
-    full = set(content_words(source))
-    if words and len(words & full) / len(words) >= SHORTENING:
-        return 1.0
-    core = set(content_words(ASIDE.sub(" ", source)))
-    return len(core & words) / len(core) if core else 1.0
 
 
 def _with_mark(sentence: str, n: int) -> str:

@@ -206,3 +206,28 @@ class Checker:
         if best.score == 0.0 and not best.reason:
             best.reason = "not similar to any source sentence"
         return best
+
+
+MODEL_MARK = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")  # the model's own [n] marks: kb cites by itself
+SHORTENING = 0.85  # share of a draft's words from its source sentence that makes it a shortening of it
+
+
+ASIDE = re.compile(r"\([^)]*\)|,\s*(?:also (?:called|known as)|such as|for example|e\.g\.|i\.e\.|like)\b[^,]*(?:,|$)",
+                   re.I)
+
+
+def source_coverage(sentence: str, source: str) -> float:
+    """How much of the source sentence a draft sentence keeps, or 1.0 when it only shortens it.
+
+    The share of the source sentence's content words the draft keeps, asides ('(SFT)',
+    ', also called a gating network,', ', such as ...') not counted. A draft whose words
+    nearly all come from that one sentence is a faithful shortening whatever it leaves out;
+    a draft that keeps little of its source and brings words from elsewhere is how a 135M
+    model merges two sentences into a wrong one.
+    """
+    words = set(content_words(sentence))
+    full = set(content_words(source))
+    if words and len(words & full) / len(words) >= SHORTENING:
+        return 1.0
+    core = set(content_words(ASIDE.sub(" ", source)))
+    return len(core & words) / len(core) if core else 1.0
