@@ -14,16 +14,8 @@ from dataclasses import dataclass
 
 from kb.passages import SourceSentence
 from kb.quotes import MAX_SENTENCES, best_quotes
-from kb.text import sentences
 from kb.types import Answer, Citation, Hit, SentenceCheck
-from kb.verify import (
-    MODEL_MARK,
-    Checker,
-    is_degenerate,
-    source_coverage,
-    strip_heading_echo,
-    unusable_sentence,
-)
+from kb.verify import Checker, Verdict, check_draft
 
 
 @dataclass
@@ -62,51 +54,24 @@ class CitationBook:
         return sorted(self.by_hit.values(), key=lambda c: c.id)
 
 
-def compose(question: str, raw: str, hits: list[Hit], checker: Checker, terms: list[str],
-            min_support: float, focus: list[SourceSentence] | None = None, min_coverage: float = 0.0,
-            ) -> Composed:
-    """The answer made of the draft's supported sentences, then quotes of what they missed.
+def cite_draft(question: str, verdicts: list[Verdict], hits: list[Hit], checker: Checker, terms: list[str],
+               focus: list[SourceSentence] | None = None) -> Composed:
+    """The answer: the kept draft sentences, each citing its source sentence, then quotes of what they missed.
 
-    A draft sentence is kept when a source sentence supports it (`min_support`) and
-    it keeps at least `min_coverage` of that sentence's content words.
+    With nothing kept from the draft, the quotes are the ones the prompt was built from (`focus`).
     """
     book = CitationBook(hits)
     checks: list[SentenceCheck] = []
     kept: list[str] = []
     supported: list[SourceSentence] = []
-    why_unusable = is_degenerate(raw)
-    if why_unusable:
-        checks.append(SentenceCheck(raw[:200], "dropped", 0.0, None, why_unusable))
-    else:
-        seen: set[str] = set()
-        drafts = sentences(MODEL_MARK.sub("", raw))
-        for i, sent in enumerate(drafts):
-            sent = strip_heading_echo(sent, hits)
-            norm = " ".join(sent.lower().split())
-            last = i == len(drafts) - 1
-            why = "repeated sentence" if norm in seen else unusable_sentence(sent, hits, last, question)
-            if why:
-                checks.append(SentenceCheck(sent, "dropped", 0.0, None, why))
-                continue
-            seen.add(norm)
-            sup = checker.support(sent)
-            if sup.source is None or sup.score < min_support:
-                checks.append(SentenceCheck(sent, "dropped", round(sup.score, 3), None,
-                                            sup.reason or f"support {sup.score:.2f} < {min_support}"))
-                continue
-            covered = source_coverage(sent, sup.source.text)
-            if covered < min_coverage:
-                # close to a source sentence but says far less than it: how a 135M model merges two
-                # sentences into a wrong one ("a chat model is a type of base model that uses RL")
-                checks.append(SentenceCheck(sent, "dropped", round(sup.score, 3), None,
-                                            f"keeps only {covered:.0%} of the source sentence that supports it and "
-                                            "adds words from elsewhere"))
-                continue
-            n = book.cite(sup.source, sup.score)
-            kept.append(_with_mark(sent, n))
-            supported.append(sup.source)
-            checks.append(SentenceCheck(sent, "kept", round(sup.score, 3), n))
-    # with nothing kept from the draft, the quotes are the ones the prompt was built from
+    for v in verdicts:
+        if v.source is None:
+            checks.append(SentenceCheck(v.text, "dropped", round(v.support, 3), None, v.reason))
+            continue
+        n = book.cite(v.source, v.support)
+        kept.append(_with_mark(v.text, n))
+        supported.append(v.source)
+        checks.append(SentenceCheck(v.text, "kept", round(v.support, 3), n))
     quotes = focus if focus is not None and not supported else best_quotes(checker, question, terms,
                                                                             limit=MAX_SENTENCES, exclude=supported)
     parts = list(kept)
@@ -115,6 +80,18 @@ def compose(question: str, raw: str, hits: list[Hit], checker: Checker, terms: l
         parts.append(f"\u201c{src.text}\u201d [{n}]")
         checks.append(SentenceCheck(src.text, "quoted", 1.0, n, "quoted from the source"))
     return Composed(" ".join(parts), book.citations, checks, "generated" if kept else "quoted")
+
+
+def compose(question: str, raw: str, hits: list[Hit], checker: Checker, terms: list[str],
+            min_support: float, focus: list[SourceSentence] | None = None, min_coverage: float = 0.0,
+            ) -> Composed:
+    """check_draft, then cite_draft: the answer made of the draft's supported sentences, then quotes.
+
+    A draft sentence is kept when a source sentence supports it (`min_support`) and
+    it keeps at least `min_coverage` of that sentence's content words.
+    """
+    verdicts = check_draft(question, raw, hits, checker, min_support, min_coverage)
+    return cite_draft(question, verdicts, hits, checker, terms, focus)
 
 
 def _with_mark(sentence: str, n: int) -> str:

@@ -3,7 +3,7 @@
 `Engine` owns the loaded models and the store for one process (CLI run, bot,
 eval), so a long-lived process pays for loading once. `answer_from_hits` reads
 top to bottom as the answer is made: passages -> quotes -> prompt -> LLM ->
-verify and cite. kb/llamaindex.py wraps an Engine as LlamaIndex components.
+verify -> cite. kb/llamaindex.py wraps an Engine as LlamaIndex components.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from kb.cite import compose, refusal
+from kb.cite import cite_draft, refusal
 from kb.errors import EmptyStore
 from kb.prompt import build_messages
 from kb.quotes import MAX_SENTENCES, best_quotes
@@ -19,7 +19,7 @@ from kb.retrieve import Corpus, Retriever, question_terms
 from kb.settings import Settings
 from kb.store import Store
 from kb.types import Answer, Hit
-from kb.verify import Checker
+from kb.verify import Checker, check_draft
 
 
 class Engine:
@@ -106,9 +106,10 @@ class Engine:
         gen_start = time.perf_counter()
         raw, n_tokens = self.llm.chat(messages, self.settings.max_new_tokens)
         generate_s = time.perf_counter() - gen_start
-        # verify each draft sentence, cite what is kept, fill in with quotes
-        out = compose(question, raw, hits, checker, terms, self.settings.min_support, focus,
-                      self.settings.min_coverage)
+        # verify: a verdict per draft sentence
+        verdicts = check_draft(question, raw, hits, checker, self.settings.min_support, self.settings.min_coverage)
+        # cite: the kept sentences with their citations, then quotes of what they missed
+        out = cite_draft(question, verdicts, hits, checker, terms, focus)
         timings.update(generate_s=round(generate_s, 3), total_s=round(retrieve_s + time.perf_counter() - start, 3),
                        tokens=n_tokens, tokens_per_s=round(n_tokens / generate_s, 1) if generate_s else 0.0)
         return Answer(question=question, answer=out.text, refused=False, citations=out.citations,

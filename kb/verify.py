@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kb.passages import SourceSentence, source_sentences
-from kb.text import VERB, WORD, content_words
+from kb.text import VERB, WORD, content_words, sentences
 from kb.types import Hit
 
 NEGATIONS = {"not", "no", "never", "cannot", "can't", "don't", "doesn't", "isn't", "aren't", "won't", "without",
@@ -231,3 +231,50 @@ def source_coverage(sentence: str, source: str) -> float:
         return 1.0
     core = set(content_words(ASIDE.sub(" ", source)))
     return len(core & words) / len(core) if core else 1.0
+
+
+@dataclass
+class Verdict:
+    """What the checks decided for one draft sentence: kept with its source sentence, or dropped and why."""
+
+    text: str
+    support: float  # how well the best source sentence supports it (0 when not checked)
+    source: SourceSentence | None = None  # set when the sentence is kept
+    reason: str = ""  # why it was dropped
+
+
+def check_draft(question: str, raw: str, hits: list[Hit], checker: Checker, min_support: float,
+                min_coverage: float = 0.0) -> list[Verdict]:
+    """A verdict per draft sentence, in draft order (a degenerate draft: one verdict for all of it).
+
+    A draft sentence is kept when a source sentence supports it (`min_support`) and
+    it keeps at least `min_coverage` of that sentence's content words.
+    """
+    verdicts: list[Verdict] = []
+    why_unusable = is_degenerate(raw)
+    if why_unusable:
+        return [Verdict(raw[:200], 0.0, None, why_unusable)]
+    seen: set[str] = set()
+    drafts = sentences(MODEL_MARK.sub("", raw))
+    for i, sent in enumerate(drafts):
+        sent = strip_heading_echo(sent, hits)
+        norm = " ".join(sent.lower().split())
+        last = i == len(drafts) - 1
+        why = "repeated sentence" if norm in seen else unusable_sentence(sent, hits, last, question)
+        if why:
+            verdicts.append(Verdict(sent, 0.0, None, why))
+            continue
+        seen.add(norm)
+        sup = checker.support(sent)
+        if sup.source is None or sup.score < min_support:
+            verdicts.append(Verdict(sent, sup.score, None, sup.reason or f"support {sup.score:.2f} < {min_support}"))
+            continue
+        covered = source_coverage(sent, sup.source.text)
+        if covered < min_coverage:
+            # close to a source sentence but says far less than it: how a 135M model merges two
+            # sentences into a wrong one ("a chat model is a type of base model that uses RL")
+            verdicts.append(Verdict(sent, sup.score, None, f"keeps only {covered:.0%} of the source sentence "
+                                    "that supports it and adds words from elsewhere"))
+            continue
+        verdicts.append(Verdict(sent, sup.score, sup.source))
+    return verdicts
