@@ -33,7 +33,7 @@ class KbGroup(click.Group):
 
     def __init__(self, *args: Any, lazy_commands: dict[str, str] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.lazy_commands = dict(lazy_commands or {})
+        self.lazy_commands = lazy_commands if lazy_commands is not None else {}  # the live registry, not a copy
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*self.commands, *self.lazy_commands})
@@ -43,7 +43,7 @@ class KbGroup(click.Group):
             import importlib
 
             module, _, attr = self.lazy_commands[cmd_name].partition(":")
-            self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
+            return getattr(importlib.import_module(module), attr)
         return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
