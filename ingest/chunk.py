@@ -12,6 +12,7 @@ import json
 import re
 
 from ingest.clean import HEADING
+from kb.text import split_sentences
 from kb.types import Chunk, Page
 
 MAX_WORDS = 150  # ~200 word pieces of English, under MiniLM's 256 with the title prefix
@@ -19,9 +20,6 @@ MIN_WORDS = 8
 CHUNKER_VERSION = "3"
 PAGE_KEYS = ("description", "keywords", "term", "aliases", "duplicates", "url")
 TIME_KEYS = ("ingested", "modified")
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'“(\[])")
-
-
 def sections(page: Page) -> list[tuple[str, str]]:
     """(heading, body) pairs in page order; text before the first heading gets the title.
 
@@ -64,15 +62,6 @@ def _subsection_list(level: int, following: list[tuple[int, str, str]]) -> list[
             break
         items.append(heading if numbered else f"- {heading}")
     return items
-
-
-def split_sentences(text: str) -> list[str]:
-    parts: list[str] = []
-    for para in re.split(r"\n\s*\n|\n(?=\s*[-*•]|\s*\d+\.)", text):
-        para = " ".join(para.split())
-        if para:
-            parts.extend(s.strip() for s in SENTENCE_END.split(para) if s.strip())
-    return parts
 
 
 def _pieces(body: str) -> list[str]:

@@ -29,6 +29,7 @@ from ingest.read import RawDoc, Skipped, iter_files, read_file
 from kb.errors import IngestLocked
 from kb.settings import Settings
 from kb.store import PageRecord, Store
+from kb.text import is_url
 from kb.types import Chunk, Page
 
 log = logging.getLogger(__name__)
@@ -154,7 +155,7 @@ def run_ingest(
 
 
 def _roots(paths: Sequence[str]) -> list[str]:
-    return [str(Path(p).expanduser().resolve()) for p in paths if not str(p).startswith(("http://", "https://"))]
+    return [str(Path(p).expanduser().resolve()) for p in paths if not is_url(str(p))]
 
 
 def _inside(source: str, roots: Sequence[str]) -> bool:

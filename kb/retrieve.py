@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kb.store import Store
-from kb.text import content_words, tokens_for_bm25
+from kb.text import content_words, term_key, tokens_for_bm25
 from kb.types import Chunk, Hit
 
 log = logging.getLogger(__name__)
@@ -55,12 +55,6 @@ def question_terms(question: str) -> list[str]:
 def _clean_term(term: str) -> str:
     term = re.sub(r"\b(models?|llms?)\b$", lambda m: m.group(0), term.strip(" ?.!\"'"))
     return re.sub(r"\s+", " ", term)
-
-
-def term_key(text: str) -> str:
-    """Normalised form of a term for matching titles and aliases ('Instruct models' ~ 'instruct model')."""
-    words = content_words(text.replace("(", " ").replace(")", " "))
-    return " ".join(w for w in words if w not in ("what", "model", "llm"))
 
 
 @dataclass
