@@ -153,8 +153,8 @@ class Glossary(_Base):
             indent = min((len(x) - len(x.lstrip()) for x in block if x.strip()), default=0)
             definition = nodes.definition()
             if block:
-                dedented = StringList([x[indent:] for x in block],
-                                      items=[(self.content.source(start), offsets[start] + k) for k in range(len(block))])
+                where = [(self.content.source(start), offsets[start] + k) for k in range(len(block))]
+                dedented = StringList([x[indent:] for x in block], items=where)
                 self.state.nested_parse(dedented, offsets[start], definition)
             item += definition
             dl += item
@@ -186,8 +186,9 @@ def _role(name: str, rawtext: str, text: str, lineno: int, inliner: Any, options
     return [nodes.inline(rawtext, label)], []
 
 
-_BUILTIN_ROLES = set(roles._role_registry) | set(rst_en.roles)
-_BUILTIN_DIRECTIVES = set(directives._directive_registry) | set(rst_en.directives)
+# docutils' own names (its registries are private: read defensively, the English names are public)
+_BUILTIN_ROLES = set(getattr(roles, "_role_registry", {})) | set(rst_en.roles)
+_BUILTIN_DIRECTIVES = set(getattr(directives, "_directive_registry", {})) | set(rst_en.directives)
 _registered: set[str] = set()
 
 
