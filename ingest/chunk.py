@@ -105,7 +105,23 @@ def chunk_page(page: Page, ingested: str = "") -> list[Chunk]:
               position=i, page_chunks=len(texts), metadata=dict(meta))
         for i, (heading, text) in enumerate(texts)
     ]
+    _tag_entries(chunks, page.metadata.get("glossary_entries") or [])
     return stamp(chunks)
+
+
+def _tag_entries(chunks: list[Chunk], entries: list[list[str]]) -> None:
+    """A glossary page's chunks name the entries they hold (`entries`: 'name; other name; ...').
+
+    An entry is held by the chunk under its heading, or by the chunk with its
+    `term: definition` line (a table row). Retrieval routes "what is X" to it.
+    """
+    if not entries:
+        return
+    for c in chunks:
+        starts = {line.split(": ", 1)[0].strip() for line in c.text.splitlines() if ": " in line}
+        names = [n for shown, *rest in entries if shown == c.section or shown in starts for n in (rest or [shown])]
+        if names:
+            c.metadata["entries"] = "; ".join(dict.fromkeys(names))
 
 
 def stamp(chunks: list[Chunk]) -> list[Chunk]:

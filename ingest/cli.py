@@ -19,13 +19,20 @@ from kb.text import is_url
 @click.option("--sitemap", "sitemaps", multiple=True, help="Also fetch every page listed in this sitemap URL.")
 @click.option("--wait", type=float, default=0, show_default=True,
               help="Seconds to wait for another ingest to finish before giving up (-1: as long as it takes).")
+@click.option("--include", "include", multiple=True, metavar="GLOB",
+              help="Inside folders, read only files matching GLOB (path in the folder or file name; repeatable).")
+@click.option("--exclude", "exclude", multiple=True, metavar="GLOB",
+              help="Inside folders, leave out files or folders matching GLOB (e.g. 'SOURCES.md', 'drafts/'; "
+                   "repeatable).")
 @json_option
 @with_settings
-def ingest(settings, paths, prune, sitemaps, wait, as_json):
-    """Ingest files, folders or URLs (.md .mdx .html .htm .txt) into the store.
+def ingest(settings, paths, prune, sitemaps, wait, include, exclude, as_json):
+    """Ingest files, folders or URLs (.md .mdx .rst .qmd .Rmd .ipynb .html .htm .txt) into the store.
 
-    Re-running is cheap: unchanged pages are skipped before embedding. Exits 1
-    when a file or URL was skipped (each is listed with the reason).
+    Re-running is cheap: unchanged pages are skipped before embedding. Every
+    file under a folder is added, updated, unchanged or skipped with a reason
+    (skipped counts by reason are printed). Exits 1 when a page could not be
+    read; files a rule leaves out (images, --exclude) are listed but do not fail.
 
     Example: kb ingest corpus/ docs/guide.mdx https://example.com/glossary.html --prune
     """
@@ -48,7 +55,7 @@ def ingest(settings, paths, prune, sitemaps, wait, as_json):
         return load_embedder(settings)
 
     report = run_ingest(files, settings, store, embedder, prune=prune, wait=wait, extra_docs=docs,
-                        extra_skipped=failed)
+                        extra_skipped=failed, include=include, exclude=exclude)
     if as_json:
         emit_json(report.to_dict())
     else:
@@ -59,6 +66,9 @@ def ingest(settings, paths, prune, sitemaps, wait, as_json):
                    f"{report.boilerplate_lines} boilerplate lines dropped ({report.seconds:.1f}s)")
         for alias, kept in report.aliases.items():
             click.echo(f"  duplicate {alias}: near-copy of {kept}, recorded as its alias", err=True)
+        by_reason = report.skipped_by_reason()
+        if by_reason:
+            click.echo("skipped by reason: " + "; ".join(f"{n} {why}" for why, n in by_reason.items()))
         for s in report.skipped:
             click.echo(f"  skipped {s.source}: {s.reason}", err=True)
     if report.failed:
