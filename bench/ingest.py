@@ -47,7 +47,7 @@ def _cut(model, texts: list[str]) -> int:
 def worker_kb(corpus: Path, store: Path) -> dict:
     t0 = time.perf_counter()  # "model load" includes importing torch & co., as for LlamaIndex
     from ingest.pipeline import run_ingest
-    from kb.models import load_embedder
+    from kb.backends import load_embedder
     from kb.settings import load_settings
     from kb.store import Store
 
@@ -81,7 +81,7 @@ def worker_llamaindex(corpus: Path, store: Path) -> dict:
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
-    from kb.models import resolve_embed_model
+    from kb.backends.sources import resolve_embed_model
 
     embed = HuggingFaceEmbedding(model_name=resolve_embed_model(EMBED), device="cpu")
     loaded = time.perf_counter() - t0

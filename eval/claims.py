@@ -4,7 +4,7 @@ eval/sets/claims.yaml holds (sentence, the source sentences the model was shown,
 cited ones, label) items: kb's own drafts on the eval sets, plain and with the
 source-words mask (eval/make_claims.py), and edits made by rule (a number changed, a
 negation added, ...). Labels come from reading each sentence against its source
-(the rule is in docs/eval.md). The checker runs exactly as in an answer (kb.answer.compose:
+(the rule is in docs/eval.md). The checker runs exactly as in an answer (kb.verify.check_draft:
 the usability filter, then support, then coverage) over passages made of the
 context's source sentences, and is scored by
 
@@ -178,9 +178,8 @@ class Verdict:
 
 
 def judge(checker: Any, sentence: str, question: str, min_support: float, min_coverage: float) -> Verdict:
-    """kb.answer.compose's decision for one draft sentence (as the last of its draft)."""
-    from kb.answer import source_coverage
-    from kb.verify import strip_heading_echo, unusable_sentence
+    """kb.verify.check_draft's decision for one draft sentence (as the last of its draft)."""
+    from kb.verify import source_coverage, strip_heading_echo, unusable_sentence
 
     sent = strip_heading_echo(sentence, checker.hits)
     why = unusable_sentence(sent, checker.hits, True, question)
@@ -223,7 +222,7 @@ def score(claims: list[Claim], verdicts: dict[str, Verdict]) -> dict[str, Any]:
 
 
 def run_claims(settings: Any, path: Path, out_dir: Path | None = None) -> dict[str, Any]:
-    from kb.models import load_embedder
+    from kb.backends.registry import load_embedder
     from kb.verify import Checker
 
     cs = load_claims(path)

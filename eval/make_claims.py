@@ -1,7 +1,7 @@
 """Generate kb's drafts for every eval question, plain and with the source-words mask.
 
 The raw material of eval/sets/claims.yaml: for each answerable question of each eval
-set, the real focused prompt (kb.answer.prompt), the source sentences it shows, the
+set, the real focused prompt (kb.prompt.prompt), the source sentences it shows, the
 plain greedy draft (taken from an earlier `kb eval` results.json when given, else
 generated) and the masked draft (kb.constrain), and what kb's checker said about each
 draft sentence today. Labels are not made here: they come from reading.
@@ -56,10 +56,11 @@ def generate(argv: list[str]) -> None:
 
     from eval.cases import load_set, resolve_set
     from ingest.pipeline import run_ingest
-    from kb.answer import compose, prompt
+    from kb.backends.registry import load_embedder, load_llm
+    from kb.cite import compose
     from kb.constrain import constrained_chat
     from kb.engine import Engine
-    from kb.models import load_embedder, load_llm
+    from kb.prompt import prompt
     from kb.retrieve import question_terms
     from kb.settings import Settings
     from kb.store import Store
@@ -116,8 +117,8 @@ def generate(argv: list[str]) -> None:
                                           "section": hits[s.hit_index].chunk.section} for s in focus],
                                "drafts": old.get("drafts", {})}
         for mode, raw in raws.items():
-            _, _, checks, _ = compose(case.question, raw, hits, checker, terms, st.min_support, focus,
-                                      st.min_coverage)
+            checks = compose(case.question, raw, hits, checker, terms, st.min_support, focus,
+                             st.min_coverage).checks
             rec["drafts"][mode] = {"raw": raw, "checks": [
                 {"sentence": c.text, "status": c.action, "score": c.support, "reason": c.reason,
                  "matched": _matched(checker, c.text)}

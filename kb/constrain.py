@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kb.backends.transformers_llm import LocalLLM
 
 # Words a sentence needs to join copied phrases; nothing here carries a fact by itself
 # ("not", "all", numbers and quantity words are deliberately absent: they must come from the source).
@@ -64,11 +67,11 @@ class SourceWordsMask:
         return torch.cat([self.mask, torch.full((n - self.mask.shape[0],), float("-inf"))])
 
 
-def constrained_chat(llm: Any, messages: list[dict[str, str]], sources: Iterable[str],
+def constrained_chat(llm: LocalLLM, messages: list[dict[str, str]], sources: Iterable[str],
                      max_new_tokens: int) -> tuple[str, int]:
     """Like LocalLLM.chat (greedy, repetition penalty 1.15), with the source-words mask.
 
-    `llm` is the transformers runtime (kb.models.LocalLLM): its `model` and `tokenizer`.
+    `llm` is the transformers runtime (kb.backends.transformers_llm.LocalLLM): its `model` and `tokenizer`.
     """
     import torch
     from transformers import LogitsProcessorList

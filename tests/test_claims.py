@@ -24,15 +24,15 @@ SHARED = ROOT.parent / "shared" / "corpus"
 
 @pytest.fixture(scope="module")
 def local_llm(model_cache):
-    from kb.models import load_llm
+    from kb.backends.registry import load_llm
     from kb.settings import load_settings
 
     return load_llm(load_settings(cache_dir=model_cache, llm_runtime="transformers", llm_url=None))
 
 
 def test_the_mask_lets_the_model_write_only_the_sources_words(local_llm):
-    from kb.answer import SYSTEM_PROMPT
     from kb.constrain import FUNCTION_WORDS, allowed_token_ids, constrained_chat
+    from kb.prompt import SYSTEM_PROMPT
 
     tok = local_llm.tokenizer
     source = "A base model predicts the next token and is trained on a large collection of text."
@@ -200,7 +200,7 @@ def _checker(embedder, *passages):
 
 
 def test_a_merge_of_two_supported_sentences_is_kept_and_cites_both(embedder):
-    from kb.answer import compose
+    from kb.cite import compose
 
     checker, hits = _checker(
         embedder,
@@ -210,9 +210,8 @@ def test_a_merge_of_two_supported_sentences_is_kept_and_cites_both(embedder):
     sup = checker.support(merged)
     assert not sup.reason and sup.source and [s.text for s in sup.also] == [
         "A raster editor paints pixels one by one with a brush."]
-    text, citations, checks, mode = compose("How do spline tools and raster editors differ?", merged, hits, checker,
-                                            [], 0.6, min_coverage=0.6)
-    assert checks[0].action == "kept" and "[1, 2]" in text and len(citations) == 2
+    out = compose("How do spline tools and raster editors differ?", merged, hits, checker, [], 0.6, min_coverage=0.6)
+    assert out.checks[0].action == "kept" and "[1, 2]" in out.text and len(out.citations) == 2
     # the same merge with a part no sentence supports is dropped
     wrong = "A spline tool draws smooth curves through control points, and a raster editor draws smooth curves."
     assert checker.support(wrong).reason
