@@ -71,7 +71,8 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr = Field(SecretStr("not-needed"), description="API key for llm_url.")
     llm_timeout: float = Field(60.0, description="Seconds to wait for the LLM endpoint.")
     max_new_tokens: int = Field(80, description="Upper bound on generated tokens per answer.")
-    threads: int = Field(0, description="Threads for local inference (0: all cores).")
+    threads: int = Field(0, ge=0, description="Threads for local inference and ingest embedding (0: all usable "
+                         "cores but one, at least 1: a busy core slows every thread of a runtime that uses it).")
     llm_runtime: str = Field("auto", description="Local LLM runtime: transformers | llama-cpp | auto (llama-cpp "
                              "when installed (`make speedup`) and the model is a .gguf, else transformers).")
     llm_dtype: str = Field("float32", description="transformers runtime weights: float32 | bfloat16 | int8 "
@@ -109,7 +110,18 @@ class Settings(BaseSettings):
     slack_channels: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Channel ids the bot answers in, comma-separated or a JSON list (empty: all).")
 
-    @field_validator("slack_channels", mode="before")
+    # safety limits (docs/operations.md)
+    max_question_chars: int = Field(2000, ge=1, description="Longer questions are turned away with a message (CLI, "
+                                    "kb serve, Slack) instead of filling the model's prompt.")
+    fetch_allow_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Other hosts a fetched URL may redirect to (kb ingest --allow-host), "
+        "comma-separated or a JSON list; by default redirects stay on the URL's own host.")
+    slack_retry_max_wait: float = Field(30.0, ge=0, description="Longest wait in seconds before retrying a Slack "
+                                        "call that got 429 (whatever Retry-After says) or 5xx; 4 retries at most.")
+    slack_resume_limit: float = Field(900.0, ge=0, description="Seconds: after a restart, acknowledged questions "
+                                      "younger than this are answered; older ones get 'kb restarted, ask again'.")
+
+    @field_validator("slack_channels", "fetch_allow_hosts", mode="before")
     @classmethod
     def _split_channels(cls, value: Any) -> Any:
         """Accept `C1,C2` as well as `["C1", "C2"]` from the environment."""
