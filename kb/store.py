@@ -67,11 +67,52 @@ def open_client(settings: Settings) -> Any:
                 "Start it with `chroma run --path DIR` or unset KB_CHROMA_URL to use the embedded store."
             ) from exc
         return client
+    check_store_file(settings)
     try:
         settings.store.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(settings.store), settings=chroma_settings)
     except Exception as exc:  # noqa: BLE001
         raise StoreUnavailable(f"cannot open the store at {settings.store} (KB_STORE / --store): {exc}") from exc
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_store_file(settings: Settings) -> None:
+    """Raise StoreDamaged when the store's chroma.sqlite3 is empty, truncated or not SQLite.
+
+    Chroma would open a 0-byte file as a new, empty database, and kb would then report an
+    empty store: a damaged one must say so, and say what to do.
+    """
+    path = settings.store / "chroma.sqlite3"
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(100)
+    except FileNotFoundError:
+        return  # a new store
+    except OSError as exc:
+        raise StoreUnavailable(f"cannot read {path} (KB_STORE / --store): {exc.strerror or exc}") from None
+    why = ""
+    if size == 0:
+        why = "is 0 bytes"
+    elif len(head) < 100 or not head.startswith(SQLITE_HEADER):
+        why = "is not an SQLite database"
+    else:
+        page_size = int.from_bytes(head[16:18], "big")
+        page_size = 65536 if page_size == 1 else page_size
+        pages = int.from_bytes(head[28:32], "big")
+        valid = head[24:28] == head[92:96]  # the in-header page count is only meaningful when these match
+        wal = path.with_name(path.name + "-wal")
+        if valid and pages and size < page_size * pages and not (wal.exists() and wal.stat().st_size):
+            why = f"is truncated ({size:,} of {page_size * pages:,} bytes)"
+    if why:
+        from kb.errors import StoreDamaged
+
+        raise StoreDamaged(
+            f"the store at {settings.store} is damaged: {path.name} {why}. Restore the folder from a backup, or "
+            f"move it aside and rebuild it with `kb ingest PATH...` (KB_STORE / --store)."
+        )
 
 
 class Store:
