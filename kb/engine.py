@@ -61,10 +61,25 @@ class Engine:
         return self.settings.llm_model
 
     def corpus(self) -> Corpus:
-        """The BM25 corpus, reloaded when the store was written since (a daemon outlives ingests)."""
-        if self._corpus is None or self._corpus.stale():
+        """The BM25 corpus of the store as last (re)opened; `refresh` decides when it is reloaded."""
+        if self._corpus is None:
             self._corpus = Corpus.load(self.store, self.settings.cache_dir)
         return self._corpus
+
+    def refresh(self) -> None:
+        """Before each question: when another process wrote the store since it was loaded (`kb ingest`
+        stamps a new generation on every write), reopen the Chroma client and reload the BM25
+        corpus together, so both see the same chunks. While an ingest still holds the lock, keep
+        answering from the last complete state instead of a half-written one."""
+        if self._corpus is None:
+            return
+        from kb.store import ingest_running
+
+        if not self._corpus.stale() or ingest_running(self.settings):
+            return
+        self.store.reopen()
+        self._corpus = None
+        self.corpus()
 
     def retriever(self) -> Retriever:
         return Retriever(self.store, self.embedder, self.corpus(), candidates=self.settings.candidates)
@@ -78,11 +93,13 @@ class Engine:
 
     # -- public API ---------------------------------------------------------
     def search(self, question: str, k: int | None = None) -> list[Hit]:
+        self.refresh()
         self.ensure_not_empty()
         return self.retriever().retrieve(question, k or self.settings.top_k)
 
     def ask(self, question: str) -> Answer:
         """Answer through the LlamaIndex query engine; see KbQueryEngine."""
+        self.refresh()
         self.ensure_not_empty()
         response = self.query_engine().query(question)
         return response.metadata["answer"]  # type: ignore[index]

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 BATCH = 1000
 GENERATION = "kb_generation"  # collection metadata key, changed on every write
+INGEST_LOCK = "ingest.lock"  # flock held by `kb ingest` while it writes (ingest/pipeline.py)
 META_FIELDS = ("source", "title", "section", "position", "page_hash", "page_chunks")
 
 
@@ -130,6 +131,24 @@ class Store:
                 f"cannot open collection {settings.collection!r} (KB_COLLECTION / --collection): "
                 f"{str(exc).splitlines()[0][:300]}"
             ) from exc
+
+    def reopen(self) -> None:
+        """Open a fresh client on the same store.
+
+        An embedded Chroma client keeps its vector index in memory and does not see
+        another process's writes: after `kb ingest` elsewhere, fetching a new chunk's
+        vector fails with "Error finding id". Chroma shares one client per folder in a
+        process; that shared instance is dropped (not stopped: a test or another Store may
+        still hold it) so the next client loads the store as it is on disk now.
+        """
+        if not self.settings.chroma_url:
+            from chromadb.api.shared_system_client import SharedSystemClient
+
+            ident = getattr(self.client, "_identifier", None) or str(self.settings.store)
+            SharedSystemClient._identifier_to_system.pop(ident, None)
+            SharedSystemClient._identifier_to_refcount.pop(ident, None)
+        fresh = Store(self.settings)
+        self.client, self.collection = fresh.client, fresh.collection
 
     @property
     def location(self) -> str:
@@ -247,6 +266,27 @@ class Store:
             cos = 1.0 + math.log(sim) if sim > 0 else -1.0  # ChromaVectorStore reports exp(-distance)
             out.append((chunk_from_meta(node.node_id, node.get_content(), node.metadata), cos))
         return out
+
+
+def ingest_running(settings: Settings) -> bool:
+    """True while a `kb ingest` holds the store's lock (probed with a shared, non-blocking flock
+    that is let go at once, so an ingest starting now is not held up)."""
+    import fcntl
+    import os
+
+    try:
+        fd = os.open(settings.data_dir / INGEST_LOCK, os.O_RDONLY)
+    except OSError:
+        return False  # no ingest ever ran here
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
 
 
 def _flat_meta(chunk: Chunk) -> dict[str, Any]:
