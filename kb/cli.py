@@ -164,7 +164,9 @@ def ask(settings, question, explain, no_daemon, as_json):
         url = find_daemon(settings)
         reply = ask_daemon(url, question, explain, token=daemon_token(settings)) if url else None
         if reply is not None:
-            emit_json(reply["json"]) if as_json else click.echo(reply["text"])
+            from kb.render import printable
+
+            emit_json(reply["json"]) if as_json else click.echo(printable(reply["text"]))
             return
 
     from kb.engine import Engine

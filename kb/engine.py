@@ -13,6 +13,7 @@ from typing import Any
 
 from kb.answer import compose, prompt, refusal
 from kb.errors import EmptyStore
+from kb.guard import without_injections
 from kb.retrieve import Corpus, Retriever, question_terms
 from kb.settings import Settings
 from kb.store import Store
@@ -111,6 +112,7 @@ class Engine:
 
     def answer_from_hits(self, question: str, hits: list[Hit], retrieve_s: float) -> Answer:
         start = time.perf_counter()
+        hits = without_injections(hits)  # page text is content: prompt-like paragraphs are never quoted
         timings = {"retrieve_s": round(retrieve_s, 3)}
         best = max((h.dense for h in hits), default=0.0)
         if not hits or best < self.settings.min_relevance:
