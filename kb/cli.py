@@ -158,6 +158,9 @@ def ask(settings, question, explain, no_daemon, as_json):
     """
     if not question.strip():
         raise click.UsageError("QUESTION is empty")
+    from kb.limits import check_question
+
+    check_question(question, settings)
     if not no_daemon:
         from kb.serve import ask_daemon, daemon_token, find_daemon
 

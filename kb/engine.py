@@ -14,6 +14,7 @@ from typing import Any
 from kb.answer import compose, prompt, refusal
 from kb.errors import EmptyStore
 from kb.guard import without_injections
+from kb.limits import check_question, context_tokens, fit_prompt
 from kb.retrieve import Corpus, Retriever, question_terms
 from kb.settings import Settings
 from kb.store import Store
@@ -100,6 +101,7 @@ class Engine:
 
     def ask(self, question: str) -> Answer:
         """Answer through the LlamaIndex query engine; see KbQueryEngine."""
+        check_question(question, self.settings)
         self.refresh()
         self.ensure_not_empty()
         response = self.query_engine().query(question)
@@ -121,6 +123,7 @@ class Engine:
         checker = Checker(self.embedder, hits)
         terms = question_terms(question)
         messages, focus = prompt(question, hits, checker, terms, self.settings.focused_prompt)
+        messages = fit_prompt(messages, context_tokens(self.llm), self.settings.max_new_tokens)
         gen_start = time.perf_counter()
         raw, n_tokens = self.llm.chat(messages, self.settings.max_new_tokens)
         generate_s = time.perf_counter() - gen_start

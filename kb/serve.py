@@ -159,6 +159,12 @@ def make_handler(worker: Worker, token: str = "", port: int = 0) -> type[BaseHTT
                 return self._send(400, {"error": "body must be a JSON object with a question"})
             if not question:
                 return self._send(400, {"error": "question is empty"})
+            from kb.limits import QuestionTooLong, check_question
+
+            try:
+                check_question(question, worker.settings)
+            except QuestionTooLong as exc:
+                return self._send(413, {"error": str(exc), "kind": type(exc).__name__})
             try:
                 fut = worker.submit({**request, "question": question})
             except queue.Full:

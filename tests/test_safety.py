@@ -3,6 +3,7 @@
 Escaping (item 2): a poisoned page's mentions, special commands, ANSI escapes and
 prompt-like paragraphs, through the real Slack bot (stand-in Slack Web API on loopback)
 and through `kb ask` in a real process (stand-in LLM endpoint on loopback).
+Question cap and prompt clipping (item 6).
 """
 
 from __future__ import annotations
@@ -139,3 +140,27 @@ def test_terminal_printable():
 
     assert printable("a\x1b[31mred\x1b[0m b\x1b]0;title\x07c\x9b2Jd\re\u202eevil\tok\n") == "ared bcdeevil\tok\n"
 
+
+def test_prompt_is_clipped_to_the_context():
+    from kb.limits import CHARS_PER_TOKEN, fit_prompt
+
+    msgs = [{"role": "system", "content": "s" * 100}, {"role": "user", "content": "P" * 50_000 + "Question: q\nAnswer:"}]
+    out = fit_prompt(msgs, 2048, 80)
+    total = sum(len(m["content"]) for m in out)
+    assert total / CHARS_PER_TOKEN <= 2048 - 80
+    assert out[-1]["content"].endswith("Question: q\nAnswer:") and out[0] == msgs[0]
+    small = [{"role": "user", "content": "short"}]
+    assert fit_prompt(small, 2048, 80) == small
+
+
+def test_question_cap_in_the_cli_and_the_bot_message():
+    from kb.errors import QuestionTooLong
+    from kb.limits import check_question
+    from kb.settings import load_settings
+
+    s = load_settings(max_question_chars=50)
+    check_question("x" * 50, s)
+    with pytest.raises(QuestionTooLong, match="KB_MAX_QUESTION_CHARS"):
+        check_question("x" * 51, s)
+    res = run_kb("ask", "x" * 60, env={"KB_MAX_QUESTION_CHARS": "50"})
+    assert res.returncode == 1 and "up to 50 characters" in res.stderr and "Traceback" not in res.stderr

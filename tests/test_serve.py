@@ -178,3 +178,12 @@ def test_data_files_are_private(daemon):
     assert stat.S_IMODE((Path(daemon["env"]["KB_STORE"]) / "gaps.jsonl").stat().st_mode) == 0o600
     assert daemon["token"] and daemon["token"] not in daemon["log"].read_text()
 
+
+def test_too_long_question_is_turned_away(daemon):
+    from kb.errors import KbError
+    from kb.serve import ask_daemon
+
+    with pytest.raises(KbError, match="KB_MAX_QUESTION_CHARS"):
+        ask_daemon(daemon["url"], "why " * 25_000, explain=False, token=daemon["token"])
+    res = run_kb("ask", "--no-daemon", "why " * 25_000, env=daemon["env"])
+    assert res.returncode == 1 and "KB_MAX_QUESTION_CHARS" in res.stderr and "Traceback" not in res.stderr
