@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kb.cpu import apply_torch_threads, inference_threads
 from kb.errors import LLMUnavailable, ModelNotFound
 
 if TYPE_CHECKING:
@@ -101,6 +102,7 @@ def _load_st_embedder(settings: Settings, target: str) -> Any:
     from sentence_transformers import SentenceTransformer
 
     quiet_progress_bars()
+    apply_torch_threads(settings)
     kwargs: dict[str, Any] = {"device": "cpu"}
     try:
         return SentenceTransformer(target, **kwargs)
@@ -118,7 +120,8 @@ def _load_onnx_embedder(settings: Settings, target: str, quantize: bool) -> Any:
         raise ModelNotFound(f"KB_EMBED_BACKEND=onnx needs a local model folder, not {settings.embed_model!r} "
                             "(KB_EMBED_MODEL); use KB_EMBED_BACKEND=torch")
     try:
-        return OnnxEmbedder(target, export(target, settings.cache_dir, quantize=quantize), threads=settings.threads)
+        return OnnxEmbedder(target, export(target, settings.cache_dir, quantize=quantize),
+                            threads=inference_threads(settings))
     except ImportError as exc:  # onnx/onnxscript missing for the one-time export: the torch path still works
         log.warning("ONNX embedder unavailable (%s); using sentence-transformers", _short(exc))
         return _load_st_embedder(settings, target)
@@ -266,7 +269,7 @@ def _load_llama_cpp(settings: Settings, src: LLMSource) -> LlamaCppLLM:
     t0 = time.perf_counter()
     path = str(Path(src.folder) / src.gguf_file)  # type: ignore[operator]
     try:
-        model = Llama(model_path=path, n_threads=settings.threads or os.cpu_count() or 1, n_ctx=2048,
+        model = Llama(model_path=path, n_threads=inference_threads(settings), n_ctx=2048,
                       verbose=False)
     except Exception as exc:  # noqa: BLE001
         raise ModelNotFound(f"llama.cpp cannot load {path} (KB_LLM_MODEL): {_short(exc)}. "
@@ -287,8 +290,7 @@ def _load_local_llm(settings: Settings) -> LocalLLM:
 
     quiet_progress_bars()
 
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
+    apply_torch_threads(settings)
     src = resolve_llm_model(settings.llm_model)
     dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "int8": torch.float32}
     if settings.llm_dtype not in dtypes:
