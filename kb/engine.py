@@ -63,25 +63,26 @@ class Engine:
         return self.settings.llm_model
 
     def corpus(self) -> Corpus:
-        """The BM25 corpus of the store as last (re)opened; `refresh` decides when it is reloaded."""
+        """The BM25 corpus, reloaded (with the store) when the store was written since; see `refresh`."""
         if self._corpus is None:
             self._corpus = Corpus.load(self.store, self.settings.cache_dir)
+        else:
+            self.refresh()
         return self._corpus
 
     def refresh(self) -> None:
-        """Before each question: when another process wrote the store since it was loaded (`kb ingest`
+        """Before each retrieval: when another process wrote the store since it was loaded (`kb ingest`
         stamps a new generation on every write), reopen the Chroma client and reload the BM25
         corpus together, so both see the same chunks. While an ingest still holds the lock, keep
         answering from the last complete state instead of a half-written one."""
-        if self._corpus is None:
+        if self._corpus is None or not self._corpus.stale():
             return
         from kb.store import ingest_running
 
-        if not self._corpus.stale() or ingest_running(self.settings):
+        if ingest_running(self.settings):
             return
         self.store.reopen()
-        self._corpus = None
-        self.corpus()
+        self._corpus = Corpus.load(self.store, self.settings.cache_dir)
 
     def retriever(self) -> Retriever:
         return Retriever(self.store, self.embedder, self.corpus(), candidates=self.settings.candidates)
@@ -95,14 +96,12 @@ class Engine:
 
     # -- public API ---------------------------------------------------------
     def search(self, question: str, k: int | None = None) -> list[Hit]:
-        self.refresh()
         self.ensure_not_empty()
         return self.retriever().retrieve(question, k or self.settings.top_k)
 
     def ask(self, question: str) -> Answer:
         """Answer through the LlamaIndex query engine; see KbQueryEngine."""
         check_question(question, self.settings)
-        self.refresh()
         self.ensure_not_empty()
         response = self.query_engine().query(question)
         return response.metadata["answer"]  # type: ignore[index]
