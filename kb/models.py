@@ -236,28 +236,76 @@ def llama_cpp_available() -> bool:
 
 
 def pick_runtime(settings: Settings, src: LLMSource) -> str:
-    """transformers | llama-cpp for a local model; errors name KB_LLM_RUNTIME."""
+    """transformers | llama-cpp | onnx-genai for a local model; errors name KB_LLM_RUNTIME.
+
+    auto: llama.cpp when `make speedup` installed it and the model is a .gguf, else
+    onnx-genai when onnxruntime-genai is installed and the model is on disk (a .gguf or
+    a folder), else transformers.
+    """
+    from kb import ort_genai
+
     choice = settings.llm_runtime.strip().lower().replace("_", "-")
-    if choice not in ("auto", "transformers", "llama-cpp"):
-        raise ModelNotFound(f"KB_LLM_RUNTIME {settings.llm_runtime!r}: use auto, transformers or llama-cpp")
+    if choice not in ("auto", "transformers", "llama-cpp", ort_genai.RUNTIME):
+        raise ModelNotFound(f"KB_LLM_RUNTIME {settings.llm_runtime!r}: use auto, transformers, llama-cpp or onnx-genai")
     if choice == "llama-cpp":
         if not src.gguf_file:
             raise ModelNotFound(f"KB_LLM_RUNTIME=llama-cpp needs a .gguf model, not {src.label} (KB_LLM_MODEL)")
         if not llama_cpp_available():
             raise ModelNotFound("KB_LLM_RUNTIME=llama-cpp but llama-cpp-python is not installed: run `make speedup`")
         return "llama-cpp"
+    if choice == ort_genai.RUNTIME:
+        if not ort_genai.available():
+            raise ModelNotFound("KB_LLM_RUNTIME=onnx-genai but onnxruntime-genai is not installed: "
+                                "pip install onnxruntime-genai")
+        if not Path(src.folder).is_dir():
+            raise ModelNotFound(f"KB_LLM_RUNTIME=onnx-genai needs a model on disk, not {src.label} (KB_LLM_MODEL)")
+        return ort_genai.RUNTIME
     if choice == "auto" and src.gguf_file and llama_cpp_available():
         return "llama-cpp"
+    if choice == "auto" and Path(src.folder).is_dir() and ort_genai.available():
+        return ort_genai.RUNTIME
     return "transformers"
 
 
-def load_llm(settings: Settings) -> LocalLLM | RemoteLLM | LlamaCppLLM:
+def load_llm(settings: Settings) -> Any:
+    """The configured LLM: an endpoint, or a local model in the runtime pick_runtime names."""
     if settings.llm_url:
         return RemoteLLM(settings)
     src = resolve_llm_model(settings.llm_model)
-    if pick_runtime(settings, src) == "llama-cpp":
+    runtime = pick_runtime(settings, src)
+    if runtime == "llama-cpp":
         return _load_llama_cpp(settings, src)
+    if runtime == "onnx-genai":
+        try:
+            return _load_ort_genai(settings, src)
+        except ModelNotFound as exc:
+            if settings.llm_runtime.strip().lower() != "auto":
+                raise
+            log.warning("%s; answering with the transformers runtime instead", exc)
     return _load_local_llm(settings)
+
+
+def onnx_genai_folder(settings: Settings, src: LLMSource, retry: bool = False) -> Path:
+    """The checked onnxruntime-genai export of the model, converting once (`kb prepare` does this at install)."""
+    from kb import ort_genai
+
+    try:
+        hf = Path(_gguf_cache(src, settings.cache_dir) if src.gguf_file else src.folder)
+        return ort_genai.export(hf, settings.cache_dir, retry=retry)
+    except ort_genai.ExportFailed as exc:
+        raise ModelNotFound(f"onnxruntime-genai cannot run {src.label}: {exc} (KB_LLM_RUNTIME=transformers skips "
+                            "it; `kb prepare` tries the export again)") from exc
+
+
+def _load_ort_genai(settings: Settings, src: LLMSource) -> Any:
+    from kb import ort_genai
+
+    folder = onnx_genai_folder(settings, src)
+    try:
+        return ort_genai.load(folder, _llm_label(settings, src), settings.threads)
+    except Exception as exc:  # noqa: BLE001
+        raise ModelNotFound(f"onnxruntime-genai cannot load {folder}: {_short(exc)} "
+                            "(KB_LLM_RUNTIME=transformers skips it)") from exc
 
 
 def _load_llama_cpp(settings: Settings, src: LLMSource) -> LlamaCppLLM:
@@ -335,14 +383,14 @@ def _quiet_gguf_bar() -> Iterator[None]:
 
 def _gguf_cache(src: LLMSource, cache_dir: Path) -> str:
     """Dequantize the GGUF once into a safetensors folder keyed by the file's identity."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     gguf = Path(src.folder) / src.gguf_file  # type: ignore[operator]
     stat = gguf.stat()
     key = hashlib.sha1(f"{gguf.resolve()}:{stat.st_size}:{int(stat.st_mtime)}".encode()).hexdigest()[:16]
     target = cache_dir / "models" / f"{gguf.stem}-{key}"
     if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
         return str(target)
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # only for the conversion: onnx-genai needs neither
+
     log.info("converting %s once to %s", gguf.name, target)
     with _quiet_gguf_bar():
         model = AutoModelForCausalLM.from_pretrained(src.folder, gguf_file=src.gguf_file)

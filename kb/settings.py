@@ -72,8 +72,9 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(60.0, description="Seconds to wait for the LLM endpoint.")
     max_new_tokens: int = Field(80, description="Upper bound on generated tokens per answer.")
     threads: int = Field(0, description="Threads for local inference (0: all cores).")
-    llm_runtime: str = Field("auto", description="Local LLM runtime: transformers | llama-cpp | auto (llama-cpp "
-                             "when installed (`make speedup`) and the model is a .gguf, else transformers).")
+    llm_runtime: str = Field("auto", description="Local LLM runtime: transformers | onnx-genai | llama-cpp | auto "
+                             "(llama-cpp when installed (`make speedup`) and the model is a .gguf, else onnx-genai "
+                             "when onnxruntime-genai is installed and the model is on disk, else transformers).")
     llm_dtype: str = Field("float32", description="transformers runtime weights: float32 | bfloat16 | int8 "
                            "(torch dynamic quantization).")
     serve_port: int = Field(0, description="Loopback port of `kb serve` (0: any free port; `kb ask` finds it "
