@@ -37,6 +37,7 @@ RUNTIME = "onnx-genai"
 # int4 weights (block 32, symmetric) with int8 activations in the matmuls (the builder's CPU default);
 # see docs/bench-speed.md for the draft comparison against the transformers path
 PRECISION = "int4"
+BUILDER_OPTIONS: tuple[str, ...] = ()  # --extra_options of the model builder (part of the cache key)
 REPETITION_PENALTY = 1.15  # as LocalLLM and LlamaCppLLM
 FAILED = "export-failed.txt"  # written instead of a model when the export or its check failed
 
@@ -60,7 +61,7 @@ def target_dir(hf_folder: Path, cache_dir: Path, precision: str = PRECISION) -> 
     weights = hf_folder / "model.safetensors"
     st = weights.stat() if weights.is_file() else (hf_folder / "config.json").stat()
     key = hashlib.sha1(f"{hf_folder.resolve()}:{st.st_size}:{int(st.st_mtime)}:{precision}:{_version()}"
-                       .encode()).hexdigest()[:16]
+                       f"{':'.join(('', *BUILDER_OPTIONS))}".encode()).hexdigest()[:16]
     return cache_dir / "models" / f"{hf_folder.name}-genai-{precision}-{key}"
 
 
@@ -123,7 +124,9 @@ def _build(hf_folder: Path, out: Path, precision: str) -> None:
     scratch = out.with_name(out.name + "-scratch")
     try:
         _run([sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(hf_folder), "-o", str(out),
-              "-p", precision, "-e", "cpu", "-c", str(scratch)], "the onnxruntime-genai model builder", 900)
+              "-p", precision, "-e", "cpu", "-c", str(scratch),
+              *(["--extra_options", *BUILDER_OPTIONS] if BUILDER_OPTIONS else [])],
+             "the onnxruntime-genai model builder", 900)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     if not exported(out):
