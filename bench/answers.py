@@ -57,7 +57,7 @@ def baseline_engine(corpus: Path, local: Any) -> Any:
     from llama_index.core import Document, VectorStoreIndex
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
-    from kb.models import resolve_embed_model
+    from kb.backends.sources import resolve_embed_model
 
     docs = [Document(text=p.read_text(encoding="utf-8", errors="replace"),
                      metadata={"source": str(p.resolve()), "title": p.stem})
@@ -100,8 +100,8 @@ def main() -> None:
     from eval.cases import load_set, resolve_set
     from eval.metrics import QuoteSupport, aggregate, score_answer
     from ingest.pipeline import run_ingest
+    from kb.backends import load_embedder, load_llm
     from kb.engine import Engine
-    from kb.models import load_embedder, load_llm
     from kb.settings import load_settings
     from kb.store import Store
 

@@ -55,7 +55,7 @@ def worker_kb(corpus: Path, store: Path) -> dict:
     import llama_index.core.schema  # noqa: F401
 
     from ingest.pipeline import run_ingest
-    from kb.models import load_embedder
+    from kb.backends import load_embedder
     from kb.settings import load_settings
     from kb.store import Store
 
@@ -89,7 +89,7 @@ def worker_llamaindex(corpus: Path, store: Path) -> dict:
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
-    from kb.models import resolve_embed_model
+    from kb.backends.sources import resolve_embed_model
 
     embed = HuggingFaceEmbedding(model_name=resolve_embed_model(EMBED), device="cpu")
     loaded = time.perf_counter() - t0

@@ -46,7 +46,7 @@ def llamaindex_default(corpus: Path):
     from llama_index.core import Document, VectorStoreIndex
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
-    from kb.models import resolve_embed_model
+    from kb.backends.sources import resolve_embed_model
 
     docs = [Document(text=p.read_text(encoding="utf-8", errors="replace"), metadata={"source": str(p.resolve())})
             for p in sorted(corpus.rglob("*")) if p.is_file()]
@@ -68,7 +68,7 @@ def main() -> None:
     import os
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from kb.models import load_embedder
+    from kb.backends import load_embedder
     from kb.settings import load_settings
 
     embedder = load_embedder(load_settings())

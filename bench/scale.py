@@ -84,7 +84,7 @@ def build(store: Path, n: int, seed: int = 0) -> dict:
 def query(store: Path, url: str | None, queries: int, hybrid: bool) -> dict:
     import numpy as np
 
-    from kb.models import load_embedder
+    from kb.backends import load_embedder
     from kb.settings import load_settings
     from kb.store import Store
 

@@ -140,8 +140,8 @@ def bench_cold(store: Path, runs: int) -> list[dict]:
 
 
 def _messages(store: Path):
-    from kb.answer import prompt
     from kb.engine import Engine
+    from kb.prompt import prompt
     from kb.retrieve import question_terms
     from kb.settings import load_settings
     from kb.verify import Checker
@@ -154,7 +154,7 @@ def _messages(store: Path):
 
 
 def bench_decode(store: Path, tokens: int, reps: int = 3) -> list[dict]:
-    from kb.models import load_llm
+    from kb.backends import load_llm
     from kb.settings import load_settings
 
     messages = _messages(store)
@@ -250,7 +250,7 @@ def _rss_mb(pid: int) -> int:
 
 def _chunks_256(n: int) -> list[str]:
     """n texts of exactly ~256 model tokens, cut from the sample corpus."""
-    from kb.models import load_embedder
+    from kb.backends import load_embedder
     from kb.settings import load_settings
 
     words = " ".join(p.read_text(errors="replace") for p in sorted((ROOT / "corpus").rglob("*.md*"))).split()
@@ -265,7 +265,7 @@ def _chunks_256(n: int) -> list[str]:
 
 
 def bench_embed(chunks: int) -> list[dict]:
-    from kb.models import load_embedder
+    from kb.backends import load_embedder
     from kb.settings import load_settings
 
     texts = _chunks_256(chunks)

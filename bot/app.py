@@ -23,9 +23,9 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from bot.dedupe import Seen, dedupe_middleware
 from bot.feedback import FeedbackStore, feedback_path
 from bot.listeners import register_all
+from bot.settings import SlackSettings
 from bot.worker import Answerer
 from kb.errors import SettingsError
-from kb.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class Bot:
         return f"kb answers only in {where}, or in a direct message."
 
 
-def check_settings(settings: Settings, *, socket_mode: bool) -> None:
+def check_settings(settings: SlackSettings, *, socket_mode: bool) -> None:
     """Fail fast, naming the variable to set, before anything slow happens."""
     bot_token = secret(settings.slack_bot_token)
     if not bot_token:
@@ -76,12 +76,12 @@ def secret(value: Any) -> str:
     return value.get_secret_value().strip() if value is not None else ""
 
 
-def api_url(settings: Settings) -> str:
+def api_url(settings: SlackSettings) -> str:
     url = settings.slack_api_url or DEFAULT_API_URL
     return url if url.endswith("/") else url + "/"
 
 
-def web_client(settings: Settings) -> WebClient:
+def web_client(settings: SlackSettings) -> WebClient:
     """The Web API client: SLACK_API_URL as base URL; connection errors and 429s are retried."""
     return WebClient(
         token=secret(settings.slack_bot_token) or None,
@@ -110,7 +110,7 @@ def warm(engine: Any) -> None:
     engine.llm  # noqa: B018 - loading is the point
 
 
-def create_app(settings: Settings, engine: Any = None) -> App:
+def create_app(settings: SlackSettings, engine: Any = None) -> App:
     """A Bolt App answering mentions, DMs, the slash command and feedback clicks."""
     client = web_client(settings)
     identity = who_am_i(client)  # Bolt repeats auth.test below; this one turns failures into one clear line
@@ -174,7 +174,7 @@ def http_server(app: App, host: str = "0.0.0.0", port: int = 3000) -> WSGIServer
     return make_server(host, port, wsgi, server_class=ThreadingWSGIServer, handler_class=LoggingHandler)
 
 
-def socket_mode_handler(app: App, settings: Settings) -> Any:
+def socket_mode_handler(app: App, settings: SlackSettings) -> Any:
     """Connects out to Slack over a WebSocket: no public URL needed."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 

@@ -1,8 +1,7 @@
-"""`kb slack` and `kb feedback`, registered into the `kb` command group by kb/cli.py.
+"""`kb slack` and `kb feedback`, registered into the `kb` command group through kb/cli.py's FRONT_END_COMMANDS.
 
 Only click is imported here; Bolt, the models and the store load inside the
-commands, so `kb --help` stays instant. (Nothing is imported from kb.cli at
-module level: kb.cli imports this module.)
+commands, so `kb --help` stays instant.
 """
 
 from __future__ import annotations
@@ -36,8 +35,9 @@ def slack(ctx: click.Context, http_mode: bool, port: int, host: str) -> None:
     Example: SLACK_BOT_TOKEN=xoxb-... SLACK_APP_TOKEN=xapp-... kb slack
     """
     from bot.app import check_settings, secret
+    from bot.settings import load_slack_settings
 
-    settings = _settings(ctx)
+    settings = load_slack_settings(**ctx.obj["overrides"])
     socket_mode = bool(secret(settings.slack_app_token)) and not http_mode
     check_settings(settings, socket_mode=socket_mode)  # before loading anything slow
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from kb.text import is_url
 from kb.types import Answer, Citation
 
 FEEDBACK_HELPFUL = "kb_feedback_helpful"
@@ -52,7 +53,7 @@ def source_line(c: Citation) -> str:
     """`*[1]* <url|Title> — Section` then the quote; a file shows its name, not the server's path."""
     title = escape(c.title or c.source)
     section = f" — {escape(c.section)}" if c.section and c.section != c.title else ""
-    if c.source.startswith(("http://", "https://")):
+    if is_url(c.source):
         label = (c.title or c.source).replace("|", "¦").replace(">", "›").replace("<", "‹").replace("&", "and")
         head = f"*[{c.id}]* <{c.source}|{label}>{section}"
     else:

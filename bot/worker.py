@@ -11,8 +11,6 @@ worker carries on with the next question.
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +19,8 @@ from slack_sdk.webhook import WebhookClient
 
 from bot import format
 from bot.feedback import FeedbackStore
-from kb.gaps import log_refusal
+from kb.answer_queue import AnswerQueue
+from kb.service import ask
 from kb.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,14 +43,11 @@ class Answerer:
         self.engine = engine
         self.client = client
         self.feedback = feedback
-        self._queue: queue.Queue[Question] = queue.Queue()
-        self._busy = False
-        self._thread = threading.Thread(target=self._run, name="kb-answerer", daemon=True)
-        self._thread.start()
+        self._queue = AnswerQueue(name="kb-answerer")  # the one kb serve uses
 
     def ahead(self) -> int:
         """Questions that will be answered before one submitted now."""
-        return self._queue.qsize() + int(self._busy)
+        return self._queue.ahead()
 
     def take(self, q: Question) -> None:
         """Show the asker that kb is on it, then queue the question (called right after ack)."""
@@ -62,31 +58,24 @@ class Answerer:
                 q.placeholder_ts = resp.get("ts")
             except Exception:  # noqa: BLE001 - the answer can still be posted on its own
                 log.exception("could not post the placeholder in %s", q.channel)
-        self._queue.put(q)
+        self._queue.submit(lambda: self._handle(q))
 
-    def _run(self) -> None:
-        while True:
-            q = self._queue.get()
-            self._busy = True
-            try:
-                self.answer(q)
-            except Exception:  # noqa: BLE001 - the worker must outlive any single question
-                log.exception("unexpected failure while handling %r", q.text)
-            finally:
-                self._busy = False
+    def _handle(self, q: Question) -> None:
+        try:
+            self.answer(q)
+        except Exception:  # noqa: BLE001 - the worker must outlive any single question
+            log.exception("unexpected failure while handling %r", q.text)
 
     def answer(self, q: Question) -> None:
         log.info("question from %s in %s (%s): %s", q.asker, q.channel, q.via, q.text)
         try:
-            answer = self.engine.ask(q.text)
+            answer = ask(self.engine, self.settings, q.text, via="slack")
         except Exception:  # noqa: BLE001 - any failure: apologise, log, keep serving
             log.exception("answering %r from %s in %s failed", q.text, q.asker, q.channel)
             self.deliver(q, format.APOLOGY, format.simple_blocks(format.APOLOGY))
             return
         log.info("%s in %.1fs: %s", "refused" if answer.refused else f"answered ({answer.mode})",
                  answer.timings.get("total_s", 0.0), answer.answer[:200])
-        if answer.refused:
-            log_refusal(self.settings, q.text, answer.closest_topics, via="slack")
         try:
             answer_id: str | None = self.feedback.record_answer(answer, asker=q.asker, channel=q.channel, via=q.via)
         except Exception:  # noqa: BLE001 - an answer without buttons beats no answer

@@ -66,7 +66,7 @@ class EvalSet:
 
 
 def resolve_set(name_or_path: str | Path) -> Path:
-    """A set file path, or the name of a bundled set ('sample', 'shared')."""
+    """A set file path, or the name of a bundled set ('sample', 'shared', 'realdocs')."""
     path = Path(name_or_path)
     if path.is_file():
         return path

@@ -26,6 +26,7 @@ from eval.cases import ROOT, Case, EvalError, load_set, resolve_set
 from eval.gate import Failure, check_run, load_baseline, load_thresholds
 from eval.metrics import QuoteSupport, aggregate, score_answer
 from kb.settings import Settings
+from kb.text import is_url
 from kb.types import Answer
 
 
@@ -75,7 +76,7 @@ def with_llm(settings: Settings, llm: str) -> Settings:
     if not llm:
         return settings
     name, sep, url = llm.partition("@")
-    if sep and url.startswith(("http://", "https://")):
+    if sep and is_url(url):
         return settings.model_copy(update={"llm_model": name or settings.llm_model, "llm_url": url})
     return settings.model_copy(update={"llm_model": llm, "llm_url": None})
 
@@ -126,9 +127,9 @@ def answer_record(answer: Answer) -> dict[str, Any]:
 
 def run_eval(settings: Settings, opts: EvalOptions) -> EvalOutcome:
     from ingest.pipeline import run_ingest
+    from kb.backends import load_embedder
     from kb.engine import Engine
-    from kb.gaps import log_refusal
-    from kb.models import load_embedder
+    from kb.service import ask
     from kb.store import Store
 
     evalset = load_set(resolve_set(opts.set))
@@ -159,13 +160,11 @@ def run_eval(settings: Settings, opts: EvalOptions) -> EvalOutcome:
                 questions = []
                 for case in cases:
                     bar.set_postfix_str(case.id, refresh=False)
-                    answer = engine.ask(case.question)
+                    # only unexpected refusals are coverage gaps; out-of-scope items are refused by design
+                    answer = ask(engine, settings, case.question, via="eval", log_gap=not case.refuse)
                     hit_sources = None if answer.hits else [h.chunk.source for h in engine.search(case.question, 5)]
                     scores = score_answer(case, answer, support, support_threshold=th.support_threshold,
                                           min_recall=th.correct_min_fact_recall, hit_sources=hit_sources)
-                    if answer.refused and not case.refuse:
-                        # Only unexpected refusals are coverage gaps; out-of-scope items are refused by design.
-                        log_refusal(settings, case.question, answer.closest_topics, via="eval")
                     questions.append({"id": case.id, "question": case.question, "kind": case.kind,
                                       "facts": [list(f) for f in case.facts], "forbidden": list(case.forbidden),
                                       "sources": list(case.sources), "refuse": case.refuse,

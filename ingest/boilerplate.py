@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from kb.text import sentences
+from kb.text import DEFINITION_LINE, sentences
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,6 @@ FENCE = re.compile(r"^\s*(```|~~~)")
 TABLE_ROW = re.compile(r"^\s*\|")
 PRONOUNS = {"i", "we", "you", "it", "this", "that", "these", "those", "there", "they", "he", "she", "here",
             "what", "who", "how", "which", "where", "when", "why", "our", "your", "my"}
-DEFINITION = re.compile(r"^\W*(?:(?:a|an|the)\s+)?(\S+)(?:\s+\S+){0,6}?\s+(?:is|are|refers to|means)\s+\S", re.I)
 
 # Navigation: "Build a botDeploy a modelGet a GPU" (words glued at a lower->Upper seam),
 # "Home / Guides / Models" (short segments between separators), "Home Docs Blog Pricing Login".
@@ -87,7 +86,7 @@ def line_key(line: str) -> str:
 def is_definition(line: str) -> bool:
     """A sentence of the line reads '<term> is/are ...' (the subject not a pronoun)."""
     for sent in sentences(line):
-        m = DEFINITION.match(sent)
+        m = DEFINITION_LINE.match(sent)
         if m and m.group(1).lower().strip("'\"“") not in PRONOUNS:
             return True
     return False

@@ -12,6 +12,7 @@ import json
 import re
 
 from ingest.clean import HEADING
+from kb.text import split_sentences
 from kb.types import Chunk, Page
 
 MAX_WORDS = 150  # ~200 word pieces of English, under MiniLM's 256 with the title prefix
@@ -19,9 +20,6 @@ MIN_WORDS = 8
 CHUNKER_VERSION = "3"
 PAGE_KEYS = ("description", "keywords", "term", "aliases", "duplicates", "url")
 TIME_KEYS = ("ingested", "modified")
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'“(\[])")
-
-
 def sections(page: Page) -> list[tuple[str, str]]:
     """(heading, body) pairs in page order; text before the first heading gets the title.
 
@@ -66,15 +64,6 @@ def _subsection_list(level: int, following: list[tuple[int, str, str]]) -> list[
     return items
 
 
-def split_sentences(text: str) -> list[str]:
-    parts: list[str] = []
-    for para in re.split(r"\n\s*\n|\n(?=\s*[-*•]|\s*\d+\.)", text):
-        para = " ".join(para.split())
-        if para:
-            parts.extend(s.strip() for s in SENTENCE_END.split(para) if s.strip())
-    return parts
-
-
 def _pieces(body: str) -> list[str]:
     """Paragraph-aligned pieces of at most MAX_WORDS words (a longer sentence stands alone)."""
     pieces: list[str] = []
@@ -116,7 +105,23 @@ def chunk_page(page: Page, ingested: str = "") -> list[Chunk]:
               position=i, page_chunks=len(texts), metadata=dict(meta))
         for i, (heading, text) in enumerate(texts)
     ]
+    _tag_entries(chunks, page.metadata.get("glossary_entries") or [])
     return stamp(chunks)
+
+
+def _tag_entries(chunks: list[Chunk], entries: list[list[str]]) -> None:
+    """A glossary page's chunks name the entries they hold (`entries`: 'name; other name; ...').
+
+    An entry is held by the chunk under its heading, or by the chunk with its
+    `term: definition` line (a table row). Retrieval routes "what is X" to it.
+    """
+    if not entries:
+        return
+    for c in chunks:
+        starts = {line.split(": ", 1)[0].strip() for line in c.text.splitlines() if ": " in line}
+        names = [n for shown, *rest in entries if shown == c.section or shown in starts for n in (rest or [shown])]
+        if names:
+            c.metadata["entries"] = "; ".join(dict.fromkeys(names))
 
 
 def stamp(chunks: list[Chunk]) -> list[Chunk]:

@@ -37,8 +37,19 @@ FRONT_KEYS = (str, int, float, bool, list)
 
 def clean_doc(raw: RawDoc) -> tuple[Page, list[Removed]]:
     """The cleaned page and every line cleaning dropped (with its reason)."""
+    entries: list[list[str]] = []
     if raw.kind == "html":
         title, text, front, removed = clean_html(raw.text)
+    elif raw.kind == "rst":
+        title, text, front, removed, entries = clean_rst(raw.text, raw.source)
+    elif raw.kind == "qmd":
+        from ingest.quarto import quarto_to_markdown
+
+        title, text, front, removed = clean_markdown(quarto_to_markdown(raw.text))
+    elif raw.kind == "ipynb":
+        from ingest.notebook import notebook_to_markdown
+
+        title, text, front, removed = clean_markdown(notebook_to_markdown(raw.text))
     elif raw.kind == "md" or looks_like_markdown(raw.text):
         title, text, front, removed = clean_markdown(raw.text)
     else:
@@ -46,6 +57,8 @@ def clean_doc(raw: RawDoc) -> tuple[Page, list[Removed]]:
     title = title or _title_from_source(raw.source)
     meta = {k: v for k, v in front.items() if isinstance(v, FRONT_KEYS)}
     meta.update(term_metadata(title, front, text))
+    if entries:
+        meta["glossary_entries"] = entries  # chunking tags each entry's chunk with its names
     page = Page(source=raw.source, title=title, text=text, kind=raw.kind, metadata=meta,
                 modified=raw.modified, content_hash=raw.content_hash)
     return page, removed
@@ -60,7 +73,7 @@ def looks_like_markdown(text: str) -> bool:
 
 def _title_from_source(source: str) -> str:
     name = source.rstrip("/").rsplit("/", 1)[-1]
-    name = re.sub(r"\.(md|mdx|markdown|html?|txt)$", "", name, flags=re.I)
+    name = re.sub(r"\.(md|mdx|markdown|html?|txt|rst|rest|qmd|rmd|ipynb)$", "", name, flags=re.I)
     return name.replace("-", " ").replace("_", " ").strip().capitalize() or source
 
 
@@ -128,6 +141,15 @@ def _jsx_text(tag: str) -> str:
     """Keep labels and titles that live in JSX attributes, drop the rest of the tag."""
     parts = re.findall(r'(?:label|title|text)=["\']([^"\']+)["\']', tag)
     return " ".join(parts)
+
+
+def clean_rst(text: str, source: str) -> tuple[str, str, dict[str, Any], list[Removed], list[list[str]]]:
+    """reStructuredText via docutils (ingest/rst.py), then the repeat rules of authored pages."""
+    from ingest.rst import rst_to_markdown
+
+    title, body, front, entries = rst_to_markdown(text, source)
+    lines, removed = strip_boilerplate(body.splitlines(), dump=False)
+    return title, re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip(), front, removed, entries
 
 
 def clean_html(html: str) -> tuple[str, str, dict[str, Any], list[Removed]]:

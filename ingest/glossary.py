@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from kb.text import sentences
+from kb.text import ARTICLE, DEFINES_AFTER_TERM, sentences
+from kb.text import glossary_key as _key
 
 WHAT_IS = re.compile(r"^\s*what\s+(?:is|are)\s+(?:an?\s+|the\s+)?(.+?)\s*\??\s*$", re.I)
 WITH_PAREN = re.compile(r"^(.+?)\s*\(([^()]{1,60})\)\s*$")
@@ -26,10 +27,7 @@ ALIAS_PHRASE = re.compile(
     r"|\ba\.?k\.?a\.?\s+(.+?)(?=[).;:,!?]|$)",
     re.I,
 )
-DEFINES = re.compile(r"^\s*(?:\([^)]*\)\s*|,[^,]*,\s*)?(?:is|are|refers\s+to|means|describes|denotes|stands\s+for)\b",
-                     re.I)
 LABEL = re.compile(r"^\s*(?:quick\s+)?(?:definition|summary|tl;?dr|in\s+short)\s*:\s*", re.I)
-ARTICLE = re.compile(r"^(?:an?|the)\s+", re.I)
 MAX_TERM_WORDS = 6
 EARLY_SENTENCES = 6
 
@@ -98,11 +96,6 @@ def _split_paren(title: str) -> tuple[str, list[str]]:
     return title.strip(), []
 
 
-def _key(text: str) -> str:
-    words = re.findall(r"[a-z0-9]+", ARTICLE.sub("", text.strip()).lower())
-    return " ".join(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words)
-
-
 def _mentions(sentence: str, name: str) -> bool:
     key = _key(name)
     return bool(key) and f" {key} " in f" {_key(sentence)} "
@@ -115,7 +108,7 @@ def _defines(sentence: str, name: str) -> bool:
         return False
     opening = r"^\W*(?:(?:an?|the)\s+)?" + r"[\s-]+".join(re.escape(w) + r"(?:s|es)?" for w in words) + r"\b(.*)$"
     m = re.match(opening, sentence.strip(), re.I | re.S)
-    return bool(m and DEFINES.match(m.group(1)))
+    return bool(m and DEFINES_AFTER_TERM.match(m.group(1)))
 
 
 def _aliases_in(sentence: str) -> list[str]:

@@ -25,10 +25,11 @@ from ingest.boilerplate import drop_lines, repeated_across_pages
 from ingest.chunk import chunk_page, stamp
 from ingest.clean import clean_doc
 from ingest.dedupe import collapse_duplicates
-from ingest.read import RawDoc, Skipped, iter_files, read_file
+from ingest.read import RawDoc, Skipped, iter_files, read_file, reason_key, source_id
 from kb.errors import IngestLocked
 from kb.settings import Settings
 from kb.store import PageRecord, Store
+from kb.text import is_url
 from kb.types import Chunk, Page
 
 log = logging.getLogger(__name__)
@@ -51,13 +52,23 @@ class IngestReport:
 
     @property
     def failed(self) -> bool:
-        return bool(self.skipped)
+        """A page that could not be read; what a documented rule leaves out (an image, an --exclude) is not."""
+        return any(not s.rule for s in self.skipped)
+
+    def skipped_by_reason(self) -> dict[str, int]:
+        """How many were skipped for each reason ('unsupported file type '.png'': 3), most first."""
+        counts: dict[str, int] = {}
+        for s in self.skipped:
+            key = reason_key(s.reason)
+            counts[key] = counts.get(key, 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["skipped"] = [asdict(s) for s in self.skipped]
         out["counts"] = {k: len(getattr(self, k)) for k in ("added", "updated", "unchanged", "removed", "skipped",
                                                             "aliases")}
+        out["skipped_by_reason"] = self.skipped_by_reason()
         return out
 
 
@@ -111,14 +122,20 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def load_docs(paths: Sequence[str], report: IngestReport, max_bytes: int) -> list[RawDoc]:
+def load_docs(paths: Sequence[str], report: IngestReport, max_bytes: int, include: Sequence[str] = (),
+              exclude: Sequence[str] = ()) -> list[RawDoc]:
     docs: list[RawDoc] = []
-    for item in iter_files(paths):
+    index = {s.source: i for i, s in enumerate(report.skipped)}
+    for item in iter_files(paths, include, exclude):
         got = item if isinstance(item, Skipped) else read_file(item, max_bytes)
-        if isinstance(got, Skipped):
-            report.skipped.append(got)
-        else:
+        if isinstance(got, RawDoc):
             docs.append(got)
+        elif got.source in index:  # a folder's file also named on its own: one outcome, the stricter
+            if not got.rule:
+                report.skipped[index[got.source]] = got
+        else:
+            index[got.source] = len(report.skipped)
+            report.skipped.append(got)
     return docs
 
 
@@ -133,19 +150,22 @@ def run_ingest(
     wait: float = 0,
     extra_docs: Sequence[RawDoc] = (),
     extra_skipped: Sequence[Skipped] = (),
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
 ) -> IngestReport:
     """Ingest files/folders (and already fetched docs, e.g. URLs) into the store.
 
     `embedder` may be a zero-argument loader so a run with nothing to embed never
     loads the model. With `prune`, stored pages under the given folders whose
-    file is gone are removed.
+    file is gone are removed. `include`/`exclude` are globs for what a folder
+    holds (matched against the path inside the folder, or the file name).
     """
     import time
 
     started = time.perf_counter()
     report = IngestReport(skipped=list(extra_skipped))
     with ingest_lock(settings, store, list(paths) + [d.source for d in extra_docs], wait):
-        docs = load_docs(paths, report, settings.max_page_bytes) + list(extra_docs)
+        docs = load_docs(paths, report, settings.max_page_bytes, include, exclude) + list(extra_docs)
         run = Run(store, report, embedder, progress)
         run.ingest(docs, prune_roots=_roots(paths) if prune else None)
     report.total_chunks = store.count()
@@ -154,7 +174,7 @@ def run_ingest(
 
 
 def _roots(paths: Sequence[str]) -> list[str]:
-    return [str(Path(p).expanduser().resolve()) for p in paths if not str(p).startswith(("http://", "https://"))]
+    return [source_id(Path(p).expanduser()) for p in paths if not is_url(str(p))]
 
 
 def _inside(source: str, roots: Sequence[str]) -> bool:

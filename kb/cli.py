@@ -1,4 +1,10 @@
-"""The `kb` command line. Heavy modules are imported inside commands so --help is instant."""
+"""The `kb` command line. Heavy modules are imported inside commands so --help is instant.
+
+The core commands are declared here; a front end (ingest, eval, the Slack bot)
+declares its own click commands in its own package and adds one line to
+FRONT_END_COMMANDS. They are imported only when listed or run, so kb never
+imports bot/, ingest/ or eval/ at module level.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +17,34 @@ import click
 
 from kb.errors import KbError
 
+# command name -> "module:attribute" of a click command
+FRONT_END_COMMANDS: dict[str, str] = {
+    "ingest": "ingest.cli:ingest",
+    "eval": "eval.cli:eval_",
+    "gaps": "eval.cli:gaps",
+    "slack": "bot.cli:slack",
+    "feedback": "bot.cli:feedback",
+}
+
 
 class KbGroup(click.Group):
-    """Turns kb's user-facing errors into one line and a non-zero exit, never a traceback."""
+    """Turns kb's user-facing errors into one line and a non-zero exit, never a traceback;
+    adds the front ends' commands (`lazy_commands`) when they are listed or run."""
+
+    def __init__(self, *args: Any, lazy_commands: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = lazy_commands if lazy_commands is not None else {}  # the live registry, not a copy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy_commands:
+            import importlib
+
+            module, _, attr = self.lazy_commands[cmd_name].partition(":")
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -59,7 +90,7 @@ def with_settings(func):
     return wrapper
 
 
-@click.group(cls=KbGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=KbGroup, lazy_commands=FRONT_END_COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--store", type=click.Path(file_okay=False), help="Store folder (env KB_STORE).")
 @click.option("--chroma-url", help="Chroma server URL instead of the embedded store (env KB_CHROMA_URL).")
 @click.option("--collection", help="Chroma collection (env KB_COLLECTION).")
@@ -91,58 +122,6 @@ def cli(ctx: click.Context, verbose: int, **overrides: Any) -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1)
-@click.option("--prune", is_flag=True, help="Remove stored pages under PATHS whose source is gone.")
-@click.option("--sitemap", "sitemaps", multiple=True, help="Also fetch every page listed in this sitemap URL.")
-@click.option("--wait", type=float, default=0, show_default=True,
-              help="Seconds to wait for another ingest to finish before giving up (-1: as long as it takes).")
-@json_option
-@with_settings
-def ingest(settings, paths, prune, sitemaps, wait, as_json):
-    """Ingest files, folders or URLs (.md .mdx .html .htm .txt) into the store.
-
-    Re-running is cheap: unchanged pages are skipped before embedding. Exits 1
-    when a file or URL was skipped (each is listed with the reason).
-
-    Example: kb ingest corpus/ docs/guide.mdx https://example.com/glossary.html --prune
-    """
-    from ingest.fetch import fetch_urls
-    from ingest.pipeline import run_ingest
-    from kb.store import Store
-
-    if not paths and not sitemaps:
-        raise click.UsageError("give at least one file, folder or URL (or --sitemap URL)")
-    files = [p for p in paths if not p.startswith(("http://", "https://"))]
-    urls = [p for p in paths if p.startswith(("http://", "https://"))]
-    docs, failed = ([], [])
-    if urls or sitemaps:
-        docs, failed = fetch_urls(urls, sitemaps, timeout=settings.fetch_timeout, max_bytes=settings.max_page_bytes)
-    store = Store(settings)
-
-    def embedder():
-        from kb.models import load_embedder
-
-        return load_embedder(settings)
-
-    report = run_ingest(files, settings, store, embedder, prune=prune, wait=wait, extra_docs=docs,
-                        extra_skipped=failed)
-    if as_json:
-        emit_json(report.to_dict())
-    else:
-        c = report.to_dict()["counts"]
-        click.echo(f"added {c['added']}, updated {c['updated']}, unchanged {c['unchanged']}, "
-                   f"removed {c['removed']}, skipped {c['skipped']}, duplicates {c['aliases']} pages; "
-                   f"{report.chunks_written} chunks written, {report.total_chunks} in the store; "
-                   f"{report.boilerplate_lines} boilerplate lines dropped ({report.seconds:.1f}s)")
-        for alias, kept in report.aliases.items():
-            click.echo(f"  duplicate {alias}: near-copy of {kept}, recorded as its alias", err=True)
-        for s in report.skipped:
-            click.echo(f"  skipped {s.source}: {s.reason}", err=True)
-    if report.failed:
-        sys.exit(1)
-
-
-@cli.command()
 @click.argument("question")
 @click.option("--explain", is_flag=True, help="Show retrieved passages, scores and sentence checks.")
 @click.option("--no-daemon", is_flag=True, help="Answer in this process even when `kb serve` is running.")
@@ -168,20 +147,13 @@ def ask(settings, question, explain, no_daemon, as_json):
             return
 
     from kb.engine import Engine
-    from kb.gaps import log_refusal
-    from kb.render import answer_text, hit_dict
+    from kb.render import answer_text
+    from kb.service import answer_json
+    from kb.service import ask as ask_question
 
-    engine = Engine(settings)
-    answer = engine.ask(question)
-    if answer.refused:
-        log_refusal(settings, question, answer.closest_topics, via="cli")
+    answer = ask_question(Engine(settings), settings, question, via="cli")
     if as_json:
-        out = answer.to_dict()
-        out["via"] = "process"
-        if explain:
-            out["explain"] = {"hits": [hit_dict(h) for h in answer.hits], "raw": answer.raw, "mode": answer.mode,
-                              "checks": [vars(c) for c in answer.checks]}
-        emit_json(out)
+        emit_json({**answer_json(answer, explain), "via": "process"})
     else:
         click.echo(answer_text(answer, explain=explain))
 
@@ -300,9 +272,11 @@ def _drift(pages) -> list[dict[str, str]]:
     import os
     from datetime import UTC, datetime
 
+    from kb.text import is_url
+
     out = []
     for src, rec in sorted(pages.items()):
-        if src.startswith(("http://", "https://")):
+        if is_url(src):
             continue
         if not os.path.exists(src):
             out.append({"source": src, "why": "source file is gone"})
@@ -334,61 +308,14 @@ def config_show(settings, as_json):
 
     Example: KB_TOP_K=6 kb config show
     """
+    from kb.settings import front_end_settings, load_settings
+
     data = settings.describe()
+    for cls in front_end_settings():  # the front ends' own settings (the Slack bot's), secrets hidden
+        extra = load_settings(cls, **click.get_current_context().obj["overrides"]).describe()
+        data.update({k: v for k, v in extra.items() if k not in data})
     if as_json:
         emit_json(data)
     else:
         for key, value in data.items():
             click.echo(f"{key:22} {value}")
-
-
-# The Slack bot's commands live beside the bot (bot/cli.py imports nothing heavy).
-from bot.cli import feedback as _feedback_command  # noqa: E402
-from bot.cli import slack as _slack_command  # noqa: E402
-
-cli.add_command(_slack_command)
-cli.add_command(_feedback_command)
-
-
-@cli.command("eval")
-@click.option("--set", "set_name", default="sample", show_default=True,
-              help="Eval set: a YAML file, or a bundled set name (sample, shared).")
-@click.option("--out", type=click.Path(file_okay=False), help="Output folder  [default: eval/out/<set>]")
-@click.option("--baseline", type=click.Path(dir_okay=False), help="A previous results.json: fail on drops below it.")
-@click.option("--llm", "llms", multiple=True, help="LLM to evaluate (model id, folder, .gguf, or MODEL@URL); "
-              "repeat for a side-by-side table.  [default: the configured LLM]")
-@click.option("--limit", type=int, help="Only the first N questions (a quick run).")
-@click.option("--only", multiple=True, help="Only the question with this id (repeatable).")
-@click.option("--history", type=click.Path(dir_okay=False), help="History file to append to  "
-              "[default: <out>/history.jsonl]")
-@click.option("--store", "eval_store", type=click.Path(file_okay=False),
-              help="Answer from this store (the set's corpus is ingested into it) instead of a fresh temporary one.")
-@click.option("--thresholds", type=click.Path(dir_okay=False), help="Gate file  [default: eval/thresholds.toml]")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@json_option
-@with_settings
-def eval_(settings, eval_store, **opts):
-    """Score kb's answers on an eval set; exit 1 when a gated metric regresses.
-
-    Writes results.json, report.md, report.html and trend.png, and appends to history.jsonl.
-
-    Example: kb eval --set shared --limit 5 --baseline eval/out/shared/results.json
-    """
-    from eval.cli import eval_command
-
-    eval_command(settings, store=eval_store, **opts)
-
-
-@cli.command()
-@click.option("--limit", type=int, default=20, show_default=True, help="How many topics.")
-@click.option("--via", multiple=True, help="Only refusals from this front end (cli, slack, eval; repeatable).")
-@json_option
-@with_settings
-def gaps(settings, as_json, limit, via):
-    """List the most-asked questions the knowledge base refused, grouped by topic.
-
-    Example: kb gaps --via slack
-    """
-    from eval.cli import gaps_command
-
-    gaps_command(settings, as_json=as_json, limit=limit, via=via)

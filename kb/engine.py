@@ -1,9 +1,9 @@
-"""The query path: retrieve, refuse or generate, verify, cite.
+"""The query path: retrieve, refuse or draft, verify, cite.
 
 `Engine` owns the loaded models and the store for one process (CLI run, bot,
-eval), so a long-lived process pays for loading once. The answer is produced by a
-LlamaIndex query engine over the Chroma store; its source nodes are the cited
-passages.
+eval), so a long-lived process pays for loading once. `answer_from_hits` reads
+top to bottom as the answer is made: passages -> quotes -> prompt -> LLM ->
+verify -> cite. kb/llamaindex.py wraps an Engine as LlamaIndex components.
 """
 
 from __future__ import annotations
@@ -11,13 +11,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from kb.answer import compose, prompt, refusal
+from kb.cite import cite_draft, refusal
 from kb.errors import EmptyStore
+from kb.prompt import build_messages
+from kb.quotes import MAX_SENTENCES, best_quotes
 from kb.retrieve import Corpus, Retriever, question_terms
 from kb.settings import Settings
 from kb.store import Store
 from kb.types import Answer, Hit
-from kb.verify import Checker
+from kb.verify import Checker, check_draft
 
 
 class Engine:
@@ -39,7 +41,7 @@ class Engine:
     @property
     def embedder(self) -> Any:
         if self._embedder is None:
-            from kb.models import load_embedder
+            from kb.backends import load_embedder
 
             self._embedder = load_embedder(self.settings)
         return self._embedder
@@ -47,7 +49,7 @@ class Engine:
     @property
     def llm(self) -> Any:
         if self._llm is None:
-            from kb.models import load_llm
+            from kb.backends import load_llm
 
             self._llm = load_llm(self.settings)
         return self._llm
@@ -82,15 +84,10 @@ class Engine:
         return self.retriever().retrieve(question, k or self.settings.top_k)
 
     def ask(self, question: str) -> Answer:
-        """Answer through the LlamaIndex query engine; see KbQueryEngine."""
         self.ensure_not_empty()
-        response = self.query_engine().query(question)
-        return response.metadata["answer"]  # type: ignore[index]
-
-    def query_engine(self) -> Any:
-        from kb.llama import KbQueryEngine, KbRetriever
-
-        return KbQueryEngine(retriever=KbRetriever(self), engine=self)
+        start = time.perf_counter()
+        hits = self.retriever().retrieve(question, self.settings.top_k)
+        return self.answer_from_hits(question, hits, time.perf_counter() - start)
 
     def answer_from_hits(self, question: str, hits: list[Hit], retrieve_s: float) -> Answer:
         start = time.perf_counter()
@@ -99,15 +96,21 @@ class Engine:
         if not hits or best < self.settings.min_relevance:
             timings.update(generate_s=0.0, total_s=round(retrieve_s + time.perf_counter() - start, 3))
             return refusal(question, hits, self.model_label, timings)
+        # passages: the hits' quotable sentences, embedded once (the checker scores drafts against them)
         checker = Checker(self.embedder, hits)
+        # quotes: the source sentences kb would quote; the focused prompt shows only these
         terms = question_terms(question)
-        messages, focus = prompt(question, hits, checker, terms, self.settings.focused_prompt)
+        focus = best_quotes(checker, question, terms, limit=MAX_SENTENCES) if self.settings.focused_prompt else None
+        # prompt -> LLM
+        messages = build_messages(question, hits, focus, sources=checker.sources)
         gen_start = time.perf_counter()
         raw, n_tokens = self.llm.chat(messages, self.settings.max_new_tokens)
         generate_s = time.perf_counter() - gen_start
-        text, citations, checks, mode = compose(question, raw, hits, checker, terms, self.settings.min_support, focus,
-                                                self.settings.min_coverage)
+        # verify: a verdict per draft sentence
+        verdicts = check_draft(question, raw, hits, checker, self.settings.min_support, self.settings.min_coverage)
+        # cite: the kept sentences with their citations, then quotes of what they missed
+        out = cite_draft(question, verdicts, hits, checker, terms, focus)
         timings.update(generate_s=round(generate_s, 3), total_s=round(retrieve_s + time.perf_counter() - start, 3),
                        tokens=n_tokens, tokens_per_s=round(n_tokens / generate_s, 1) if generate_s else 0.0)
-        return Answer(question=question, answer=text, refused=False, citations=citations, model=self.model_label,
-                      timings=timings, hits=hits, checks=checks, raw=raw, mode=mode)
+        return Answer(question=question, answer=out.text, refused=False, citations=out.citations,
+                      model=self.model_label, timings=timings, hits=hits, checks=out.checks, raw=raw, mode=out.mode)

@@ -34,14 +34,10 @@ class PrepareReport:
 
 def prepare(settings: Settings, echo: Callable[[str], None] = lambda _: None, retry: bool = True) -> PrepareReport:
     """Convert what the configured models need, once; `echo` gets one progress line per step."""
-    from kb import ort_genai
-    from kb.models import (
-        _gguf_cache,
-        load_embedder,
-        onnx_genai_folder,
-        pick_runtime,
-        resolve_llm_model,
-    )
+    from kb.backends import onnx_genai
+    from kb.backends.registry import load_embedder, pick_runtime
+    from kb.backends.sources import resolve_llm_model
+    from kb.backends.transformers_llm import _gguf_cache
 
     report = PrepareReport()
 
@@ -69,14 +65,14 @@ def prepare(settings: Settings, echo: Callable[[str], None] = lambda _: None, re
     src = resolve_llm_model(settings.llm_model)
     runtime = pick_runtime(settings, src)
     report.llm_runtime = runtime
-    if src.gguf_file and runtime in ("transformers", ort_genai.RUNTIME):
+    if src.gguf_file and runtime in ("transformers", onnx_genai.RUNTIME):
         hf = Path(settings.cache_dir) / "models"
         cached = any((p / "model.safetensors").is_file() for p in hf.glob(f"{Path(src.gguf_file).stem}-*"))
         step(f"converting {src.gguf_file} to safetensors (once)",
              lambda: _gguf_cache(src, settings.cache_dir), cached=cached)
-    if runtime == ort_genai.RUNTIME:
-        got = step(f"exporting the LLM to ONNX {ort_genai.PRECISION} for onnxruntime-genai (once)",
-                   lambda: onnx_genai_folder(settings, src, retry=retry), cached=False)
+    if runtime == onnx_genai.RUNTIME:
+        got = step(f"exporting the LLM to ONNX {onnx_genai.PRECISION} for onnxruntime-genai (once)",
+                   lambda: onnx_genai.export_folder(settings, src, retry=retry), cached=False)
         if got is None:
             report.llm_runtime = "transformers"
             echo("kb prepare: answers will use the transformers runtime")

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from kb.store import Store
-from kb.text import content_words, tokens_for_bm25
+from kb.text import content_words, term_key, tokens_for_bm25
 from kb.types import Chunk, Hit
 
 log = logging.getLogger(__name__)
 RRF_K = 60
-CACHE_VERSION = 2  # bump when tokenization changes: saved indexes are rebuilt
+CACHE_VERSION = 3  # bump when tokenization or the saved fields change: saved indexes are rebuilt
 CACHE_MIN = 2_000  # smaller stores build their index faster than a cache pays back
 DEFINE = re.compile(r"^\s*(?:what(?:'s| is| are)|define|definition of|explain|describe|tell me about|"
                     r"what does)\s+(?:an?\s+|the\s+)?(.+?)(?:\s+mean|\s+stand for)?\s*\??\s*$", re.I)
@@ -57,12 +57,6 @@ def _clean_term(term: str) -> str:
     return re.sub(r"\s+", " ", term)
 
 
-def term_key(text: str) -> str:
-    """Normalised form of a term for matching titles and aliases ('Instruct models' ~ 'instruct model')."""
-    words = content_words(text.replace("(", " ").replace(")", " "))
-    return " ".join(w for w in words if w not in ("what", "model", "llm"))
-
-
 @dataclass
 class Corpus:
     """What retrieval keeps in memory: the BM25 index, the chunk ids it ranks, and the
@@ -78,6 +72,7 @@ class Corpus:
     bm25: Any
     terms: dict[str, set[str]]  # term key -> sources that define it
     generation: str = ""
+    entries: dict[str, set[str]] = field(default_factory=dict)  # term key -> chunk ids of glossary entries
     _words: dict[str, set[str]] | None = field(default=None, repr=False)
 
     @classmethod
@@ -101,14 +96,19 @@ class Corpus:
         if chunks:
             bm25.index([tokens_for_bm25(c.embed_text()) or ["_"] for c in chunks], show_progress=False)
         terms: dict[str, set[str]] = {}
+        entries: dict[str, set[str]] = {}
         for c in chunks:
+            for name in str(c.metadata.get("entries", "")).split(";"):  # a glossary page's entry (ingest/rst.py)
+                if term_key(name):
+                    entries.setdefault(term_key(name), set()).add(c.id)
             names = [c.title, str(c.metadata.get("term", ""))]
             names += [a for a in str(c.metadata.get("aliases", "")).split(",") if a.strip()]
             for name in names:
                 key = term_key(re.sub(r"^what is\s+", "", name, flags=re.I))
                 if key:
                     terms.setdefault(key, set()).add(c.source)
-        return cls(store=store, ids=[c.id for c in chunks], bm25=bm25, terms=terms, generation=generation)
+        return cls(store=store, ids=[c.id for c in chunks], bm25=bm25, terms=terms, generation=generation,
+                   entries=entries)
 
     def stale(self) -> bool:
         generation = self.store.generation()
@@ -128,7 +128,8 @@ class Corpus:
                 self.bm25.save(str(tmp))
             (tmp / "corpus.json").write_text(json.dumps({
                 "version": CACHE_VERSION, "generation": self.generation, "ids": self.ids,
-                "terms": {k: sorted(v) for k, v in self.terms.items()}}))
+                "terms": {k: sorted(v) for k, v in self.terms.items()},
+                "entries": {k: sorted(v) for k, v in self.entries.items()}}))
             shutil.rmtree(folder, ignore_errors=True)
             os.replace(tmp, folder)
         except OSError as exc:
@@ -148,7 +149,8 @@ class Corpus:
         except (OSError, ValueError, KeyError):
             return None
         return cls(store=store, ids=meta["ids"], bm25=bm25, generation=generation,
-                   terms={k: set(v) for k, v in meta["terms"].items()})
+                   terms={k: set(v) for k, v in meta["terms"].items()},
+                   entries={k: set(v) for k, v in meta.get("entries", {}).items()})
 
     def bm25_ranked(self, query: str, k: int) -> list[tuple[str, float]]:
         """Ids and BM25 scores of the k best chunks (score > 0), without reading their texts."""
@@ -203,9 +205,12 @@ class Retriever:
         terms = question_terms(question)
         queries = [question] + ([t if len(terms) == 1 else f"{t}" for t in terms] if len(terms) > 1 else [])
         fused: dict[str, Hit] = {}
+        qvec: list[float] = []
         for qi, query in enumerate(queries):
             weight = 1.0 if qi == 0 else 0.8
-            self._fuse(query, weight, fused)
+            vec = self._fuse(query, weight, fused)
+            qvec = qvec or vec  # the question's own embedding
+        self._route_entries(terms, qvec, fused)
         for term in terms:
             for source in self.corpus.defining_sources(term):
                 for hit in fused.values():
@@ -216,7 +221,23 @@ class Retriever:
             ranked = _interleave_terms(ranked, terms, self.corpus)
         return collapse_near_duplicates(ranked, limit=k)
 
-    def _fuse(self, query: str, weight: float, fused: dict[str, Hit]) -> None:
+    def _route_entries(self, terms: list[str], qvec: list[float], fused: dict[str, Hit]) -> None:
+        """A term that is an entry of a glossary page: that entry's chunk comes first, found or not."""
+        import numpy as np
+
+        for term in terms:
+            ids = self.corpus.entries.get(term_key(term), set())
+            new = self.store.get_with_vectors([cid for cid in ids if cid not in fused]) if ids else {}
+            for cid in sorted(ids):
+                if cid not in fused:
+                    if cid not in new:
+                        continue
+                    chunk, vector = new[cid]
+                    dense = float(np.asarray(vector, dtype=np.float32) @ np.asarray(qvec, dtype=np.float32))
+                    fused[cid] = Hit(chunk=chunk, score=0.0, dense=dense)
+                fused[cid].score += 2.0 / (RRF_K + 1)
+
+    def _fuse(self, query: str, weight: float, fused: dict[str, Hit]) -> list[float]:
         import numpy as np
 
         qvec = self.embed(query)
@@ -238,6 +259,7 @@ class Retriever:
             hit = fused[cid]
             hit.score += weight / (RRF_K + rank + 1)
             hit.lexical = max(hit.lexical, score)
+        return qvec
 
 
 def _bm25s() -> Any:

@@ -26,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kb.answer_queue import AnswerQueue
 from kb.errors import KbError
 
 if TYPE_CHECKING:
@@ -51,56 +52,41 @@ def identity(settings: Settings) -> dict[str, Any]:
 
 def ask_payload(engine: Any, settings: Settings, question: str, explain: bool, via: str) -> dict[str, Any]:
     """Answer one question; the `kb ask` output in both forms."""
-    from kb.gaps import log_refusal
-    from kb.render import answer_text, hit_dict
+    from kb.render import answer_text
+    from kb.service import answer_json, ask
 
-    answer = engine.ask(question)
-    if answer.refused:
-        log_refusal(settings, question, answer.closest_topics, via=via)
-    out = answer.to_dict()
-    if explain:
-        out["explain"] = {"hits": [hit_dict(h) for h in answer.hits], "raw": answer.raw, "mode": answer.mode,
-                          "checks": [vars(c) for c in answer.checks]}
-    return {"json": out, "text": answer_text(answer, explain=explain)}
+    answer = ask(engine, settings, question, via=via)
+    return {"json": answer_json(answer, explain), "text": answer_text(answer, explain=explain)}
 
 
 class Worker:
-    """One thread owns the Engine; requests wait in a bounded queue."""
+    """One thread owns the Engine; requests wait in the shared bounded answer queue."""
 
     def __init__(self, engine: Any, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
-        self.jobs: queue.Queue[tuple[dict[str, Any], Future] | None] = queue.Queue(maxsize=settings.serve_queue)
-        self.answered = 0
-        self.thread = threading.Thread(target=self._run, name="kb-model-worker", daemon=True)
-        self.thread.start()
+        self.queue = AnswerQueue(maxsize=settings.serve_queue, name="kb-model-worker")
+
+    @property
+    def answered(self) -> int:
+        return self.queue.answered
 
     def submit(self, request: dict[str, Any]) -> Future:
-        fut: Future = Future()
-        self.jobs.put_nowait((request, fut))  # queue.Full -> HTTP 503
-        return fut
+        return self.queue.submit(lambda: self._answer(request))  # queue.Full -> HTTP 503
 
-    def _run(self) -> None:
-        while True:
-            item = self.jobs.get()
-            if item is None:
-                return
-            request, fut = item
-            t0 = time.perf_counter()
-            try:
-                result = ask_payload(self.engine, self.settings, request["question"],
-                                     bool(request.get("explain")), str(request.get("via") or "cli"))
-                result["json"]["via"] = "daemon"
-                fut.set_result(result)
-            except BaseException as exc:  # noqa: BLE001 - every failure goes back to its caller
-                fut.set_exception(exc)
-            finally:
-                self.answered += 1
-                log.info("answered in %.2fs (%d waiting): %s", time.perf_counter() - t0, self.jobs.qsize(),
-                         request.get("question", "")[:80])
+    def _answer(self, request: dict[str, Any]) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        try:
+            result = ask_payload(self.engine, self.settings, request["question"],
+                                 bool(request.get("explain")), str(request.get("via") or "cli"))
+            result["json"]["via"] = "daemon"
+            return result
+        finally:
+            log.info("answered in %.2fs (%d waiting): %s", time.perf_counter() - t0, self.queue.waiting(),
+                     request.get("question", "")[:80])
 
     def stop(self) -> None:
-        self.jobs.put(None)
+        self.queue.stop()
 
 
 def make_handler(worker: Worker) -> type[BaseHTTPRequestHandler]:
@@ -121,7 +107,7 @@ def make_handler(worker: Worker) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             if self.path != "/health":
                 return self._send(404, {"error": f"no such path {self.path}"})
-            self._send(200, {"ok": True, "pid": os.getpid(), "queued": worker.jobs.qsize(),
+            self._send(200, {"ok": True, "pid": os.getpid(), "queued": worker.queue.waiting(),
                              "answered": worker.answered})
 
         def do_POST(self) -> None:  # noqa: N802
@@ -137,7 +123,7 @@ def make_handler(worker: Worker) -> type[BaseHTTPRequestHandler]:
             try:
                 fut = worker.submit({**request, "question": question})
             except queue.Full:
-                return self._send(503, {"error": f"kb serve is busy ({worker.jobs.qsize()} questions waiting); "
+                return self._send(503, {"error": f"kb serve is busy ({worker.queue.waiting()} questions waiting); "
                                         "try again shortly"})
             try:
                 self._send(200, fut.result())

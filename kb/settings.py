@@ -2,25 +2,35 @@
 
 Values come from (highest first): CLI options, `KB_*` environment variables,
 `kb.toml` in the current folder (or the file named by `KB_CONFIG`), defaults.
-Slack secrets come from the environment only.
+A front end with settings of its own extends `Settings` next to its code
+(bot/settings.py: `SlackSettings`) and is listed in FRONT_END_SETTINGS, so
+`kb config show` and the README table include them.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
-    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
 
+from kb.backends.registry import EMBED_BACKENDS, LLM_RUNTIMES
+
+# front ends' settings classes ("module:class", subclasses of Settings), imported when described
+FRONT_END_SETTINGS: list[str] = ["bot.settings:SlackSettings"]
+
 DEFAULT_EMBED = "bundled:all-MiniLM-L6-v2"
+# the choices are the registered runtimes (kb/backends/registry.py), so a new runtime needs no edit here
+EmbedBackend = Literal[("auto", *EMBED_BACKENDS)]  # type: ignore[valid-type]
+LlmRuntime = Literal[("auto", *LLM_RUNTIMES)]  # type: ignore[valid-type]
+LlmDtype = Literal["float32", "bfloat16", "int8"]
 DEFAULT_LLM = "bundled:SmolLM2-135M-Instruct"
 
 
@@ -61,7 +71,7 @@ class Settings(BaseSettings):
     # models
     embed_model: str = Field(DEFAULT_EMBED, description="sentence-transformers model: 'bundled:all-MiniLM-L6-v2', "
                              "a Hugging Face id or a local folder.")
-    embed_backend: str = Field("auto", description="Embedding runtime: torch (sentence-transformers) | onnx | "
+    embed_backend: EmbedBackend = Field("auto", description="Embedding runtime: torch (sentence-transformers) | onnx | "
                                "onnx-int8 (ONNX Runtime, exported once into cache_dir; no torch at query time) | auto "
                                "(onnx for a local model folder, else torch).")
     llm_model: str = Field(DEFAULT_LLM, description="Instruct model: 'bundled:SmolLM2-135M-Instruct', a Hugging Face "
@@ -72,10 +82,11 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(60.0, description="Seconds to wait for the LLM endpoint.")
     max_new_tokens: int = Field(80, description="Upper bound on generated tokens per answer.")
     threads: int = Field(0, description="Threads for local inference (0: all cores).")
-    llm_runtime: str = Field("auto", description="Local LLM runtime: transformers | onnx-genai | llama-cpp | auto "
-                             "(llama-cpp when installed (`make speedup`) and the model is a .gguf, else onnx-genai "
-                             "when onnxruntime-genai is installed and the model is on disk, else transformers).")
-    llm_dtype: str = Field("float32", description="transformers runtime weights: float32 | bfloat16 | int8 "
+    llm_runtime: LlmRuntime = Field("auto", description="Local LLM runtime: transformers | onnx-genai | llama-cpp | "
+                                    "auto (llama-cpp when installed (`make speedup`) and the model is a .gguf, else "
+                                    "onnx-genai when onnxruntime-genai is installed and the model is on disk, else "
+                                    "transformers).")
+    llm_dtype: LlmDtype = Field("float32", description="transformers runtime weights: float32 | bfloat16 | int8 "
                            "(torch dynamic quantization).")
     serve_port: int = Field(0, description="Loopback port of `kb serve` (0: any free port; `kb ask` finds it "
                             "through serve.json in the data folder).")
@@ -98,30 +109,11 @@ class Settings(BaseSettings):
                                 "its words come from that sentence: the 135M model's wrong merges of two sentences keep "
                                 "0-0.57.")
 
-    # slack (secrets from the environment only)
-    slack_bot_token: SecretStr | None = Field(None, validation_alias="SLACK_BOT_TOKEN",
-                                              description="Slack bot token (xoxb-...), env SLACK_BOT_TOKEN.")
-    slack_app_token: SecretStr | None = Field(None, validation_alias="SLACK_APP_TOKEN",
-                                              description="Slack app token for Socket Mode (xapp-...).")
-    slack_signing_secret: SecretStr | None = Field(None, validation_alias="SLACK_SIGNING_SECRET",
-                                                   description="Slack signing secret (HTTP mode).")
-    slack_api_url: str | None = Field(None, validation_alias="SLACK_API_URL",
-                                      description="Replaces https://slack.com/api/ (proxy or test stand-in).")
-    slack_channels: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="Channel ids the bot answers in, comma-separated or a JSON list (empty: all).")
-
-    @field_validator("slack_channels", mode="before")
+    @field_validator("embed_backend", "llm_runtime", mode="before")
     @classmethod
-    def _split_channels(cls, value: Any) -> Any:
-        """Accept `C1,C2` as well as `["C1", "C2"]` from the environment."""
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                import json
-
-                return json.loads(text)
-            return [part.strip() for part in text.split(",") if part.strip()]
-        return value
+    def _normalise_choice(cls, value: Any) -> Any:
+        """'ONNX', ' llama_cpp ' are the same choices as 'onnx', 'llama-cpp'."""
+        return value.strip().lower().replace("_", "-") if isinstance(value, str) else value
 
     @classmethod
     def settings_customise_sources(
@@ -141,13 +133,23 @@ class Settings(BaseSettings):
 
     def describe(self) -> dict[str, Any]:
         """Effective settings without secrets, for `kb status` and eval results."""
-        out = self.model_dump(mode="json", exclude={"llm_api_key", "slack_bot_token", "slack_app_token",
-                                                     "slack_signing_secret"})
-        return out
+        secrets = {name for name, f in type(self).model_fields.items() if "SecretStr" in str(f.annotation)}
+        return self.model_dump(mode="json", exclude=secrets)
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Build Settings once; None-valued overrides (unset CLI options) are ignored."""
+def front_end_settings() -> list[type[Settings]]:
+    """The settings classes the front ends registered in FRONT_END_SETTINGS."""
+    import importlib
+
+    out = []
+    for spec in FRONT_END_SETTINGS:
+        module, _, name = spec.partition(":")
+        out.append(getattr(importlib.import_module(module), name))
+    return out
+
+
+def load_settings(settings_cls: type[Settings] = Settings, **overrides: Any) -> Settings:
+    """Build Settings (or a front end's subclass) once; None-valued overrides (unset CLI options) are ignored."""
     from pydantic import ValidationError
     from pydantic_settings import SettingsError as SourceError
 
@@ -155,7 +157,7 @@ def load_settings(**overrides: Any) -> Settings:
 
     clean = {k: v for k, v in overrides.items() if v is not None}
     try:
-        return Settings(**clean)
+        return settings_cls(**clean)
     except SourceError as exc:
         raise SettingsError(f"{exc} (check the KB_* environment variables and kb.toml)") from None
     except ValidationError as exc:
@@ -164,10 +166,14 @@ def load_settings(**overrides: Any) -> Settings:
         raise SettingsError(f"setting {name!r} (env KB_{name.upper()}): {first['msg']}") from None
 
 
-def settings_table() -> str:
-    """The README's settings table, generated from the field descriptions (tests keep them in sync)."""
+def settings_table(classes: list[type[Settings]] | None = None) -> str:
+    """The README's settings table, generated from the field descriptions (tests keep them in sync):
+    the core settings, then each front end's own (default: those in FRONT_END_SETTINGS)."""
     rows = ["| setting | env | default | what it does |", "|---|---|---|---|"]
-    for name, field in Settings.model_fields.items():
+    fields: dict[str, Any] = {}
+    for cls in [Settings, *(front_end_settings() if classes is None else classes)]:
+        fields.update({k: v for k, v in cls.model_fields.items() if k not in fields})
+    for name, field in fields.items():
         env = field.validation_alias if isinstance(field.validation_alias, str) else f"KB_{name.upper()}"
         if field.default_factory is not None:
             default = "per-user folder" if name in ("store", "cache_dir") else "[]"

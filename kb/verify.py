@@ -1,4 +1,4 @@
-"""Check each generated sentence against the passages, and find supporting quotes.
+"""Check each generated sentence against the passages.
 
 A 135M model invents names, lists and numbers, and cannot judge its own claims
 (it scores at chance as a yes/no judge). Cosine similarity alone misses
@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from kb.text import WORD, content_words, paragraphs, split_paragraph
+from kb.passages import SourceSentence, source_sentences
+from kb.text import VERB, WORD, content_words, sentences
 from kb.types import Hit
 
 NEGATIONS = {"not", "no", "never", "cannot", "can't", "don't", "doesn't", "isn't", "aren't", "won't", "without",
@@ -24,100 +25,10 @@ PROMPT_ECHO = re.compile(r"\b(passages?|question|answer|context|\[\d+\])\s*:|^\s
 
 
 @dataclass
-class SourceSentence:
-    text: str
-    hit_index: int  # index into the hits list
-    key: str = ""  # what is compared with questions and drafts, when not the text (a list's lead-in)
-
-    @property
-    def match_text(self) -> str:
-        return self.key or self.text
-
-
-@dataclass
 class Support:
     score: float
     source: SourceSentence | None
     reason: str = ""
-
-
-def source_sentences(hits: list[Hit]) -> list[SourceSentence]:
-    """Quotable sentences of each hit.
-
-    A short label ('**Small models**. Used for ...') is joined to the sentence after
-    it, so no quote is a bare heading. A lead-in ('... tasks, including:') is quoted
-    with the list it introduces, one '- item' line each: alone it answers nothing.
-    The items stay quotable on their own too.
-    """
-    out = []
-    for i, hit in enumerate(hits):
-        paras = paragraphs(hit.chunk.text)
-        pending = ""
-        for k, (para, item) in enumerate(paras):
-            if item or (k and paras[k - 1][1]):  # labels are not joined across list items
-                if len(pending.split()) >= 4:
-                    out.append(SourceSentence(pending, i))
-                pending = ""
-            sents = split_paragraph(para)
-            for j, s in enumerate(sents):
-                s = f"{pending} {s}".strip() if pending else s
-                pending = ""
-                if len(s.split()) < LABEL_WORDS and not VERB.search(s):
-                    pending = s
-                    continue
-                if len(s.split()) < 4:
-                    continue
-                if j == len(sents) - 1 and s.endswith(":"):
-                    # ranked by the lead-in alone: a list of names is close to every question about them
-                    out.append(SourceSentence(with_list(s, paras[k + 1:]), i, key=s))
-                elif POINTS_BACK.search(s) and out and out[-1].hit_index == i:
-                    # 'There are various methods for this, ...' is about the sentence before it
-                    out.append(SourceSentence(s, i, key=f"{out[-1].match_text} {s}"))
-                else:
-                    out.append(SourceSentence(s, i))
-    return out
-
-
-LIST_WORDS = 80  # a lead-in and its list stay a readable quote (~100 tokens)
-
-
-def with_list(lead: str, rest: list[tuple[str, bool]]) -> str:
-    """The lead-in followed by the list items right after it, as many as fit LIST_WORDS."""
-    items: list[str] = []
-    words = len(lead.split())
-    for para, item in rest:
-        words += len(para.split())
-        if not item or (items and words > LIST_WORDS):
-            break
-        items.append(para)
-    return lead + "".join(f"\n- {it}" for it in items)
-
-
-LABEL_WORDS = 6
-ANAPHOR = re.compile(r"^(?:for (?:these|this|that) reasons?|this|these|that|those|it|they|such|therefore|thus|"
-                     r"as a result|because of this|in (?:this|that) case)\b", re.I)
-POINTS_BACK = re.compile(r"\b(?:for|of|like|with|about|to|from|by|on) (?:this|that|these|those)\s*[,.;:]", re.I)
-
-
-def leans_back(text: str) -> bool:
-    return bool(ANAPHOR.match(text) or POINTS_BACK.search(text))
-
-
-def with_context(src: SourceSentence, i: int, sources: list[SourceSentence],
-                 taken: list[SourceSentence]) -> SourceSentence:
-    """A sentence that leans on the one before ('For these reasons, ...') is quoted with it
-    (sources[i] is src)."""
-    text = src.text
-    for _ in range(2):
-        if i == 0 or not leans_back(text):
-            break
-        prev = sources[i - 1]
-        if prev.hit_index != src.hit_index or any(prev.text in t.text for t in taken):
-            break
-        text, i = f"{prev.text} {text}", i - 1
-        if not leans_back(prev.text):
-            break
-    return src if text == src.text else SourceSentence(text, src.hit_index)
 
 
 def is_degenerate(text: str, prompt_passages: str = "") -> str:
@@ -197,11 +108,6 @@ def novel_specifics(sentence: str, passage: str) -> list[str]:
 def _flags(text: str) -> tuple[bool, bool, bool]:
     words = {w.lower() for w in WORD.findall(text)}
     return bool(words & NEGATIONS or "n't" in text), bool(words & ALL_WORDS), bool(words & FEW_WORDS)
-
-
-VERB = re.compile(r"\b(is|are|was|were|has|have|had|can|could|does|do|did|will|would|should|must|may|"
-                  r"uses?|needs?|activates?|sends?|runs?|learns?|follows?|completes?|predicts?|scores?|"
-                  r"maps?|stores?|reduces?|makes?|adds?|produces?|continues?|answers?|means?|refers?)\b", re.I)
 GENERIC = {"model", "languag", "llm", "network", "neural", "system"}
 
 
@@ -302,88 +208,73 @@ class Checker:
         return best
 
 
-DEFINITION = re.compile(r"^[A-Z][^.]{0,80}?\b(is|are|refers to|means)\b")
+MODEL_MARK = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")  # the model's own [n] marks: kb cites by itself
+SHORTENING = 0.85  # share of a draft's words from its source sentence that makes it a shortening of it
 
 
-LEXICAL_WEIGHT = 0.3
+ASIDE = re.compile(r"\([^)]*\)|,\s*(?:also (?:called|known as)|such as|for example|e\.g\.|i\.e\.|like)\b[^,]*(?:,|$)",
+                   re.I)
 
 
-def _question_overlap(question: str, checker: Checker, pool: list[SourceSentence]) -> list[float]:
-    """IDF-weighted share of the question's words found in each sentence or its section heading.
+def source_coverage(sentence: str, source: str) -> float:
+    """How much of the source sentence a draft sentence keeps, or 1.0 when it only shortens it.
 
-    A small embedder ranks "Base models are powerful but raw." close to any base-model
-    question; the words the question is really about ("mistakes", "deploy") are rarer
-    in the page, so they weigh more.
+    The share of the source sentence's content words the draft keeps, asides ('(SFT)',
+    ', also called a gating network,', ', such as ...') not counted. A draft whose words
+    nearly all come from that one sentence is a faithful shortening whatever it leaves out;
+    a draft that keeps little of its source and brings words from elsewhere is how a 135M
+    model merges two sentences into a wrong one.
     """
-    import math
-
-    qwords = set(content_words(question))
-    if not pool or not qwords:
-        return [0.0] * len(pool)
-    bags = []
-    for src in pool:
-        chunk = checker.hits[src.hit_index].chunk
-        bags.append(set(content_words(src.match_text)) | set(content_words(chunk.section)))
-    idf = {w: math.log(1 + len(bags) / (1 + sum(w in b for b in bags))) for w in qwords}
-    total = sum(idf.values()) or 1.0
-    return [sum(idf[w] for w in qwords & bag) / total for bag in bags]
+    words = set(content_words(sentence))
+    full = set(content_words(source))
+    if words and len(words & full) / len(words) >= SHORTENING:
+        return 1.0
+    core = set(content_words(ASIDE.sub(" ", source)))
+    return len(core & words) / len(core) if core else 1.0
 
 
-HEADING_WEIGHT = 0.15  # quote-only key-fact recall 0.870 -> 0.878 (sample), 0.884 -> 0.905 (seed pages)
+@dataclass
+class Verdict:
+    """What the checks decided for one draft sentence: kept with its source sentence, or dropped and why."""
+
+    text: str
+    support: float  # how well the best source sentence supports it (0 when not checked)
+    source: SourceSentence | None = None  # set when the sentence is kept
+    reason: str = ""  # why it was dropped
 
 
-def _heading_match(qwords: set[str], heading: str) -> float:
-    """Jaccard overlap of the question's and a section heading's content words: a section
-    titled like the question ('Why not deploy a base model') is its answer."""
-    hwords = set(content_words(heading))
-    return len(qwords & hwords) / len(qwords | hwords) if qwords and hwords else 0.0
+def check_draft(question: str, raw: str, hits: list[Hit], checker: Checker, min_support: float,
+                min_coverage: float = 0.0) -> list[Verdict]:
+    """A verdict per draft sentence, in draft order (a degenerate draft: one verdict for all of it).
 
-
-def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 4,
-                exclude: list[SourceSentence] = ()) -> list[SourceSentence]:  # type: ignore[assignment]
-    """Source sentences that together answer the question best.
-
-    Candidates come from the top-ranked page only (one page per term for "X vs Y"
-    questions), so quotes never drift to a page that merely mentions the topic.
-    Sentences are picked by maximal marginal relevance: similarity to the
-    question, nudged towards higher-ranked passages, definition-shaped sentences
-    and sections whose heading reads like the question, minus redundancy with
-    what was already picked. Tuned on both
-    eval sets (bench/answers.py): 4 sentences, one page, recall ~0.8, source
-    precision ~0.97.
+    A draft sentence is kept when a source sentence supports it (`min_support`) and
+    it keeps at least `min_coverage` of that sentence's content words.
     """
-    ranked = checker.ranked_sources(question)
-    pages: list[str] = []
-    for hit in checker.hits:
-        if hit.chunk.source not in pages:
-            pages.append(hit.chunk.source)
-    keep = set(pages[:max(1, len(terms))])
-    n = max(1, len(checker.hits))
-    index = {id(src): i for i, src in enumerate(checker.sources)}
-    pool = [(sim, src) for sim, src in ranked
-            if checker.hits[src.hit_index].chunk.source in keep and src not in exclude]
-    overlap = _question_overlap(question, checker, [src for _, src in pool])
-    qwords = set(content_words(question))
-    heading = [_heading_match(qwords, hit.chunk.section) for hit in checker.hits]  # once per passage
-    candidates = []
-    for (sim, src), lex in zip(pool, overlap, strict=True):
-        bonus = 0.2 * (n - src.hit_index) / n + LEXICAL_WEIGHT * lex + HEADING_WEIGHT * heading[src.hit_index]
-        if terms and DEFINITION.match(src.text):
-            bonus += 0.08
-        candidates.append((sim + bonus, src))
-    chosen: list[SourceSentence] = list(exclude)
-    picked: list[SourceSentence] = []
-    while candidates and len(chosen) < limit:
-        def value(item: tuple[float, SourceSentence]) -> float:
-            redundancy = max((float(checker._vecs[index[id(item[1])]] @ checker._vecs[index[id(c)]])
-                              for c in chosen if id(c) in index), default=0.0)
-            return 0.75 * item[0] - 0.25 * redundancy
-
-        best = max(candidates, key=value)
-        candidates.remove(best)
-        chosen.append(best[1])
-        picked.append(best[1])
-    out: list[SourceSentence] = []
-    for src in picked:
-        out.append(with_context(src, index[id(src)], checker.sources, picked + out))
-    return out
+    verdicts: list[Verdict] = []
+    why_unusable = is_degenerate(raw)
+    if why_unusable:
+        return [Verdict(raw[:200], 0.0, None, why_unusable)]
+    seen: set[str] = set()
+    drafts = sentences(MODEL_MARK.sub("", raw))
+    for i, sent in enumerate(drafts):
+        sent = strip_heading_echo(sent, hits)
+        norm = " ".join(sent.lower().split())
+        last = i == len(drafts) - 1
+        why = "repeated sentence" if norm in seen else unusable_sentence(sent, hits, last, question)
+        if why:
+            verdicts.append(Verdict(sent, 0.0, None, why))
+            continue
+        seen.add(norm)
+        sup = checker.support(sent)
+        if sup.source is None or sup.score < min_support:
+            verdicts.append(Verdict(sent, sup.score, None, sup.reason or f"support {sup.score:.2f} < {min_support}"))
+            continue
+        covered = source_coverage(sent, sup.source.text)
+        if covered < min_coverage:
+            # close to a source sentence but says far less than it: how a 135M model merges two
+            # sentences into a wrong one ("a chat model is a type of base model that uses RL")
+            verdicts.append(Verdict(sent, sup.score, None, f"keeps only {covered:.0%} of the source sentence "
+                                    "that supports it and adds words from elsewhere"))
+            continue
+        verdicts.append(Verdict(sent, sup.score, sup.source))
+    return verdicts

@@ -45,7 +45,7 @@ def settings(tmp_path, model_cache):
 
 @pytest.fixture(scope="session")
 def embedder():
-    from kb.models import load_embedder
+    from kb.backends import load_embedder
     from kb.settings import load_settings
 
     return load_embedder(load_settings())
@@ -53,7 +53,7 @@ def embedder():
 
 @pytest.fixture(scope="session")
 def llm(model_cache):
-    from kb.models import load_llm
+    from kb.backends import load_llm
     from kb.settings import load_settings
 
     return load_llm(load_settings(cache_dir=model_cache))

@@ -199,9 +199,9 @@ def dm(text: str, ts: str, user: str = "U1", **extra: Any) -> dict[str, Any]:
 
 
 def bot_settings(store, **extra: Any):
-    from kb.settings import load_settings
+    from bot.settings import load_slack_settings
 
-    return load_settings(store=store, slack_bot_token=BOT_TOKEN, slack_signing_secret=SECRET, **extra)
+    return load_slack_settings(store=store, slack_bot_token=BOT_TOKEN, slack_signing_secret=SECRET, **extra)
 
 
 @pytest.fixture
@@ -472,10 +472,10 @@ def test_failures_in_bolt_or_junk_bodies_never_get_5xx(start_bot, slack, sample_
 
 
 def test_channel_allow_list(start_bot, slack, sample_engine, monkeypatch):
-    from kb.settings import load_settings
+    from bot.settings import load_slack_settings
 
     monkeypatch.setenv("KB_SLACK_CHANNELS", '["CALLOWED"]')
-    assert load_settings().slack_channels == ["CALLOWED"]  # the env format the docs give
+    assert load_slack_settings().slack_channels == ["CALLOWED"]  # the env format the docs give
     bot, _ = start_bot(sample_engine, slack_channels=["CALLOWED"])
     assert bot.event(mention("help", "700.000001", channel="COTHER"), "EvNotAllowed")[0] == 200
     note = slack.wait_for(lambda c: c["method"] == "chat.postEphemeral", what="not-here note")[0]

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from kb.answer import compose
+from kb.cite import compose
 from kb.retrieve import question_terms
 from kb.verify import Checker, contradiction, is_degenerate
 
@@ -21,9 +21,9 @@ MOE_Q = "What is a mixture of experts model?"
 def draft_answer(engine, question: str, draft: str):
     hits = engine.search(question, engine.settings.top_k)
     checker = Checker(engine.embedder, hits)
-    text, citations, checks, mode = compose(question, draft, hits, checker, question_terms(question),
-                                            engine.settings.min_support, min_coverage=engine.settings.min_coverage)
-    return hits, text, citations, checks, mode
+    out = compose(question, draft, hits, checker, question_terms(question), engine.settings.min_support,
+                  min_coverage=engine.settings.min_coverage)
+    return hits, out.text, out.citations, out.checks, out.mode
 
 
 @pytest.mark.parametrize("question,terms", [
@@ -145,7 +145,7 @@ def _hit(text: str, title: str = "Page", section: str = "Section"):
 
 
 def test_quotes_keep_the_sentence_an_anaphor_leans_on(embedder):
-    from kb.verify import best_quotes
+    from kb.quotes import best_quotes
 
     hit = _hit("RL tuning is a powerful technique. It is also difficult to reproduce, and requires a lot of "
                "compute. For these reasons, RL-tuned models are not yet widely used. Some teams still try it.")
@@ -156,7 +156,7 @@ def test_quotes_keep_the_sentence_an_anaphor_leans_on(embedder):
 
 
 def test_a_sentence_that_points_back_is_ranked_and_quoted_with_the_one_before(embedder):
-    from kb.verify import best_quotes
+    from kb.quotes import best_quotes
 
     hit = _hit("Some teams tune models with reinforcement learning (RL). Several algorithms exist for this, known "
                "by acronyms such as RLHF, DPO and PPO. Tuning with RL needs a lot of compute. RL-tuned models are "
@@ -170,7 +170,7 @@ def test_a_sentence_that_points_back_is_ranked_and_quoted_with_the_one_before(em
 def test_the_section_headed_like_the_question_supplies_the_quotes(sample_engine):
     """'Why not deploy a base model?' has a section of that name; its reason (a base model
     continues the question instead of answering) must not lose to a generic sentence elsewhere."""
-    from kb.verify import best_quotes
+    from kb.quotes import best_quotes
 
     q = "Why not deploy a base model?"
     hits = sample_engine.search(q, sample_engine.settings.top_k)
@@ -180,7 +180,7 @@ def test_the_section_headed_like_the_question_supplies_the_quotes(sample_engine)
 
 
 def test_a_bold_label_is_quoted_with_its_sentence(embedder):
-    from kb.verify import source_sentences
+    from kb.passages import source_sentences
 
     hit = _hit("- **Small Language Models (SLMs)**. Used for lightweight tasks where latency matters.\n"
                "- **Embedding models**. They map text to vectors.")
@@ -191,7 +191,8 @@ def test_a_bold_label_is_quoted_with_its_sentence(embedder):
 
 def test_a_list_lead_in_is_quoted_with_its_items_and_ranked_by_itself(embedder):
     from eval.metrics import quote_in_passage
-    from kb.verify import best_quotes, source_sentences
+    from kb.passages import source_sentences
+    from kb.quotes import best_quotes
 
     text = ("Different models are good at different things.\n\nLanguage models can do many tasks, including:\n\n"
             "- Classification: sort text into categories\n- RAG: retrieve and generate text\n"
@@ -223,15 +224,16 @@ def test_a_draft_that_keeps_little_of_its_source_sentence_is_dropped(sample_engi
     draft = "You should use an embedding model for applications that answer users."
     args = (q, draft, hits, checker, question_terms(q), sample_engine.settings.min_support)
     loose = compose(*args)
-    assert loose[2][0].action == "kept"  # support alone lets it through
-    text, _, checks, _ = compose(*args, min_coverage=sample_engine.settings.min_coverage)
+    assert loose.checks[0].action == "kept"  # support alone lets it through
+    strict = compose(*args, min_coverage=sample_engine.settings.min_coverage)
+    text, checks = strict.text, strict.checks
     assert checks[0].action == "dropped" and "keeps only" in checks[0].reason, checks[0]
     assert "embedding model for applications" not in text and "instruct model" in text
 
 
 def test_focused_prompt_shows_only_the_quotable_sentences(sample_engine):
-    from kb.answer import build_messages
-    from kb.verify import best_quotes
+    from kb.prompt import build_messages
+    from kb.quotes import best_quotes
 
     hits = sample_engine.search(MOE_Q, sample_engine.settings.top_k)
     checker = Checker(sample_engine.embedder, hits)

@@ -7,28 +7,28 @@ import logging
 
 import pytest
 
+from kb.backends.registry import pick_runtime
+from kb.backends.sources import LLMSource
 from kb.errors import ModelNotFound
-from kb.models import LLMSource, pick_runtime
 
 needs_genai = pytest.mark.skipif(importlib.util.find_spec("onnxruntime_genai") is None,
                                  reason="onnxruntime-genai not installed")
 
 
 def test_auto_picks_onnx_genai_for_a_model_on_disk(settings, monkeypatch, tmp_path):
-    import kb.models
-    from kb import ort_genai
+    import kb.backends.registry as registry
 
     settings = settings.model_copy(update={"llm_runtime": "auto"})
     gguf = LLMSource(str(tmp_path), "m.gguf")
-    monkeypatch.setattr(kb.models, "llama_cpp_available", lambda: False)
-    monkeypatch.setattr(ort_genai, "available", lambda: True)
+    monkeypatch.setattr(registry, "llama_cpp_available", lambda: False)
+    monkeypatch.setattr(registry, "onnx_genai_available", lambda: True)
     assert pick_runtime(settings, gguf) == "onnx-genai"
     assert pick_runtime(settings, LLMSource(str(tmp_path))) == "onnx-genai"  # a local HF folder
     assert pick_runtime(settings, LLMSource("HuggingFaceTB/not-on-disk")) == "transformers"
-    monkeypatch.setattr(kb.models, "llama_cpp_available", lambda: True)
+    monkeypatch.setattr(registry, "llama_cpp_available", lambda: True)
     assert pick_runtime(settings, gguf) == "llama-cpp"  # `make speedup` is an explicit choice
-    monkeypatch.setattr(ort_genai, "available", lambda: False)
-    monkeypatch.setattr(kb.models, "llama_cpp_available", lambda: False)
+    monkeypatch.setattr(registry, "onnx_genai_available", lambda: False)
+    monkeypatch.setattr(registry, "llama_cpp_available", lambda: False)
     assert pick_runtime(settings, gguf) == "transformers"
     with pytest.raises(ModelNotFound, match="pip install onnxruntime-genai"):
         pick_runtime(settings.model_copy(update={"llm_runtime": "onnx-genai"}), gguf)
@@ -36,8 +36,9 @@ def test_auto_picks_onnx_genai_for_a_model_on_disk(settings, monkeypatch, tmp_pa
 
 def test_a_failed_export_falls_back_to_transformers_and_is_remembered(settings, monkeypatch, tmp_path, caplog):
     """A builder that fails (or a check generate that crashes) leaves no model; auto answers with transformers."""
-    import kb.models
-    from kb import ort_genai
+    import kb.backends.registry as registry
+    import kb.backends.transformers_llm
+    from kb.backends import onnx_genai
 
     hf = tmp_path / "hf-model"
     hf.mkdir()
@@ -46,31 +47,31 @@ def test_a_failed_export_falls_back_to_transformers_and_is_remembered(settings, 
 
     def broken_run(cmd, what, timeout):
         calls.append(what)
-        raise ort_genai.ExportFailed(f"{what} failed (killed by signal 4): Illegal instruction")
+        raise onnx_genai.ExportFailed(f"{what} failed (killed by signal 4): Illegal instruction")
 
-    monkeypatch.setattr(ort_genai, "_run", broken_run)
-    monkeypatch.setattr(ort_genai, "available", lambda: True)
-    monkeypatch.setattr(kb.models, "llama_cpp_available", lambda: False)
-    monkeypatch.setattr(kb.models, "_load_local_llm", lambda s: "transformers runtime")
+    monkeypatch.setattr(onnx_genai, "_run", broken_run)
+    monkeypatch.setattr(registry, "onnx_genai_available", lambda: True)
+    monkeypatch.setattr(registry, "llama_cpp_available", lambda: False)
+    monkeypatch.setattr(kb.backends.transformers_llm, "load", lambda s: "transformers runtime")
     auto = settings.model_copy(update={"llm_model": str(hf), "llm_runtime": "auto", "cache_dir": tmp_path / "c"})
-    with caplog.at_level(logging.WARNING, logger="kb.models"):
-        assert kb.models.load_llm(auto) == "transformers runtime"
+    with caplog.at_level(logging.WARNING, logger="kb.backends.registry"):
+        assert registry.load_llm(auto) == "transformers runtime"
     assert "Illegal instruction" in caplog.text and "transformers runtime instead" in caplog.text
     assert len(calls) == 1
     assert not list((tmp_path / "c" / "models").glob("*genai*/model.onnx"))
-    assert kb.models.load_llm(auto) == "transformers runtime"
+    assert registry.load_llm(auto) == "transformers runtime"
     assert len(calls) == 1, "the failure is remembered: later processes do not rebuild"
     with pytest.raises(ModelNotFound, match="KB_LLM_RUNTIME=transformers"):
-        kb.models.load_llm(auto.model_copy(update={"llm_runtime": "onnx-genai"}))
+        registry.load_llm(auto.model_copy(update={"llm_runtime": "onnx-genai"}))
     with pytest.raises(ModelNotFound):
-        kb.models.onnx_genai_folder(auto, LLMSource(str(hf)), retry=True)
+        onnx_genai.export_folder(auto, LLMSource(str(hf)), retry=True)
     assert len(calls) == 2, "kb prepare (retry=True) tries again"
 
 
 @needs_genai
 @pytest.mark.llm
 def test_prepare_exports_once_and_auto_answers_with_onnx_genai(settings):
-    from kb.ort_genai import OrtGenaiLLM
+    from kb.backends.onnx_genai import OrtGenaiLLM
     from kb.prepare import prepare
 
     lines: list[str] = []
@@ -81,7 +82,7 @@ def test_prepare_exports_once_and_auto_answers_with_onnx_genai(settings):
     again = prepare(settings)
     assert all(s.seconds < 10 for s in again.steps), again.steps  # cached: nothing is converted twice
 
-    from kb.models import load_llm
+    from kb.backends import load_llm
 
     llm = load_llm(settings)
     assert isinstance(llm, OrtGenaiLLM)
@@ -102,7 +103,7 @@ def test_onnx_genai_sends_the_same_prompt_and_greedy_text_as_transformers(settin
     and computes with int8 activations, so on longer passages the two greedy drafts
     can part after a few tokens. The eval compares their quality (docs/bench-speed.md).
     """
-    from kb.models import load_llm
+    from kb.backends import load_llm
 
     ref = load_llm(settings.model_copy(update={"llm_runtime": "transformers"}))
     fast = load_llm(settings.model_copy(update={"llm_runtime": "onnx-genai"}))

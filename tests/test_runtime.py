@@ -7,28 +7,29 @@ import importlib.util
 import numpy as np
 import pytest
 
+from kb.backends.registry import pick_runtime
+from kb.backends.sources import LLMSource
 from kb.errors import ModelNotFound
-from kb.models import LLMSource, pick_runtime
 
 GGUF = LLMSource("/models", "m.gguf")
 FOLDER = LLMSource("/models/hf-folder")
 
 
 def test_auto_runtime_uses_llama_cpp_only_for_gguf_when_installed(settings, monkeypatch):
-    import kb.models
+    import kb.backends.registry as registry
 
     settings = settings.model_copy(update={"llm_runtime": "auto"})
-    monkeypatch.setattr(kb.models, "llama_cpp_available", lambda: True)
+    monkeypatch.setattr(registry, "llama_cpp_available", lambda: True)
     assert pick_runtime(settings, GGUF) == "llama-cpp"
     assert pick_runtime(settings, FOLDER) == "transformers"
-    monkeypatch.setattr(kb.models, "llama_cpp_available", lambda: False)
+    monkeypatch.setattr(registry, "llama_cpp_available", lambda: False)
     assert pick_runtime(settings, GGUF) == "transformers"
 
 
 def test_runtime_setting_errors_name_the_setting(settings, monkeypatch):
-    import kb.models
+    import kb.backends.registry as registry
 
-    monkeypatch.setattr(kb.models, "llama_cpp_available", lambda: False)
+    monkeypatch.setattr(registry, "llama_cpp_available", lambda: False)
     with pytest.raises(ModelNotFound, match="make speedup"):
         pick_runtime(settings.model_copy(update={"llm_runtime": "llama-cpp"}), GGUF)
     with pytest.raises(ModelNotFound, match="needs a .gguf"):
@@ -41,7 +42,8 @@ def test_runtime_setting_errors_name_the_setting(settings, monkeypatch):
 @pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python not installed "
                     "(make speedup)")
 def test_llama_cpp_runtime_answers_from_the_gguf(settings):
-    from kb.models import LlamaCppLLM, load_llm
+    from kb.backends import load_llm
+    from kb.backends.llama_cpp_llm import LlamaCppLLM
 
     llm = load_llm(settings.model_copy(update={"llm_runtime": "llama-cpp"}))
     assert isinstance(llm, LlamaCppLLM)
@@ -54,14 +56,14 @@ def test_llama_cpp_runtime_answers_from_the_gguf(settings):
 
 
 def test_bad_dtype_is_a_user_error(settings):
-    from kb.models import load_llm
+    from kb.backends import load_llm
 
     with pytest.raises(ModelNotFound, match="KB_LLM_DTYPE"):
         load_llm(settings.model_copy(update={"llm_dtype": "fp4", "llm_runtime": "transformers"}))
 
 
 def test_onnx_embedder_matches_sentence_transformers(settings):
-    from kb.models import load_embedder
+    from kb.backends import load_embedder
 
     embedder = load_embedder(settings.model_copy(update={"embed_backend": "torch"}))
     assert type(embedder).__name__ == "SentenceTransformer"
@@ -78,7 +80,7 @@ def test_onnx_embedder_matches_sentence_transformers(settings):
 
 
 def test_unknown_embed_backend_is_a_user_error(settings):
-    from kb.models import load_embedder
+    from kb.backends import load_embedder
 
     with pytest.raises(ModelNotFound, match="KB_EMBED_BACKEND"):
         load_embedder(settings.model_copy(update={"embed_backend": "tensorrt"}))

@@ -1,4 +1,4 @@
-"""The local instruct model run by ONNX Runtime GenAI (`KB_LLM_RUNTIME=onnx-genai`).
+"""The onnxruntime-genai runtime (`KB_LLM_RUNTIME=onnx-genai`): the local instruct model as int4 ONNX.
 
 onnxruntime-genai installs as a prebuilt wheel, so the default install gets a
 fast runtime without compiling anything. Its model builder turns a Hugging Face
@@ -20,7 +20,6 @@ transformers.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import logging
 import os
@@ -29,7 +28,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from kb.backends.sources import LLMSource, _llm_label, _short, resolve_llm_model
+from kb.errors import ModelNotFound
+
+if TYPE_CHECKING:
+    from kb.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +49,6 @@ FAILED = "export-failed.txt"  # written instead of a model when the export or it
 
 class ExportFailed(RuntimeError):
     """The ONNX export (or its one-token check) did not work on this machine."""
-
-
-def available() -> bool:
-    return importlib.util.find_spec("onnxruntime_genai") is not None
 
 
 def _version() -> str:
@@ -212,8 +213,30 @@ class OrtGenaiLLM:
         return self.tokenizer.decode(out, skip_special_tokens=True).strip(), len(out)
 
 
-def load(folder: Path, label: str, threads: int) -> OrtGenaiLLM:
+def load(settings: Settings) -> OrtGenaiLLM:
+    """The checked export of KB_LLM_MODEL (made once, `kb prepare` does it at install), loaded for CPU."""
+    src = resolve_llm_model(settings.llm_model)
+    folder = export_folder(settings, src)
     t0 = time.perf_counter()
-    llm = OrtGenaiLLM(folder, label, threads)
+    try:
+        llm = OrtGenaiLLM(folder, _llm_label(settings, src), settings.threads)
+    except Exception as exc:  # noqa: BLE001
+        raise ModelNotFound(f"onnxruntime-genai cannot load {folder}: {_short(exc)} "
+                            "(KB_LLM_RUNTIME=transformers skips it)") from exc
     log.info("loaded %s with onnxruntime-genai in %.1fs", folder.name, time.perf_counter() - t0)
     return llm
+
+
+def export_folder(settings: Settings, src: LLMSource, retry: bool = False) -> Path:
+    """The checked onnxruntime-genai export of the model, converting once (`kb prepare` does this at install).
+
+    A .gguf goes through the transformers runtime's safetensors copy first.
+    """
+    from kb.backends.transformers_llm import _gguf_cache
+
+    try:
+        hf = Path(_gguf_cache(src, settings.cache_dir) if src.gguf_file else src.folder)
+        return export(hf, settings.cache_dir, retry=retry)
+    except ExportFailed as exc:
+        raise ModelNotFound(f"onnxruntime-genai cannot run {src.label}: {exc} (KB_LLM_RUNTIME=transformers skips "
+                            "it; `kb prepare` tries the export again)") from exc

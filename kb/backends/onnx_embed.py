@@ -16,7 +16,13 @@ import logging
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from kb.backends.sources import _short, quiet_progress_bars, resolve_embed_model
+from kb.errors import ModelNotFound
+
+if TYPE_CHECKING:
+    from kb.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +55,6 @@ def export(folder: str | Path, cache_dir: Path, quantize: bool = False) -> Path:
 def _export_fp32(folder: Path, target: Path) -> None:
     import torch
     from transformers import AutoModel
-
-    from kb.models import quiet_progress_bars
 
     quiet_progress_bars()
 
@@ -148,3 +152,30 @@ class OnnxEmbedder:
                 parts[i] = pooled[row]
         out = np.stack([parts[i] for i in range(len(texts))]).astype(np.float32)
         return out[0] if single else out
+
+
+def load(settings: Settings) -> Any:
+    """KB_EMBED_BACKEND=onnx: fp32 weights."""
+    return _load_onnx_embedder(settings, resolve_embed_model(settings.embed_model), quantize=False)
+
+
+def load_int8(settings: Settings) -> Any:
+    """KB_EMBED_BACKEND=onnx-int8: dynamically quantized weights."""
+    return _load_onnx_embedder(settings, resolve_embed_model(settings.embed_model), quantize=True)
+
+
+def _load_onnx_embedder(settings: Settings, target: str, quantize: bool) -> Any:
+    """ONNX Runtime without torch; the export from the local folder is cached in cache_dir."""
+    from kb.backends.st_embed import _load_st_embedder
+
+    if not Path(target).is_dir():
+        raise ModelNotFound(f"KB_EMBED_BACKEND=onnx needs a local model folder, not {settings.embed_model!r} "
+                            "(KB_EMBED_MODEL); use KB_EMBED_BACKEND=torch")
+    try:
+        return OnnxEmbedder(target, export(target, settings.cache_dir, quantize=quantize), threads=settings.threads)
+    except ImportError as exc:  # onnx/onnxscript missing for the one-time export: the torch path still works
+        log.warning("ONNX embedder unavailable (%s); using sentence-transformers", _short(exc))
+        return _load_st_embedder(settings, target)
+    except Exception as exc:  # noqa: BLE001
+        raise ModelNotFound(f"cannot run embedding model {settings.embed_model!r} with ONNX Runtime "
+                            f"(KB_EMBED_BACKEND): {_short(exc)}") from exc

@@ -1,0 +1,113 @@
+"""Which runtime loads the LLM and the embedder: a registry per kind, keyed by the runtime's name.
+
+Each value is "module:function", imported only when chosen (so `kb --help` and the
+settings never import torch); the function takes the Settings and returns an
+object with the interface in kb/backends/__init__.py (`LLM`, `Embedder`).
+Adding a runtime is one module with a `load(settings)` function and one line here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kb.backends.sources import LLMSource, _offline_unless_remote, resolve_embed_model, resolve_llm_model
+from kb.errors import ModelNotFound
+
+if TYPE_CHECKING:
+    from kb.settings import Settings
+
+log = logging.getLogger(__name__)
+
+LLM_RUNTIMES: dict[str, str] = {
+    "transformers": "kb.backends.transformers_llm:load",
+    "llama-cpp": "kb.backends.llama_cpp_llm:load",
+    "onnx-genai": "kb.backends.onnx_genai:load",
+    "openai": "kb.backends.openai_llm:load",  # chosen by KB_LLM_URL
+}
+EMBED_BACKENDS: dict[str, str] = {
+    "torch": "kb.backends.st_embed:load",
+    "onnx": "kb.backends.onnx_embed:load",
+    "onnx-int8": "kb.backends.onnx_embed:load_int8",
+}
+
+
+def _loader(spec: str) -> Any:
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def load_embedder(settings: Settings) -> Any:
+    """A SentenceTransformer or a drop-in (KB_EMBED_BACKEND), offline; errors name the setting."""
+    _offline_unless_remote()
+    backend = settings.embed_backend.strip().lower()
+    if backend != "auto" and backend not in EMBED_BACKENDS:
+        raise ModelNotFound(f"KB_EMBED_BACKEND {settings.embed_backend!r}: use auto, "
+                            f"{', '.join(EMBED_BACKENDS)}")
+    if backend == "auto":  # same vectors either way; ONNX Runtime spares a query process the torch import
+        target = resolve_embed_model(settings.embed_model)
+        backend = "onnx" if Path(target).is_dir() and importlib.util.find_spec("onnxruntime") else "torch"
+    return _loader(EMBED_BACKENDS[backend])(settings)
+
+
+def llama_cpp_available() -> bool:
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+def onnx_genai_available() -> bool:
+    return importlib.util.find_spec("onnxruntime_genai") is not None
+
+
+def pick_runtime(settings: Settings, src: LLMSource) -> str:
+    """The registered runtime for a local model; errors name KB_LLM_RUNTIME.
+
+    auto: llama.cpp when `make speedup` installed it and the model is a .gguf, else
+    onnx-genai when onnxruntime-genai is installed and the model is on disk (a .gguf or
+    a folder), else transformers.
+    """
+    choice = settings.llm_runtime.strip().lower().replace("_", "-")
+    if choice != "auto" and choice not in LLM_RUNTIMES:
+        raise ModelNotFound(f"KB_LLM_RUNTIME {settings.llm_runtime!r}: use auto, {', '.join(LLM_RUNTIMES)}")
+    if choice == "openai":
+        raise ModelNotFound("KB_LLM_RUNTIME=openai needs KB_LLM_URL (an OpenAI-compatible endpoint)")
+    if choice == "llama-cpp":
+        if not src.gguf_file:
+            raise ModelNotFound(f"KB_LLM_RUNTIME=llama-cpp needs a .gguf model, not {src.label} (KB_LLM_MODEL)")
+        if not llama_cpp_available():
+            raise ModelNotFound("KB_LLM_RUNTIME=llama-cpp but llama-cpp-python is not installed: run `make speedup`")
+        return "llama-cpp"
+    if choice == "onnx-genai":
+        if not onnx_genai_available():
+            raise ModelNotFound("KB_LLM_RUNTIME=onnx-genai but onnxruntime-genai is not installed: "
+                                "pip install onnxruntime-genai")
+        if not Path(src.folder).is_dir():
+            raise ModelNotFound(f"KB_LLM_RUNTIME=onnx-genai needs a model on disk, not {src.label} (KB_LLM_MODEL)")
+        return "onnx-genai"
+    if choice == "auto":
+        if src.gguf_file and llama_cpp_available():
+            return "llama-cpp"
+        if Path(src.folder).is_dir() and onnx_genai_available():
+            return "onnx-genai"
+        return "transformers"
+    return choice
+
+
+def load_llm(settings: Settings) -> Any:
+    """The instruct model: the endpoint at KB_LLM_URL, else the local model on the chosen runtime.
+
+    When auto picked onnx-genai and its export or load fails, the transformers runtime
+    answers instead (the reason is logged); an explicit KB_LLM_RUNTIME raises.
+    """
+    if settings.llm_url:
+        return _loader(LLM_RUNTIMES["openai"])(settings)
+    runtime = pick_runtime(settings, resolve_llm_model(settings.llm_model))
+    if runtime == "onnx-genai" and settings.llm_runtime.strip().lower() == "auto":
+        try:
+            return _loader(LLM_RUNTIMES[runtime])(settings)
+        except ModelNotFound as exc:
+            log.warning("%s; answering with the transformers runtime instead", exc)
+            runtime = "transformers"
+    return _loader(LLM_RUNTIMES[runtime])(settings)

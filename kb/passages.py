@@ -1,0 +1,100 @@
+"""The quotable source sentences of retrieved passages: labels joined, lists kept with their lead-in,
+and a sentence that leans on the one before quoted with it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from kb.text import VERB, paragraphs, split_paragraph
+from kb.types import Hit
+
+
+@dataclass
+class SourceSentence:
+    text: str
+    hit_index: int  # index into the hits list
+    key: str = ""  # what is compared with questions and drafts, when not the text (a list's lead-in)
+
+    @property
+    def match_text(self) -> str:
+        return self.key or self.text
+
+
+def source_sentences(hits: list[Hit]) -> list[SourceSentence]:
+    """Quotable sentences of each hit.
+
+    A short label ('**Small models**. Used for ...') is joined to the sentence after
+    it, so no quote is a bare heading. A lead-in ('... tasks, including:') is quoted
+    with the list it introduces, one '- item' line each: alone it answers nothing.
+    The items stay quotable on their own too.
+    """
+    out = []
+    for i, hit in enumerate(hits):
+        paras = paragraphs(hit.chunk.text)
+        pending = ""
+        for k, (para, item) in enumerate(paras):
+            if item or (k and paras[k - 1][1]):  # labels are not joined across list items
+                if len(pending.split()) >= 4:
+                    out.append(SourceSentence(pending, i))
+                pending = ""
+            sents = split_paragraph(para)
+            for j, s in enumerate(sents):
+                s = f"{pending} {s}".strip() if pending else s
+                pending = ""
+                if len(s.split()) < LABEL_WORDS and not VERB.search(s):
+                    pending = s
+                    continue
+                if len(s.split()) < 4:
+                    continue
+                if j == len(sents) - 1 and s.endswith(":"):
+                    # ranked by the lead-in alone: a list of names is close to every question about them
+                    out.append(SourceSentence(with_list(s, paras[k + 1:]), i, key=s))
+                elif POINTS_BACK.search(s) and out and out[-1].hit_index == i:
+                    # 'There are various methods for this, ...' is about the sentence before it
+                    out.append(SourceSentence(s, i, key=f"{out[-1].match_text} {s}"))
+                else:
+                    out.append(SourceSentence(s, i))
+    return out
+
+
+LIST_WORDS = 80  # a lead-in and its list stay a readable quote (~100 tokens)
+
+
+def with_list(lead: str, rest: list[tuple[str, bool]]) -> str:
+    """The lead-in followed by the list items right after it, as many as fit LIST_WORDS."""
+    items: list[str] = []
+    words = len(lead.split())
+    for para, item in rest:
+        words += len(para.split())
+        if not item or (items and words > LIST_WORDS):
+            break
+        items.append(para)
+    return lead + "".join(f"\n- {it}" for it in items)
+
+
+LABEL_WORDS = 6
+ANAPHOR = re.compile(r"^(?:for (?:these|this|that) reasons?|this|these|that|those|it|they|such|therefore|thus|"
+                     r"as a result|because of this|in (?:this|that) case)\b", re.I)
+POINTS_BACK = re.compile(r"\b(?:for|of|like|with|about|to|from|by|on) (?:this|that|these|those)\s*[,.;:]", re.I)
+
+
+def leans_back(text: str) -> bool:
+    return bool(ANAPHOR.match(text) or POINTS_BACK.search(text))
+
+
+def with_context(src: SourceSentence, i: int, sources: list[SourceSentence],
+                 taken: list[SourceSentence]) -> SourceSentence:
+    """A sentence that leans on the one before ('For these reasons, ...') is quoted with it
+    (sources[i] is src)."""
+    text = src.text
+    for _ in range(2):
+        if i == 0 or not leans_back(text):
+            break
+        prev = sources[i - 1]
+        if prev.hit_index != src.hit_index or any(prev.text in t.text for t in taken):
+            break
+        text, i = f"{prev.text} {text}", i - 1
+        if not leans_back(prev.text):
+            break
+    return src if text == src.text else SourceSentence(text, src.hit_index)

@@ -1,0 +1,469 @@
+"""Docs folders as they really are: reStructuredText, Quarto, notebooks, and an outcome for every file.
+
+The small pages below are written for these tests; each construct the readers
+handle has a line here. The realdocs tests ingest ../shared/realdocs once (skipped
+when it is absent) and check the whole folder: every page added, no markup left
+in any stored passage, the RST glossary's entries routed to.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ingest.clean import clean_doc
+from ingest.read import RawDoc
+from tests.conftest import ROOT
+from tests.helpers import KB
+
+REALDOCS = ROOT.parent / "shared" / "realdocs"
+# Markup a reader would see as noise: directives, roles, '::' endings, ':::' fences, substitutions,
+# Quarto cell options, attributes and shortcodes. Code blocks are quoted verbatim and not checked.
+MARKUP = re.compile(r"^\s*\.\.\s+[\w:-]+::|:[\w:+.-]+:`|::\s*$|^\s*:::|(?<![<\w])\|[A-Za-z][\w -]*\|(?![>\w])"
+                    r"|^\s*#\||\{[.#][\w-]|\{\{<|@(?:sec|fig|tbl)-\w")
+
+
+def page(text: str, kind: str, name: str = "page"):
+    return clean_doc(RawDoc(source=f"/docs/{name}.{kind}", text=text, kind=kind, modified="", content_hash=""))[0]
+
+
+def prose(text: str) -> list[str]:
+    """Lines outside fenced code blocks."""
+    out, fence = [], False
+    for line in text.splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            fence = not fence
+        elif not fence:
+            out.append(line)
+    return out
+
+
+def markup_in(text: str) -> list[str]:
+    return [line for line in prose(text) if MARKUP.search(line)]
+
+
+RST = """\
+.. _top-label:
+
+=================
+Widget handbook
+=================
+
+:orphan:
+
+.. |product| replace:: Widgetron
+
+The |product| handbook. Undefined |nosuch| substitutions read as their name.
+
+.. toctree::
+   :maxdepth: 2
+
+   install
+   usage
+
+.. include:: ../shared/snippet.rst
+
+Setting up
+==========
+
+.. note::
+   Widgets need a power socket.
+
+.. warning:: Never open a widget while it hums.
+
+.. tip:: Label every widget.
+
+See :ref:`the tuning section <tuning>` and :ref:`tuning`, the class :class:`~widgets.core.Widget`,
+the function :func:`widgets.make`, the page :doc:`guides/first-steps` and :doc:`the FAQ <faq>`.
+:octicon:`rocket;1em;` Icons are dropped.
+
+.. code-block:: python
+   :linenos:
+   :caption: Making one
+
+   w = make()
+
+A literal block follows::
+
+    plain literal text
+
+.. autoclass:: widgets.core.Widget
+   :members:
+
+.. seealso:: The gadget handbook covers gadgets.
+
+.. versionadded:: 2.1
+   Widgets can sleep.
+
+.. grid:: 2
+
+   .. grid-item-card:: :octicon:`book` Quick start
+
+      Start with one widget.
+
+.. _tuning:
+
+Tuning
+------
+
+Grid tables:
+
++----------+---------------------------+
+| Knob     | Effect                    |
++==========+===========================+
+| speed    | How fast the widget spins |
++----------+---------------------------+
+| colour   | What colour it glows      |
++----------+---------------------------+
+
+=======  =====  ========
+Mode     Watts  Noise
+=======  =====  ========
+eco      5      silent
+turbo    40     loud
+=======  =====  ========
+
+.. list-table:: Sizes
+   :header-rows: 1
+
+   * - Size
+     - Use
+   * - small
+     - desks
+   * - large
+     - floors
+
+.. csv-table:: Prices
+   :header: "Item", "Price"
+
+   "widget", "10"
+   "gadget", "12"
+
+hum
+    The sound a widget makes when idle.
+
+Glossary
+--------
+
+.. glossary::
+
+   sprocket
+   cog
+      A toothed wheel inside a widget that turns the spindle.
+
+   spindle
+      The shaft a widget spins on.
+"""
+
+
+def test_rst_titles_sections_and_directives_become_readable_text():
+    p = page(RST, "rst", "handbook")
+    text = p.text
+    assert p.title == "Widget handbook" and text.startswith("# Widget handbook")
+    assert "\n## Setting up\n" in text and "\n### Tuning\n" in text and "\n### Glossary\n" in text
+    assert "The Widgetron handbook." in text and "Undefined nosuch substitutions" in text
+    assert "Note: Widgets need a power socket." in text
+    assert "Warning: Never open a widget while it hums." in text and "Tip: Label every widget." in text
+    assert ("See the tuning section and Tuning, the class `Widget`, the function `widgets.make`, the page "
+            "first steps and the FAQ.") in text
+    assert "Icons are dropped." in text and "rocket;" not in text and " rocket" not in text
+    assert "Making one\n\n```python\nw = make()\n```" in text
+    assert "A literal block follows:\n\n```\nplain literal text\n```" in text
+    assert "See also: The gadget handbook covers gadgets." in text
+    assert "New in version 2.1: Widgets can sleep." in text
+    assert "Quick start" in text and "Start with one widget." in text
+    for gone in ("install", "usage", "snippet", "maxdepth", "widgets.core.Widget", "members", "linenos", "orphan"):
+        assert gone not in text, gone
+    assert not markup_in(text), markup_in(text)
+
+
+def test_rst_tables_and_definition_lists_keep_term_definition_pairs():
+    text = page(RST, "rst", "handbook").text
+    assert "speed: How fast the widget spins" in text and "colour: What colour it glows" in text  # grid
+    assert "Mode: eco; Watts: 5; Noise: silent" in text  # simple table, three columns
+    assert "Sizes" in text and "small: desks" in text and "large: floors" in text  # list-table
+    assert "Prices" in text and "widget: 10" in text  # csv-table
+    assert "hum: The sound a widget makes when idle." in text  # definition list
+
+
+def test_rst_glossary_entries_are_term_records():
+    from ingest.chunk import chunk_page
+
+    p = page(RST, "rst", "handbook")
+    assert "\n#### sprocket / cog\n\nA toothed wheel" in p.text and "\n#### spindle\n\nThe shaft" in p.text
+    entries = {c.section: c.metadata.get("entries") for c in chunk_page(p) if c.metadata.get("entries")}
+    assert entries == {"sprocket / cog": "sprocket; cog", "spindle": "spindle"}
+
+
+GLOSSARY_RST = """\
+Glossary
+========
+
+Abbreviations
+-------------
+
+=====  ==========================
+Short  Meaning
+=====  ==========================
+GPU    Graphics Processing Unit
+KV     Key and value
+=====  ==========================
+
+Terms
+-----
+
+| *Flux capacitor*
+|   The part that makes time travel possible in the story.
+
+| *Warp core / core*
+|   The engine room's main power source.
+"""
+
+
+def test_a_page_titled_glossary_makes_tables_and_line_block_pairs_entries():
+    from ingest.chunk import chunk_page
+
+    p = page(GLOSSARY_RST, "rst", "glossary")
+    assert "GPU: Graphics Processing Unit" in p.text and "\n### Flux capacitor\n" in p.text
+    tags = [c.metadata.get("entries", "") for c in chunk_page(p)]
+    assert any("GPU" in t and "KV" in t for t in tags)
+    assert "Flux capacitor" in tags and "Warp core; core" in tags
+
+
+def test_rst_that_docutils_cannot_parse_cleanly_loses_no_run():
+    p = page("Broken\n======\n\n.. unknown-thing:: arg\n   :opt: 1\n\n   Kept words.\n\n+--+\n| x\n", "rst")
+    assert "Kept words." in p.text and not markup_in(p.text)
+    assert "ERROR" not in p.text and "System Message" not in p.text
+
+
+QMD = """\
+---
+title: "Gizmo guide"
+description: How gizmos work
+format:
+  html:
+    toc: true
+---
+
+## Setup {#sec-setup}
+
+Read @sec-tuning first, then see [-@fig-gizmo] and @tbl-missing.
+
+::: {.callout-tip}
+## Charge it first
+A gizmo ships empty.
+:::
+
+::: {.callout-warning title="Mind the cable"}
+Unplug before cleaning.
+:::
+
+::: callout-note
+Plain notes work too.
+:::
+
+::: {.panel-tabset}
+## Linux
+Use the package.
+## macOS
+Use the bundle.
+:::
+
+```{python}
+#| label: fig-gizmo
+#| echo: false
+print("spin")
+```
+
+:::{.cell-output .cell-output-stdout}
+    spin
+:::
+
+```{=html}
+<div>raw html</div>
+```
+
+![A spinning gizmo](gizmo.png){#fig-gizmo width=50%}
+
+[Small caps]{.smallcaps} text. {{< include _footer.qmd >}}
+
+## Tuning {#sec-tuning}
+
+Turn the dial.
+"""
+
+
+def test_quarto_front_matter_callouts_cells_and_crossrefs():
+    p = page(QMD, "qmd", "gizmo")
+    text = p.text
+    assert p.title == "Gizmo guide" and p.metadata["description"] == "How gizmos work"
+    assert "## Setup\n" in text and "## Tuning\n" in text
+    assert "Read Tuning first, then see A spinning gizmo and Table missing." in text
+    assert "Tip: Charge it first" in text and "A gizmo ships empty." in text
+    assert "Warning: Mind the cable\nUnplug before cleaning." in text
+    assert "Note: Plain notes work too." in text
+    assert "Use the package." in text and "Use the bundle." in text
+    assert '```python\nprint("spin")\n```' in text  # code kept as code, its options gone
+    assert "    spin" not in text and "raw html" not in text  # cell output and raw blocks dropped
+    assert "Small caps text." in text and "_footer" not in text
+    assert not markup_in(text), markup_in(text)
+
+
+def test_r_markdown_chunks_read_like_quarto():
+    text = page("---\ntitle: Report\n---\n\n```{r setup, include=FALSE}\nlibrary(x)\n```\n\nWords here.\n",
+                "qmd", "report").text
+    assert "```r\nlibrary(x)\n```" in text and "Words here." in text
+
+
+def notebook(cells: list[dict]) -> str:
+    return json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells})
+
+
+def test_notebook_markdown_cells_are_the_page_and_code_cells_are_dropped():
+    nb = notebook([
+        {"cell_type": "raw", "metadata": {}, "source": "---\ntitle: Sprocket lab\n---"},
+        {"cell_type": "markdown", "metadata": {}, "source": ["# Sprocket lab\n", "\n", "A sprocket turns a chain."]},
+        {"cell_type": "code", "metadata": {}, "execution_count": 1, "source": "import sprockets",
+         "outputs": [{"output_type": "stream", "name": "stdout", "text": "Traceback noise"}]},
+        {"cell_type": "markdown", "metadata": {}, "source": "## Results\n\nThe chain moved."},
+    ])
+    p = page(nb, "ipynb", "lab")
+    assert p.title == "Sprocket lab"
+    assert "A sprocket turns a chain." in p.text and "## Results" in p.text and "The chain moved." in p.text
+    assert "import sprockets" not in p.text and "Traceback" not in p.text
+
+
+# -- every file gets an outcome -------------------------------------------------------------------
+
+def test_every_file_under_a_folder_gets_an_outcome(tmp_path, settings, embedder):
+    from ingest.pipeline import run_ingest
+    from kb.store import Store
+
+    docs = tmp_path / "docs"
+    (docs / "sub").mkdir(parents=True)
+    (docs / ".git").mkdir()
+    (docs / ".git" / "HEAD").write_text("ref")
+    (docs / "good.md").write_text("# Widget\n\nA widget is a small reusable part of a dashboard page.\n")
+    (docs / "sub" / "page.rst").write_text("Gadget\n======\n\nA gadget is a tool people use at work.\n")
+    (docs / "logo.png").write_bytes(b"\x89PNG")
+    (docs / "notes.adoc").write_text("= Notes\n\nSome notes.\n")
+    (docs / ".hidden.md").write_text("# Hidden\n")
+    (docs / "SOURCES.md").write_text("# Sources\n\nWhere these pages came from, one link each.\n")
+    (docs / "bad.ipynb").write_text("{not json")
+    report = run_ingest([str(docs)], settings, Store(settings), embedder, progress=False, exclude=["SOURCES.md"])
+    reasons = {Path(s.source).name: s.reason for s in report.skipped}
+    assert sorted(Path(p).name for p in report.added) == ["good.md", "page.rst"]
+    assert reasons["logo.png"].startswith("unsupported file type '.png'")
+    assert reasons["notes.adoc"].startswith("AsciiDoc is not supported")
+    assert reasons[".hidden.md"] == "hidden file" and reasons[".git"].startswith("hidden or vendored folder")
+    assert reasons["SOURCES.md"] == "excluded by --exclude"
+    assert reasons["bad.ipynb"].startswith("could not be parsed: not a valid notebook")
+    assert report.failed  # the notebook; the rest alone would not fail the run
+    assert report.to_dict()["skipped_by_reason"]["excluded by --exclude"] == 1
+    only = run_ingest([str(docs)], settings, Store(settings), embedder, progress=False, include=["*.rst"])
+    assert not only.failed and only.unchanged == [str((docs / "sub" / "page.rst").resolve())]
+    assert {Path(s.source).name: s.reason for s in only.skipped}["good.md"] == "not matched by --include"
+
+
+def run_cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([*KB, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                          env=dict(os.environ))
+
+
+def test_fifos_sockets_devices_and_symlink_loops_are_skipped_not_fatal(tmp_path):
+    """Issue 14: a named pipe hung the run holding the lock; a symlink loop aborted it."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "good.md").write_text("# Widget\n\nA widget is a small reusable part of a dashboard page.\n")
+    os.mkfifo(docs / "pipe.md")
+    os.symlink(docs / "loop-b.md", docs / "loop-a.md")
+    os.symlink(docs / "loop-a.md", docs / "loop-b.md")
+    os.symlink(docs / "gone.md", docs / "dangling.md")
+    os.symlink("/dev/null", docs / "null.md")
+    os.symlink(docs, docs / "self")  # a folder that contains itself
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(docs / "kb.sock"))
+    try:
+        proc = run_cli("--store", str(tmp_path / "s"), "ingest", "--json", str(docs), str(docs / "loop-a.md"))
+    finally:
+        sock.close()
+    assert "Traceback" not in proc.stderr, proc.stderr
+    report = json.loads(proc.stdout)
+    reasons = {Path(s["source"]).name: s["reason"] for s in report["skipped"]}
+    assert reasons["pipe.md"].startswith("named pipe")
+    assert reasons["loop-a.md"] == "symlink loop" and reasons["loop-b.md"] == "symlink loop"
+    assert reasons["dangling.md"].startswith("broken symlink")
+    assert reasons["null.md"].startswith("device")
+    assert reasons["kb.sock"].startswith("socket")
+    assert reasons["self"].startswith("symlink to a folder")
+    assert [Path(p).name for p in report["added"]] == ["good.md"]
+    assert proc.returncode == 1  # pipe.md and the loops are pages that could not be read
+    # the lock was released: the next run starts at once
+    again = run_cli("--store", str(tmp_path / "s"), "ingest", "--json", str(docs / "good.md"), timeout=120)
+    assert again.returncode == 0 and json.loads(again.stdout)["unchanged"]
+
+
+def test_cli_prints_skipped_counts_by_reason(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.png").write_bytes(b"\x89PNG")
+    (docs / "b.png").write_bytes(b"\x89PNG")
+    (docs / "c.txt").write_text("")
+    proc = run_cli("--store", str(tmp_path / "s"), "ingest", str(docs), "--exclude", "c.*", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "skipped by reason: 2 unsupported file type '.png'; 1 excluded by --exclude" in proc.stdout
+
+
+# -- the real docs folder -------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def realdocs_store(tmp_path_factory, embedder, model_cache):
+    if not REALDOCS.is_dir():
+        pytest.skip("../shared/realdocs is absent")
+    from tests.conftest import build_store
+
+    return build_store(tmp_path_factory.mktemp("realdocs-store"), REALDOCS, embedder, model_cache)
+
+
+def test_realdocs_every_page_is_added(realdocs_store):
+    _, store, report = realdocs_store
+    files = sorted(str(p.resolve()) for p in REALDOCS.rglob("*") if p.is_file())
+    assert report.skipped == [] and not report.failed
+    assert sorted(report.added + list(report.aliases)) == files  # a near-copy is recorded, not lost
+    kinds = {c.metadata["kind"] for c in store.all_chunks()}
+    assert {"md", "rst", "qmd"} <= kinds
+
+
+def test_realdocs_no_markup_in_any_stored_passage(realdocs_store):
+    _, store, _ = realdocs_store
+    bad = {c.source.rsplit("/", 1)[-1] + " :: " + line for c in store.all_chunks() for line in markup_in(c.text)}
+    assert not bad, sorted(bad)[:20]
+
+
+def test_realdocs_rst_glossary_terms_route_to_their_entry(realdocs_store, embedder):
+    from kb.retrieve import Corpus, Retriever
+
+    s, store, _ = realdocs_store
+    glossary = [c for c in store.all_chunks() if c.source.endswith("openvino__glossary.rst")]
+    entries = {c.section: c.id for c in glossary if c.metadata.get("entries") and "###" not in c.section
+               and c.section not in ("Acronyms and Abbreviations",)}
+    assert len(entries) >= 15, entries
+    retriever = Retriever(store, embedder, Corpus.load(store, s.cache_dir), candidates=s.candidates)
+    missed = {}
+    for term, chunk_id in entries.items():
+        name = term.split(" / ")[0]
+        top = retriever.retrieve(f"what is {name}?", k=3)[0].chunk
+        if top.id != chunk_id:
+            missed[name] = f"{top.title} - {top.section}"
+    abbreviations = next(c for c in glossary if "CPU: Central Processing Unit" in c.text)
+    for short in ("CPU", "NMS", "ReLU"):
+        top = retriever.retrieve(f"What is {short}?", k=3)[0].chunk
+        if top.id != abbreviations.id and "Acronyms" not in top.section:
+            missed[short] = f"{top.title} - {top.section}"
+    assert not missed, missed
