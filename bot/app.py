@@ -9,6 +9,7 @@ the Engine once, then wires the listeners. Serving is separate: `serve_http`
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -17,12 +18,11 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry import default_retry_handlers
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from bot.dedupe import Seen, dedupe_middleware
 from bot.feedback import FeedbackStore, feedback_path
+from bot.journal import Journal, journal_path
 from bot.listeners import register_all
+from bot.retry import retry_handlers
 from bot.settings import SlackSettings
 from bot.worker import Answerer
 from kb.errors import SettingsError
@@ -39,8 +39,12 @@ class Bot:
 
     answerer: Answerer
     feedback: FeedbackStore
-    seen: Seen
+    seen: Journal  # first_time(key): event ids and messages already handled, across restarts
     channels: list[str] = field(default_factory=list)
+
+    def settle(self, context: Any, outcome: str = "no question") -> None:
+        """A listener is done with a request that queued no question (help, not allowed here...)."""
+        self.seen.settle(context.get("kb_journal_key"), outcome)
 
     def allowed(self, channel: str) -> bool:
         """The allow-list limits channels; direct messages (ids starting with D) are always answered."""
@@ -82,11 +86,12 @@ def api_url(settings: SlackSettings) -> str:
 
 
 def web_client(settings: SlackSettings) -> WebClient:
-    """The Web API client: SLACK_API_URL as base URL; connection errors and 429s are retried."""
+    """The Web API client: SLACK_API_URL as base URL; connection errors, 429s and 5xx are retried,
+    each wait capped at slack_retry_max_wait (bot/retry.py)."""
     return WebClient(
         token=secret(settings.slack_bot_token) or None,
         base_url=api_url(settings),
-        retry_handlers=default_retry_handlers() + [RateLimitErrorRetryHandler(max_retry_count=3)],
+        retry_handlers=retry_handlers(settings.slack_retry_max_wait),
     )
 
 
@@ -128,11 +133,15 @@ def create_app(settings: SlackSettings, engine: Any = None) -> App:
         process_before_response=False,  # ack first; answers are posted later by the Answerer
     )
     feedback = FeedbackStore(feedback_path(settings))
-    bot = Bot(answerer=Answerer(settings, engine, client, feedback), feedback=feedback, seen=Seen(),
-              channels=list(settings.slack_channels))
-    app.use(dedupe_middleware(bot.seen))
+    journal = Journal(journal_path(settings))
+    answerer = Answerer(settings, engine, client, feedback, journal=journal)
+    bot = Bot(answerer=answerer, feedback=feedback, seen=journal, channels=list(settings.slack_channels))
+    app.use(journal.middleware())  # dedupe and store each question before it is acknowledged
     register_all(app, bot)
     app.error(never_5xx)
+    # what a killed process left unanswered: resumed once the listeners are wired
+    threading.Thread(target=journal.resume, args=(app, answerer, settings.slack_resume_limit),
+                     name="kb-journal-resume", daemon=True).start()
     return app
 
 

@@ -55,8 +55,9 @@ class FeedbackStore:
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = sqlite3.connect(self.path, timeout=10)
+        from kb.private import private_file
+
+        con = sqlite3.connect(private_file(self.path), timeout=10)
         con.row_factory = sqlite3.Row
         try:
             con.executescript(SCHEMA)

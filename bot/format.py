@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from kb.render import printable
 from kb.text import is_url
 from kb.types import Answer, Citation
 
@@ -34,8 +35,23 @@ HELP = (
 
 
 def escape(text: str) -> str:
-    """Slack mrkdwn treats &, < and > as control characters."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Slack mrkdwn treats &, < and > as control characters: escaped, page text can never form a link,
+    a mention (`<@U..>`) or a special command (`<!channel>`, `<!here>`, `<!subteam^..>`). Terminal
+    escapes and other control characters a page may hold are dropped too."""
+    return printable(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def link_url(url: str) -> str:
+    """A URL safe inside `<url|label>`: characters Slack reads as link syntax (| < >), spaces and
+    controls are percent-encoded, then & is escaped, so nothing in it can end the link early."""
+    from urllib.parse import quote
+
+    return escape(quote(url, safe=":/?#[]@!$&'()*+,;=%~"))
+
+
+def link_label(text: str) -> str:
+    """A link label: no |, < or > (they would end the link), & escaped."""
+    return escape(" ".join(text.split())).replace("|", "¦")
 
 
 def clip(text: str, limit: int) -> str:
@@ -54,8 +70,8 @@ def source_line(c: Citation) -> str:
     title = escape(c.title or c.source)
     section = f" — {escape(c.section)}" if c.section and c.section != c.title else ""
     if is_url(c.source):
-        label = (c.title or c.source).replace("|", "¦").replace(">", "›").replace("<", "‹").replace("&", "and")
-        head = f"*[{c.id}]* <{c.source}|{label}>{section}"
+        label = link_label((c.title or c.source).replace(">", "›").replace("<", "‹"))
+        head = f"*[{c.id}]* <{link_url(c.source)}|{label}>{section}"
     else:
         head = f"*[{c.id}]* {title}{section} · `{escape(os.path.basename(c.source) or c.source)}`"
     quote = clip(c.quote, QUOTE_LIMIT)
@@ -76,7 +92,7 @@ def answer_text(answer: Answer) -> str:
     """The plain fallback text (notifications, screen readers, clients without blocks)."""
     if answer.refused:
         return refusal_text(answer)
-    return clip(answer.answer, SECTION_LIMIT)
+    return escape(clip(answer.answer, SECTION_LIMIT))
 
 
 def refusal_text(answer: Answer) -> str:

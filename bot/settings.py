@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
-from kb.settings import Settings, load_settings
+from kb.settings import Settings, load_settings, split_list
 
 
 class SlackSettings(Settings):
@@ -27,18 +27,15 @@ class SlackSettings(Settings):
     slack_channels: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Channel ids the bot answers in, comma-separated or a JSON list (empty: all).")
 
+    slack_retry_max_wait: float = Field(30.0, ge=0, description="Longest wait in seconds before retrying a Slack "
+                                        "call that got 429 (whatever Retry-After says) or 5xx; 4 retries at most.")
+    slack_resume_limit: float = Field(900.0, ge=0, description="Seconds: after a restart, acknowledged questions "
+                                      "younger than this are answered; older ones get 'kb restarted, ask again'.")
+
     @field_validator("slack_channels", mode="before")
     @classmethod
     def _split_channels(cls, value: Any) -> Any:
-        """Accept `C1,C2` as well as `["C1", "C2"]` from the environment."""
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                import json
-
-                return json.loads(text)
-            return [part.strip() for part in text.split(",") if part.strip()]
-        return value
+        return split_list(value)
 
 
 def load_slack_settings(**overrides: Any) -> SlackSettings:

@@ -20,6 +20,7 @@ from slack_sdk.webhook import WebhookClient
 from bot import format
 from bot.feedback import FeedbackStore
 from kb.answer_queue import AnswerQueue
+from kb.errors import QuestionTooLong
 from kb.service import ask
 from kb.settings import Settings
 
@@ -35,11 +36,14 @@ class Question:
     thread_ts: str | None = None  # the thread the answer goes to (mentions, DMs)
     placeholder_ts: str | None = None  # the "looking it up" message the answer replaces
     response_url: str | None = None  # slash commands answer here, ephemerally
+    key: str | None = None  # its entry in the journal (bot/journal.py), which outlives the process
 
 
 class Answerer:
-    def __init__(self, settings: Settings, engine: Any, client: WebClient, feedback: FeedbackStore) -> None:
+    def __init__(self, settings: Settings, engine: Any, client: WebClient, feedback: FeedbackStore,
+                 journal: Any = None) -> None:
         self.settings = settings
+        self.journal = journal
         self.engine = engine
         self.client = client
         self.feedback = feedback
@@ -51,29 +55,35 @@ class Answerer:
 
     def take(self, q: Question) -> None:
         """Show the asker that kb is on it, then queue the question (called right after ack)."""
-        if q.response_url is None:
+        if q.response_url is None and q.placeholder_ts is None:
             try:
                 resp = self.client.chat_postMessage(channel=q.channel, thread_ts=q.thread_ts,
                                                     text=format.placeholder(self.ahead()))
                 q.placeholder_ts = resp.get("ts")
             except Exception:  # noqa: BLE001 - the answer can still be posted on its own
                 log.exception("could not post the placeholder in %s", q.channel)
+        if self.journal:
+            self.journal.queued(q.key, q)
         self._queue.submit(lambda: self._handle(q))
 
     def _handle(self, q: Question) -> None:
         try:
-            self.answer(q)
+            if self.answer(q) is not False and self.journal:
+                self.journal.done(q.key)  # undelivered questions stay in the journal for the next start
         except Exception:  # noqa: BLE001 - the worker must outlive any single question
             log.exception("unexpected failure while handling %r", q.text)
 
-    def answer(self, q: Question) -> None:
+    def answer(self, q: Question) -> bool:
+        """Answer and deliver; False when the answer could not be delivered."""
         log.info("question from %s in %s (%s): %s", q.asker, q.channel, q.via, q.text)
         try:
             answer = ask(self.engine, self.settings, q.text, via="slack")
+        except QuestionTooLong as exc:  # the message says what to do; nothing went wrong
+            text = f":straight_ruler: {format.escape(str(exc))}"
+            return self.deliver(q, text, format.simple_blocks(text))
         except Exception:  # noqa: BLE001 - any failure: apologise, log, keep serving
             log.exception("answering %r from %s in %s failed", q.text, q.asker, q.channel)
-            self.deliver(q, format.APOLOGY, format.simple_blocks(format.APOLOGY))
-            return
+            return self.deliver(q, format.APOLOGY, format.simple_blocks(format.APOLOGY))
         log.info("%s in %.1fs: %s", "refused" if answer.refused else f"answered ({answer.mode})",
                  answer.timings.get("total_s", 0.0), answer.answer[:200])
         try:
@@ -81,9 +91,9 @@ class Answerer:
         except Exception:  # noqa: BLE001 - an answer without buttons beats no answer
             log.exception("could not record the answer in %s", self.feedback.path)
             answer_id = None
-        self.deliver(q, format.answer_text(answer), format.answer_blocks(answer, answer_id))
+        return self.deliver(q, format.answer_text(answer), format.answer_blocks(answer, answer_id))
 
-    def deliver(self, q: Question, text: str, blocks: list[dict[str, Any]]) -> None:
+    def deliver(self, q: Question, text: str, blocks: list[dict[str, Any]]) -> bool:
         """One message per question: replace the placeholder, else post in the thread or the response_url."""
         try:
             if q.response_url:
@@ -91,9 +101,12 @@ class Answerer:
                 resp = hook.send(text=text, blocks=blocks, response_type="ephemeral", replace_original=True)
                 if resp.status_code != 200:
                     log.error("response_url answered %s: %s", resp.status_code, resp.body[:200])
+                    return False
             elif q.placeholder_ts:
                 self.client.chat_update(channel=q.channel, ts=q.placeholder_ts, text=text, blocks=blocks)
             else:
                 self.client.chat_postMessage(channel=q.channel, thread_ts=q.thread_ts, text=text, blocks=blocks)
-        except Exception:  # noqa: BLE001
-            log.exception("could not post the answer to %s", q.channel)
+        except Exception:  # noqa: BLE001 - logged loudly; the journal keeps the question for the next start
+            log.exception("could not post the answer to %s (kept in the journal)", q.channel)
+            return False
+        return True

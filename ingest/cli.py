@@ -17,6 +17,9 @@ from kb.text import is_url
 @click.argument("paths", nargs=-1)
 @click.option("--prune", is_flag=True, help="Remove stored pages under PATHS whose source is gone.")
 @click.option("--sitemap", "sitemaps", multiple=True, help="Also fetch every page listed in this sitemap URL.")
+@click.option("--allow-host", "allow_hosts", multiple=True,
+              help="Another host fetched URLs may redirect to (repeatable; env KB_FETCH_ALLOW_HOSTS). "
+              "By default redirects stay on the URL's own host.")
 @click.option("--wait", type=float, default=0, show_default=True,
               help="Seconds to wait for another ingest to finish before giving up (-1: as long as it takes).")
 @click.option("--include", "include", multiple=True, metavar="GLOB",
@@ -26,7 +29,7 @@ from kb.text import is_url
                    "repeatable).")
 @json_option
 @with_settings
-def ingest(settings, paths, prune, sitemaps, wait, include, exclude, as_json):
+def ingest(settings, paths, prune, sitemaps, allow_hosts, wait, include, exclude, as_json):
     """Ingest files, folders or URLs (.md .mdx .rst .qmd .Rmd .ipynb .html .htm .txt) into the store.
 
     Re-running is cheap: unchanged pages are skipped before embedding. Every
@@ -46,7 +49,8 @@ def ingest(settings, paths, prune, sitemaps, wait, include, exclude, as_json):
     urls = [p for p in paths if is_url(p)]
     docs, failed = ([], [])
     if urls or sitemaps:
-        docs, failed = fetch_urls(urls, sitemaps, timeout=settings.fetch_timeout, max_bytes=settings.max_page_bytes)
+        docs, failed = fetch_urls(urls, sitemaps, timeout=settings.fetch_timeout, max_bytes=settings.max_page_bytes,
+                                  allow_hosts=[*settings.fetch_allow_hosts, *allow_hosts])
     store = Store(settings)
 
     def embedder():

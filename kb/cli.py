@@ -137,13 +137,18 @@ def ask(settings, question, explain, no_daemon, as_json):
     """
     if not question.strip():
         raise click.UsageError("QUESTION is empty")
+    from kb.limits import check_question
+
+    check_question(question, settings)
     if not no_daemon:
-        from kb.serve import ask_daemon, find_daemon
+        from kb.serve import ask_daemon, daemon_token, find_daemon
 
         url = find_daemon(settings)
-        reply = ask_daemon(url, question, explain) if url else None
+        reply = ask_daemon(url, question, explain, token=daemon_token(settings)) if url else None
         if reply is not None:
-            emit_json(reply["json"]) if as_json else click.echo(reply["text"])
+            from kb.render import printable
+
+            emit_json(reply["json"]) if as_json else click.echo(printable(reply["text"]))
             return
 
     from kb.engine import Engine

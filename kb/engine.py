@@ -13,6 +13,8 @@ from typing import Any
 
 from kb.cite import cite_draft, refusal
 from kb.errors import EmptyStore
+from kb.guard import without_injections
+from kb.limits import check_question, context_tokens, fit_prompt
 from kb.prompt import build_messages
 from kb.quotes import MAX_SENTENCES, best_quotes
 from kb.retrieve import Corpus, Retriever, question_terms
@@ -63,10 +65,26 @@ class Engine:
         return self.settings.llm_model
 
     def corpus(self) -> Corpus:
-        """The BM25 corpus, reloaded when the store was written since (a daemon outlives ingests)."""
-        if self._corpus is None or self._corpus.stale():
+        """The BM25 corpus, reloaded (with the store) when the store was written since; see `refresh`."""
+        if self._corpus is None:
             self._corpus = Corpus.load(self.store, self.settings.cache_dir)
+        else:
+            self.refresh()
         return self._corpus
+
+    def refresh(self) -> None:
+        """Before each retrieval: when another process wrote the store since it was loaded (`kb ingest`
+        stamps a new generation on every write), reopen the Chroma client and reload the BM25
+        corpus together, so both see the same chunks. While an ingest still holds the lock, keep
+        answering from the last complete state instead of a half-written one."""
+        if self._corpus is None or not self._corpus.stale():
+            return
+        from kb.store import ingest_running
+
+        if ingest_running(self.settings):
+            return
+        self.store.reopen()
+        self._corpus = Corpus.load(self.store, self.settings.cache_dir)
 
     def retriever(self) -> Retriever:
         return Retriever(self.store, self.embedder, self.corpus(), candidates=self.settings.candidates)
@@ -84,6 +102,7 @@ class Engine:
         return self.retriever().retrieve(question, k or self.settings.top_k)
 
     def ask(self, question: str) -> Answer:
+        check_question(question, self.settings)
         self.ensure_not_empty()
         start = time.perf_counter()
         hits = self.retriever().retrieve(question, self.settings.top_k)
@@ -91,6 +110,7 @@ class Engine:
 
     def answer_from_hits(self, question: str, hits: list[Hit], retrieve_s: float) -> Answer:
         start = time.perf_counter()
+        hits = without_injections(hits)  # page text is content: prompt-like paragraphs are never quoted
         timings = {"retrieve_s": round(retrieve_s, 3)}
         best = max((h.dense for h in hits), default=0.0)
         if not hits or best < self.settings.min_relevance:
@@ -101,8 +121,9 @@ class Engine:
         # quotes: the source sentences kb would quote; the focused prompt shows only these
         terms = question_terms(question)
         focus = best_quotes(checker, question, terms, limit=MAX_SENTENCES) if self.settings.focused_prompt else None
-        # prompt -> LLM
+        # prompt -> LLM (clipped to the model's context)
         messages = build_messages(question, hits, focus, sources=checker.sources)
+        messages = fit_prompt(messages, context_tokens(self.llm), self.settings.max_new_tokens)
         gen_start = time.perf_counter()
         raw, n_tokens = self.llm.chat(messages, self.settings.max_new_tokens)
         generate_s = time.perf_counter() - gen_start

@@ -31,3 +31,11 @@ class LLMUnavailable(KbError):
 
 class IngestLocked(KbError):
     """Another ingest holds the store's lock."""
+
+
+class QuestionTooLong(KbError):
+    """A question longer than max_question_chars; the message gives the limit."""
+
+
+class StoreDamaged(StoreUnavailable):
+    """A store file is truncated or not a database; the message says how to recover."""

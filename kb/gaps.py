@@ -13,8 +13,9 @@ if TYPE_CHECKING:
 def log_refusal(settings: Settings, question: str, closest: list[str], via: str) -> None:
     """Append one JSON line; a failure to log must never fail the answer."""
     try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        with open(settings.data_dir / "gaps.jsonl", "a", encoding="utf-8") as fh:
+        from kb.private import private_file
+
+        with open(private_file(settings.data_dir / "gaps.jsonl"), "a", encoding="utf-8") as fh:
             fh.write(json.dumps({"time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                  "question": question, "closest": closest, "via": via}) + "\n")
     except OSError:

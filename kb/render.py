@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 from kb.types import Answer, Hit
+
+# ANSI/VT escape sequences (CSI, OSC, and other ESC forms) and every other C0/C1 control
+# character but newline and tab: page text must not move the cursor, retitle the
+# terminal, hide text or write hyperlinks when `kb ask` prints it.
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?|\x9b[0-?]*[ -/]*[@-~]")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """Text safe to print on a terminal: escape sequences removed, other control characters dropped
+    (bidirectional overrides too, so a line cannot display reordered)."""
+    return _CONTROLS.sub("", _ESCAPES.sub("", text))
 
 
 def short(text: str, width: int = 220) -> str:
@@ -44,7 +57,7 @@ def answer_text(answer: Answer, explain: bool = False) -> str:
                 cite = f" -> [{chk.citation}]" if chk.citation else ""
                 why = f" ({chk.reason})" if chk.reason else ""
                 lines.append(f"  {chk.action:7} support={chk.support:.2f}{cite}{why}: {short(chk.text, 140)}")
-    return "\n".join(lines)
+    return printable("\n".join(lines))
 
 
 def hits_text(hits: list[Hit]) -> str:
@@ -55,7 +68,7 @@ def hits_text(hits: list[Hit]) -> str:
         lines.append(f"   {hit.chunk.source}")
         lines.append(textwrap.indent(textwrap.fill(short(hit.chunk.text, 400), 96), "   "))
         lines.append("")
-    return "\n".join(lines).rstrip()
+    return printable("\n".join(lines).rstrip())
 
 
 def hit_dict(hit: Hit) -> dict:

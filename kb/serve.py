@@ -2,7 +2,10 @@
 
 A cold `kb ask` pays for imports and model loading every time; the daemon pays
 once. It listens on 127.0.0.1 only and writes `serve.json` (url, pid, store) into
-the data folder, which is how `kb ask` finds it. Requests are queued and answered
+the data folder (mode 0600, with a random token every request must carry as
+`Authorization: Bearer TOKEN`), which is how `kb ask` finds it. Requests whose Host
+is not the loopback address (DNS rebinding) or that come from a web page (an
+Origin header) are refused with 403. Requests are queued and answered
 one at a time by a single model worker, so 20 simultaneous questions all get an
 answer and memory stays flat (one model, one KV cache). Protocol, JSON in and out:
 
@@ -89,9 +92,27 @@ class Worker:
         self.queue.stop()
 
 
-def make_handler(worker: Worker) -> type[BaseHTTPRequestHandler]:
+def make_handler(worker: Worker, token: str = "", port: int = 0) -> type[BaseHTTPRequestHandler]:
+    import hmac
+
+    hosts = {f"127.0.0.1:{port}", f"localhost:{port}"}
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def _refused(self) -> bool:
+            """403 for a browser page (DNS rebinding: wrong Host; any Origin), 401 without the token."""
+            if port and (self.headers.get("Host") or "").lower() not in hosts:
+                self._send(403, {"error": "kb serve answers requests to 127.0.0.1 only"})
+                return True
+            if self.headers.get("Origin") is not None:
+                self._send(403, {"error": "kb serve does not answer web pages"})
+                return True
+            given = self.headers.get("Authorization") or ""
+            if token and not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                self._send(401, {"error": "missing or wrong token: kb ask reads it from serve.json"})
+                return True
+            return False
 
         def log_message(self, fmt: str, *args: Any) -> None:
             log.debug("%s " + fmt, self.address_string(), *args)
@@ -105,12 +126,16 @@ def make_handler(worker: Worker) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            if self._refused():
+                return
             if self.path != "/health":
                 return self._send(404, {"error": f"no such path {self.path}"})
             self._send(200, {"ok": True, "pid": os.getpid(), "queued": worker.queue.waiting(),
                              "answered": worker.answered})
 
         def do_POST(self) -> None:  # noqa: N802
+            if self._refused():
+                return
             if self.path != "/ask":
                 return self._send(404, {"error": f"no such path {self.path}"})
             try:
@@ -120,6 +145,12 @@ def make_handler(worker: Worker) -> type[BaseHTTPRequestHandler]:
                 return self._send(400, {"error": "body must be a JSON object with a question"})
             if not question:
                 return self._send(400, {"error": "question is empty"})
+            from kb.limits import QuestionTooLong, check_question
+
+            try:
+                check_question(question, worker.settings)
+            except QuestionTooLong as exc:
+                return self._send(413, {"error": str(exc), "kind": type(exc).__name__})
             try:
                 fut = worker.submit({**request, "question": question})
             except queue.Full:
@@ -152,14 +183,17 @@ def serve(settings: Settings, port: int | None = None, ready: Any = None) -> Non
     engine.embedder  # noqa: B018 - warm the lazily loaded models now, not on the first question
     engine.llm  # noqa: B018
     log.info("models and corpus loaded in %.1fs", time.perf_counter() - t0)
+    import secrets
+
+    from kb.private import write_private
+
     worker = Worker(engine, settings)
+    token = secrets.token_urlsafe(32)
     server = _Server(("127.0.0.1", settings.serve_port if port is None else port), make_handler(worker))
+    server.RequestHandlerClass = make_handler(worker, token, server.server_address[1])
     url = f"http://127.0.0.1:{server.server_address[1]}"
     state = state_path(settings)
-    state.parent.mkdir(parents=True, exist_ok=True)
-    tmp = state.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps({"url": url, "pid": os.getpid(), **identity(settings)}))
-    tmp.replace(state)
+    write_private(state, json.dumps({"url": url, "pid": os.getpid(), "token": token, **identity(settings)}))
     if ready:
         ready(url)
     if threading.current_thread() is threading.main_thread():
@@ -191,8 +225,16 @@ def find_daemon(settings: Settings) -> str | None:
     return str(state.get("url") or "") or None
 
 
+def daemon_token(settings: Settings) -> str:
+    """The token of the running `kb serve` (from serve.json), '' when there is none."""
+    try:
+        return str(json.loads(state_path(settings).read_text()).get("token") or "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
 def ask_daemon(url: str, question: str, explain: bool, via: str = "cli",
-               timeout: float = 600.0) -> dict[str, Any] | None:
+               timeout: float = 600.0, token: str | None = None) -> dict[str, Any] | None:
     """POST the question; None when nobody listens there (the caller answers in-process)."""
     import http.client
     from urllib.parse import urlparse
@@ -206,7 +248,10 @@ def ask_daemon(url: str, question: str, explain: bool, via: str = "cli",
     conn.sock.settimeout(timeout)
     try:
         body = json.dumps({"question": question, "explain": explain, "via": via})
-        conn.request("POST", "/ask", body=body, headers={"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        conn.request("POST", "/ask", body=body, headers=headers)
         resp = conn.getresponse()
         data = json.loads(resp.read() or b"{}")
     except (OSError, ValueError, http.client.HTTPException) as exc:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -45,6 +46,18 @@ def default_cache_dir() -> Path:
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("kb", appauthor=False))
+
+
+def split_list(value: Any) -> Any:
+    """Accept `a,b` as well as `["a", "b"]` from the environment."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            import json
+
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
 
 
 class Settings(BaseSettings):
@@ -81,7 +94,8 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr = Field(SecretStr("not-needed"), description="API key for llm_url.")
     llm_timeout: float = Field(60.0, description="Seconds to wait for the LLM endpoint.")
     max_new_tokens: int = Field(80, description="Upper bound on generated tokens per answer.")
-    threads: int = Field(0, description="Threads for local inference (0: all cores).")
+    threads: int = Field(0, ge=0, description="Threads for local inference and ingest embedding (0: all usable "
+                         "cores but one, at least 1: a busy core slows every thread of a runtime that uses it).")
     llm_runtime: LlmRuntime = Field("auto", description="Local LLM runtime: transformers | onnx-genai | llama-cpp | "
                                     "auto (llama-cpp when installed (`make speedup`) and the model is a .gguf, else "
                                     "onnx-genai when onnxruntime-genai is installed and the model is on disk, else "
@@ -108,6 +122,18 @@ class Settings(BaseSettings):
                                 "share of its source sentence's content words (asides not counted), unless nearly all "
                                 "its words come from that sentence: the 135M model's wrong merges of two sentences keep "
                                 "0-0.57.")
+
+    # safety limits (docs/operations.md)
+    max_question_chars: int = Field(2000, ge=1, description="Longer questions are turned away with a message (CLI, "
+                                    "kb serve, Slack) instead of filling the model's prompt.")
+    fetch_allow_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Other hosts a fetched URL may redirect to (kb ingest --allow-host), "
+        "comma-separated or a JSON list; by default redirects stay on the URL's own host.")
+
+    @field_validator("fetch_allow_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        return split_list(value)
 
     @field_validator("embed_backend", "llm_runtime", mode="before")
     @classmethod

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 BATCH = 1000
 GENERATION = "kb_generation"  # collection metadata key, changed on every write
+INGEST_LOCK = "ingest.lock"  # flock held by `kb ingest` while it writes (ingest/pipeline.py)
 META_FIELDS = ("source", "title", "section", "position", "page_hash", "page_chunks")
 
 
@@ -67,11 +68,52 @@ def open_client(settings: Settings) -> Any:
                 "Start it with `chroma run --path DIR` or unset KB_CHROMA_URL to use the embedded store."
             ) from exc
         return client
+    check_store_file(settings)
     try:
         settings.store.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(settings.store), settings=chroma_settings)
     except Exception as exc:  # noqa: BLE001
         raise StoreUnavailable(f"cannot open the store at {settings.store} (KB_STORE / --store): {exc}") from exc
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_store_file(settings: Settings) -> None:
+    """Raise StoreDamaged when the store's chroma.sqlite3 is empty, truncated or not SQLite.
+
+    Chroma would open a 0-byte file as a new, empty database, and kb would then report an
+    empty store: a damaged one must say so, and say what to do.
+    """
+    path = settings.store / "chroma.sqlite3"
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(100)
+    except FileNotFoundError:
+        return  # a new store
+    except OSError as exc:
+        raise StoreUnavailable(f"cannot read {path} (KB_STORE / --store): {exc.strerror or exc}") from None
+    why = ""
+    if size == 0:
+        why = "is 0 bytes"
+    elif len(head) < 100 or not head.startswith(SQLITE_HEADER):
+        why = "is not an SQLite database"
+    else:
+        page_size = int.from_bytes(head[16:18], "big")
+        page_size = 65536 if page_size == 1 else page_size
+        pages = int.from_bytes(head[28:32], "big")
+        valid = head[24:28] == head[92:96]  # the in-header page count is only meaningful when these match
+        wal = path.with_name(path.name + "-wal")
+        if valid and pages and size < page_size * pages and not (wal.exists() and wal.stat().st_size):
+            why = f"is truncated ({size:,} of {page_size * pages:,} bytes)"
+    if why:
+        from kb.errors import StoreDamaged
+
+        raise StoreDamaged(
+            f"the store at {settings.store} is damaged: {path.name} {why}. Restore the folder from a backup, or "
+            f"move it aside and rebuild it with `kb ingest PATH...` (KB_STORE / --store)."
+        )
 
 
 class Store:
@@ -89,6 +131,24 @@ class Store:
                 f"cannot open collection {settings.collection!r} (KB_COLLECTION / --collection): "
                 f"{str(exc).splitlines()[0][:300]}"
             ) from exc
+
+    def reopen(self) -> None:
+        """Open a fresh client on the same store.
+
+        An embedded Chroma client keeps its vector index in memory and does not see
+        another process's writes: after `kb ingest` elsewhere, fetching a new chunk's
+        vector fails with "Error finding id". Chroma shares one client per folder in a
+        process; that shared instance is dropped (not stopped: a test or another Store may
+        still hold it) so the next client loads the store as it is on disk now.
+        """
+        if not self.settings.chroma_url:
+            from chromadb.api.shared_system_client import SharedSystemClient
+
+            ident = getattr(self.client, "_identifier", None) or str(self.settings.store)
+            SharedSystemClient._identifier_to_system.pop(ident, None)
+            SharedSystemClient._identifier_to_refcount.pop(ident, None)
+        fresh = Store(self.settings)
+        self.client, self.collection = fresh.client, fresh.collection
 
     @property
     def location(self) -> str:
@@ -206,6 +266,27 @@ class Store:
             cos = 1.0 + math.log(sim) if sim > 0 else -1.0  # ChromaVectorStore reports exp(-distance)
             out.append((chunk_from_meta(node.node_id, node.get_content(), node.metadata), cos))
         return out
+
+
+def ingest_running(settings: Settings) -> bool:
+    """True while a `kb ingest` holds the store's lock (probed with a shared, non-blocking flock
+    that is let go at once, so an ingest starting now is not held up)."""
+    import fcntl
+    import os
+
+    try:
+        fd = os.open(settings.data_dir / INGEST_LOCK, os.O_RDONLY)
+    except OSError:
+        return False  # no ingest ever ran here
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
 
 
 def _flat_meta(chunk: Chunk) -> dict[str, Any]:

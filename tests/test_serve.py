@@ -37,7 +37,8 @@ def daemon(sample_store, model_cache, tmp_path_factory):
     try:
         assert wait_for(lambda: state.is_file() or proc.poll() is not None, timeout=600), "kb serve did not start"
         assert proc.poll() is None, log.read_text()
-        yield {"env": env, "proc": proc, "state": state, "log": log, "url": json.loads(state.read_text())["url"]}
+        info = json.loads(state.read_text())
+        yield {"env": env, "proc": proc, "state": state, "log": log, "url": info["url"], "token": info["token"]}
     finally:
         proc.terminate()
         proc.wait(timeout=60)
@@ -78,7 +79,8 @@ def test_twenty_simultaneous_questions_are_all_answered(daemon):
     rss = []
     for _ in range(2):
         with ThreadPoolExecutor(max_workers=20) as pool:
-            replies = list(pool.map(lambda q: ask_daemon(daemon["url"], q, explain=False), questions))
+            replies = list(pool.map(lambda q: ask_daemon(daemon["url"], q, explain=False, token=daemon["token"]),
+                                    questions))
         rss.append(_rss_kb(daemon["proc"].pid))
         assert len(replies) == 20
         for q, reply in zip(questions, replies, strict=True):
@@ -92,11 +94,12 @@ def test_bad_requests_get_json_errors(daemon):
     import urllib.error
     import urllib.request
 
-    req = urllib.request.Request(daemon["url"] + "/ask", data=b'{"question": "  "}', method="POST")
+    auth = {"Authorization": f"Bearer {daemon['token']}"}
+    req = urllib.request.Request(daemon["url"] + "/ask", data=b'{"question": "  "}', method="POST", headers=auth)
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(req, timeout=30)
     assert err.value.code == 400 and "empty" in json.loads(err.value.read())["error"]
-    with urllib.request.urlopen(daemon["url"] + "/health", timeout=30) as resp:
+    with urllib.request.urlopen(urllib.request.Request(daemon["url"] + "/health", headers=auth), timeout=30) as resp:
         assert json.loads(resp.read())["ok"] is True
 
 
@@ -129,3 +132,58 @@ def test_daemon_for_another_store_is_not_used(tmp_path, model_cache):
     assert find_daemon(mine) is None
     (mine.data_dir / "serve.json").write_text(json.dumps({"url": "http://127.0.0.1:9", **identity(mine)}))
     assert find_daemon(mine) == "http://127.0.0.1:9"
+
+
+# -- issue 14: what a local user or a web page can reach -----------------------------------
+
+def _raw(daemon, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, dict]:
+    import http.client
+    from urllib.parse import urlparse
+
+    u = urlparse(daemon["url"])
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+    try:
+        conn.putrequest(method, path, skip_host=True)
+        for k, v in headers.items():
+            conn.putheader(k, v)
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read() or b"{}")
+    finally:
+        conn.close()
+
+
+def test_token_host_and_origin_are_checked(daemon):
+    host = daemon["url"].removeprefix("http://")
+    ask = json.dumps({"question": OUT_OF_SCOPE}).encode()
+    good = {"Host": host, "Authorization": f"Bearer {daemon['token']}", "Content-Type": "application/json"}
+    assert _raw(daemon, "POST", "/ask", good, ask)[0] == 200
+    # no token, a wrong token: 401 (any local user can connect to the port, only the owner reads serve.json)
+    assert _raw(daemon, "POST", "/ask", {**good, "Authorization": ""}, ask)[0] == 401
+    assert _raw(daemon, "POST", "/ask", {**good, "Authorization": "Bearer nope"}, ask)[0] == 401
+    assert _raw(daemon, "GET", "/health", {"Host": host})[0] == 401
+    # DNS rebinding: a page on evil.example resolving to 127.0.0.1 sends its own Host
+    port = host.split(":")[1]
+    assert _raw(daemon, "POST", "/ask", {**good, "Host": f"evil.example:{port}"}, ask)[0] == 403
+    # any web page's request carries an Origin
+    assert _raw(daemon, "POST", "/ask", {**good, "Origin": "http://evil.example"}, ask)[0] == 403
+    assert _raw(daemon, "POST", "/ask", {**good, "Host": f"localhost:{port}"}, ask)[0] == 200
+
+
+def test_data_files_are_private(daemon):
+    import stat
+
+    assert stat.S_IMODE(daemon["state"].stat().st_mode) == 0o600
+    assert stat.S_IMODE((Path(daemon["env"]["KB_STORE"]) / "gaps.jsonl").stat().st_mode) == 0o600
+    assert daemon["token"] and daemon["token"] not in daemon["log"].read_text()
+
+
+def test_too_long_question_is_turned_away(daemon):
+    from kb.errors import KbError
+    from kb.serve import ask_daemon
+
+    with pytest.raises(KbError, match="KB_MAX_QUESTION_CHARS"):
+        ask_daemon(daemon["url"], "why " * 25_000, explain=False, token=daemon["token"])
+    res = run_kb("ask", "--no-daemon", "why " * 25_000, env=daemon["env"])
+    assert res.returncode == 1 and "KB_MAX_QUESTION_CHARS" in res.stderr and "Traceback" not in res.stderr

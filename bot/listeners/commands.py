@@ -18,12 +18,14 @@ def register(app: Any, bot: Any) -> None:
     def on_command(ack: Any, command: dict[str, Any], context: Any) -> None:
         text = question_text(command.get("text") or "", context.bot_user_id)
         if is_help(text):
+            bot.settle(context, "help")
             ack(response_type="ephemeral", text=format.HELP)
             return
         channel = command.get("channel_id") or ""
         if not bot.allowed(channel):
+            bot.settle(context, "not allowed here")
             ack(response_type="ephemeral", text=bot.not_here_text())
             return
         ack(response_type="ephemeral", text=format.placeholder(bot.answerer.ahead()))
         bot.answerer.take(Question(text=text, asker=command["user_id"], channel=channel, via="command",
-                                   response_url=command["response_url"]))
+                                   response_url=command["response_url"], key=context.get("kb_journal_key")))

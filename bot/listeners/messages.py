@@ -38,7 +38,7 @@ def register(app: Any, bot: Any) -> None:
         if event.get("subtype") or event.get("bot_id") or not user or user == context.bot_user_id:
             return  # edits, joins, files, other bots and kb itself
         channel = event["channel"]
-        if not bot.seen.first_time(f"message:{channel}:{event['ts']}"):
+        if not bot.seen.first_time(f"message:{channel}:{event['ts']}") and not context.get("kb_replay"):
             return  # the same message as another event type (e.g. a mention inside a DM)
         thread_ts = event.get("thread_ts") or event["ts"]
         if not bot.allowed(channel):
@@ -48,13 +48,16 @@ def register(app: Any, bot: Any) -> None:
         if is_help(text):
             client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=format.HELP)
             return
-        bot.answerer.take(Question(text=text, asker=user, channel=channel, via=via, thread_ts=thread_ts))
+        bot.answerer.take(Question(text=text, asker=user, channel=channel, via=via, thread_ts=thread_ts,
+                                   key=context.get("kb_journal_key")))
 
     @app.event("app_mention")
     def on_mention(event: dict[str, Any], context: Any, client: Any) -> None:
         handle(event, context, client, "mention")
+        bot.settle(context)
 
     @app.event("message")
     def on_message(event: dict[str, Any], context: Any, client: Any) -> None:
         if event.get("channel_type") == "im":
             handle(event, context, client, "dm")
+        bot.settle(context)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kb.backends.sources import LLMSource, _llm_label, _short, resolve_llm_model
+from kb.cpu import inference_threads
 from kb.errors import ModelNotFound
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ def _load_llama_cpp(settings: Settings, src: LLMSource) -> LlamaCppLLM:
     t0 = time.perf_counter()
     path = str(Path(src.folder) / src.gguf_file)  # type: ignore[operator]
     try:
-        model = Llama(model_path=path, n_threads=settings.threads or os.cpu_count() or 1, n_ctx=2048,
+        model = Llama(model_path=path, n_threads=inference_threads(settings), n_ctx=2048,
                       verbose=False)
     except Exception as exc:  # noqa: BLE001
         raise ModelNotFound(f"llama.cpp cannot load {path} (KB_LLM_MODEL): {_short(exc)}. "

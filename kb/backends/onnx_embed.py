@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kb.backends.sources import _short, quiet_progress_bars, resolve_embed_model
+from kb.cpu import inference_threads
 from kb.errors import ModelNotFound
 
 if TYPE_CHECKING:
@@ -172,7 +173,7 @@ def _load_onnx_embedder(settings: Settings, target: str, quantize: bool) -> Any:
         raise ModelNotFound(f"KB_EMBED_BACKEND=onnx needs a local model folder, not {settings.embed_model!r} "
                             "(KB_EMBED_MODEL); use KB_EMBED_BACKEND=torch")
     try:
-        return OnnxEmbedder(target, export(target, settings.cache_dir, quantize=quantize), threads=settings.threads)
+        return OnnxEmbedder(target, export(target, settings.cache_dir, quantize=quantize), threads=inference_threads(settings))
     except ImportError as exc:  # onnx/onnxscript missing for the one-time export: the torch path still works
         log.warning("ONNX embedder unavailable (%s); using sentence-transformers", _short(exc))
         return _load_st_embedder(settings, target)

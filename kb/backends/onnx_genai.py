@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kb.backends.sources import LLMSource, _llm_label, _short, resolve_llm_model
+from kb.cpu import inference_threads
 from kb.errors import ModelNotFound
 
 if TYPE_CHECKING:
@@ -182,7 +183,8 @@ class OrtGenaiLLM:
         self._og = og
         config = og.Config(str(folder))
         config.clear_providers()  # CPU
-        # settings.threads (0: one per core); genai's config has no switch for ORT's spin-waiting
+        # load() passes kb.cpu.inference_threads (KB_THREADS, 0: all usable cores but one);
+        # genai's config has no switch for ORT's spin-waiting
         options = {"intra_op_num_threads": threads or os.cpu_count() or 1, "inter_op_num_threads": 1}
         config.overlay(json.dumps({"model": {"decoder": {"session_options": options}}}))
         self.model = og.Model(config)
@@ -219,7 +221,7 @@ def load(settings: Settings) -> OrtGenaiLLM:
     folder = export_folder(settings, src)
     t0 = time.perf_counter()
     try:
-        llm = OrtGenaiLLM(folder, _llm_label(settings, src), settings.threads)
+        llm = OrtGenaiLLM(folder, _llm_label(settings, src), inference_threads(settings))
     except Exception as exc:  # noqa: BLE001
         raise ModelNotFound(f"onnxruntime-genai cannot load {folder}: {_short(exc)} "
                             "(KB_LLM_RUNTIME=transformers skips it)") from exc

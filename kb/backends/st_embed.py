@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kb.backends.sources import _short, quiet_progress_bars, resolve_embed_model
+from kb.cpu import apply_torch_threads
 from kb.errors import ModelNotFound
 
 if TYPE_CHECKING:
@@ -20,6 +21,7 @@ def _load_st_embedder(settings: Settings, target: str) -> Any:
     from sentence_transformers import SentenceTransformer
 
     quiet_progress_bars()
+    apply_torch_threads(settings)
     kwargs: dict[str, Any] = {"device": "cpu"}
     try:
         return SentenceTransformer(target, **kwargs)

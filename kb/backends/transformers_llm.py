@@ -21,6 +21,7 @@ from kb.backends.sources import (
     quiet_progress_bars,
     resolve_llm_model,
 )
+from kb.cpu import apply_torch_threads
 from kb.errors import ModelNotFound
 
 if TYPE_CHECKING:
@@ -70,8 +71,7 @@ def _load_local_llm(settings: Settings) -> LocalLLM:
 
     quiet_progress_bars()
 
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
+    apply_torch_threads(settings)
     src = resolve_llm_model(settings.llm_model)
     dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "int8": torch.float32}
     if settings.llm_dtype not in dtypes:
