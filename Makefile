@@ -6,7 +6,7 @@ KB := $(BIN)/kb
 DEMO_STORE ?= $(CURDIR)/.kb-demo
 QUESTION ?= why not deploy a base model?
 
-.PHONY: install demo test-install test bench speedup clean
+.PHONY: install prepare demo test-install test bench speedup clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -24,7 +24,12 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 
 install: $(VENV)/.installed
 
-demo: install
+# One-off model conversions into the cache, with a progress line each (about a second once done):
+# the embedder's ONNX export, the GGUF's safetensors copy, the LLM's int4 ONNX for onnxruntime-genai.
+prepare: install
+	$(KB) prepare
+
+demo: prepare
 	$(KB) --store $(DEMO_STORE) ingest corpus/
 	$(KB) --store $(DEMO_STORE) ask "$(QUESTION)"
 

@@ -9,6 +9,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# CPU features that decide which kernels the runtimes use (llama.cpp, ONNX Runtime int4/int8, bf16)
+SPEED_FLAGS = ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx_vnni",
+               "amx_tile", "amx_int8", "amx_bf16")
+
+
+def cpu_flags() -> list[str]:
+    """The speed-relevant flags of this CPU as lscpu/cpuinfo lists them."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                return [f for f in SPEED_FLAGS if f in have]
+    except OSError:
+        pass
+    return []
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -18,7 +35,8 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
+    flags = " ".join(cpu_flags()) or "none of " + " ".join(SPEED_FLAGS[:3])
+    return f"{os.cpu_count()} cores, {cpu} (flags: {flags}), Python {platform.python_version()}"
 
 
 def load_set(name: str) -> tuple[Path, list[dict]]:

@@ -9,6 +9,11 @@ writing are timed. kb is then run again on the unchanged corpus, in-process and
 as a fresh `kb ingest` command, which is what a user waits for.
 
 Usage: python -m bench.ingest [--pages 2000] [--seed 0] [--out docs/bench-ingest.md]
+       python -m bench.ingest --corpus ../shared/realdocs --out docs/bench-ingest-realdocs.md
+
+With --corpus, both systems read the same files: those of the folder whose type kb
+reads (ingest/read.py SUPPORTED), copied to a temp folder; the table says how many
+of the folder's files that is.
 """
 
 from __future__ import annotations
@@ -46,6 +51,9 @@ def _cut(model, texts: list[str]) -> int:
 
 def worker_kb(corpus: Path, store: Path) -> dict:
     t0 = time.perf_counter()  # "model load" includes importing torch & co., as for LlamaIndex
+    # kb's store writes LlamaIndex node metadata: llama_index is imported before the clock, as in that worker
+    import llama_index.core.schema  # noqa: F401
+
     from ingest.pipeline import run_ingest
     from kb.backends import load_embedder
     from kb.settings import load_settings
@@ -123,16 +131,32 @@ def kb_cli_reingest(corpus: Path, store: Path) -> float:
     return wall
 
 
-def table(pages: int, seed: int, results: dict[str, dict], cli_reingest: float) -> str:
+def same_files(src: Path, dest: Path) -> tuple[int, int, list[str]]:
+    """Copy the files of `src` that kb reads into `dest`; (copied, all files, suffixes copied)."""
+    import shutil
+
+    from ingest.read import SUPPORTED
+
+    files = [p for p in sorted(src.rglob("*")) if p.is_file()]
+    kept = [p for p in files if p.suffix.lower() in SUPPORTED]
+    for p in kept:
+        target = dest / p.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(p, target)
+    return len(kept), len(files), sorted({p.suffix.lower() for p in kept})
+
+
+def table(pages: int, seed: int, results: dict[str, dict], cli_reingest: float, corpus_line: str = "",
+          command: str = "") -> str:
     kb, li = results["kb"], results["llamaindex"]
     rows = [
         ("kb (`run_ingest`: clean, dedupe, section chunks)", kb),
         ("LlamaIndex `VectorStoreIndex.from_documents` (defaults)", li),
     ]
     lines = [
-        f"Command: `python -m bench.ingest --pages {pages} --seed {seed}`  ",
+        f"Command: `{command or f'python -m bench.ingest --pages {pages} --seed {seed}'}`  ",
         f"Machine: {machine()}  ",
-        f"Corpus: {pages} generated glossary pages (bench/synth.py, seed {seed}); embedding model "
+        corpus_line or f"Corpus: {pages} generated glossary pages (bench/synth.py, seed {seed}); embedding model "
         f"{EMBED} on CPU for both; on-disk Chroma for both.",
         "",
         "| system | pages | chunks | ingest s (wall) | CPU s | pages/s | chunks/s | pages per CPU s | peak RSS MB "
@@ -173,6 +197,7 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench-ingest.md")
+    parser.add_argument("--corpus", dest="real", type=Path, help="A folder of real pages instead of generated ones.")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--store", type=Path, help=argparse.SUPPRESS)
@@ -183,15 +208,24 @@ def main() -> None:
 
     from bench.synth import write_corpus
 
+    corpus_line = command = ""
     with tempfile.TemporaryDirectory(prefix="kb-bench-ingest-") as tmp:
         corpus = Path(tmp) / "corpus"
-        write_corpus(corpus, args.pages, seed=args.seed)
+        if args.real:
+            n, total, exts = same_files(args.real.resolve(), corpus)
+            args.pages = n
+            command = f"python -m bench.ingest --corpus {args.real} --out {args.out.name}"
+            corpus_line = (f"Corpus: {args.real} — the {n} of its {total} files whose type kb reads "
+                           f"({' '.join(exts)}), the same files for both systems; embedding model {EMBED} on CPU "
+                           "for both (kb: its default backend); on-disk Chroma for both.")
+        else:
+            write_corpus(corpus, args.pages, seed=args.seed)
         results = {}
         for name in ("kb", "llamaindex"):
             print(f"running {name} on {args.pages} pages ...", file=sys.stderr, flush=True)
             results[name] = run_worker(name, corpus, Path(tmp) / f"store-{name}")
         cli_reingest = kb_cli_reingest(corpus, Path(tmp) / "store-kb")
-    text = table(args.pages, args.seed, results, cli_reingest)
+    text = table(args.pages, args.seed, results, cli_reingest, corpus_line, command)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("# Ingest benchmark\n\n" + text + "\n")

@@ -6,6 +6,7 @@ Each part runs the plain approach and the faster one side by side in one run:
     python -m bench.speed decode  [--tokens 60]   # tokens/s per LLM runtime / dtype
     python -m bench.speed warm    [--runs 10]     # `kb serve` answers, p50
     python -m bench.speed embed                   # chunks/s of 256-token chunks, hit@3 per backend
+    python -m bench.speed demo                    # first answer after `make demo`'s steps, empty cache
     python -m bench.speed all
 
 Uses a store of the sample corpus in a temp folder (ingested once) and the
@@ -30,6 +31,7 @@ QUESTION = "what is a mixture of experts model?"
 KB = [sys.executable, "-m", "kb"]
 
 PLAIN = {"KB_LLM_RUNTIME": "transformers", "KB_LLM_DTYPE": "float32", "KB_EMBED_BACKEND": "torch"}
+DEFAULT = {"KB_LLM_RUNTIME": "onnx-genai", "KB_EMBED_BACKEND": "onnx"}  # what auto picks in the default install
 FAST = {"KB_LLM_RUNTIME": "llama-cpp", "KB_EMBED_BACKEND": "onnx"}
 
 
@@ -54,13 +56,59 @@ def _have_llama_cpp() -> bool:
     return importlib.util.find_spec("llama_cpp") is not None
 
 
+def _have_genai() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("onnxruntime_genai") is not None
+
+
 def configs() -> dict[str, dict[str, str]]:
     out = {"plain (transformers fp32, torch embedder)": PLAIN,
            "transformers bf16 + onnx embedder": {"KB_LLM_RUNTIME": "transformers", "KB_LLM_DTYPE": "bfloat16",
                                                  "KB_EMBED_BACKEND": "onnx"}}
+    if _have_genai():
+        out["default install (onnx-genai int4 + onnx embedder)"] = DEFAULT
     if _have_llama_cpp():
         out["fast (llama.cpp + onnx embedder)"] = FAST
     return out
+
+
+def bench_demo() -> list[dict]:
+    """`make demo` from a fresh clone: install-time `kb prepare`, ingest the sample corpus, first `kb ask`.
+
+    Each config gets an empty cache folder, so every one-off conversion is paid where it really happens:
+    plain converts the GGUF inside the first answer; the default install converts in `kb prepare`.
+    """
+    rows = []
+    demo_q = "why not deploy a base model?"
+    todo = {"plain (transformers, conversion inside the first answer)": (PLAIN, False)}
+    if _have_genai():
+        todo["default install (`kb prepare` at install, then auto)"] = ({"KB_LLM_RUNTIME": "auto",
+                                                                          "KB_EMBED_BACKEND": "auto"}, True)
+    for label, (cfg, prepare) in todo.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            env = {**os.environ, **cfg, "KB_CACHE_DIR": str(Path(tmp) / "cache"), "KB_STORE": str(Path(tmp) / "s")}
+            prep_s = 0.0
+            if prepare:
+                t0 = time.perf_counter()
+                subprocess.run([*KB, "prepare"], env=env, check=True, capture_output=True)
+                prep_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            subprocess.run([*KB, "ingest", str(ROOT / "corpus")], env=env, check=True, capture_output=True)
+            ingest_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            res = subprocess.run([*KB, "ask", "--json", "--no-daemon", demo_q], env=env, capture_output=True,
+                                 text=True)
+            first = time.perf_counter() - t0
+            if res.returncode != 0:
+                raise SystemExit(f"{label}: {res.stderr[-2000:]}")
+            t0 = time.perf_counter()
+            subprocess.run([*KB, "ask", "--no-daemon", demo_q], env=env, capture_output=True)
+            second = time.perf_counter() - t0
+            rows.append({"config": label, "install-time prepare_s": round(prep_s, 1),
+                         "ingest_s": round(ingest_s, 1), "first answer_s": round(first, 2),
+                         "second answer_s": round(second, 2), "load": _load()})
+    return rows
 
 
 def bench_cold(store: Path, runs: int) -> list[dict]:
@@ -111,6 +159,8 @@ def bench_decode(store: Path, tokens: int, reps: int = 3) -> list[dict]:
 
     messages = _messages(store)
     variants = [("transformers", "float32"), ("transformers", "bfloat16"), ("transformers", "int8")]
+    if _have_genai():
+        variants.append(("onnx-genai", "int4 ONNX"))
     if _have_llama_cpp():
         variants.append(("llama-cpp", "Q4_1 gguf"))
     rows = []
@@ -263,7 +313,7 @@ def table(rows: list[dict]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("part", choices=["cold", "decode", "warm", "embed", "all"])
+    ap.add_argument("part", choices=["cold", "decode", "warm", "embed", "demo", "all"])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--tokens", type=int, default=60)
     ap.add_argument("--chunks", type=int, default=256)
@@ -272,8 +322,8 @@ def main() -> None:
     print(f"Machine: {machine()}; load average at start {_load()}\n"
           f"Command: python -m bench.speed {' '.join(sys.argv[1:])}\n")
     with tempfile.TemporaryDirectory() as tmp:
-        store = _sample_store(Path(tmp)) if args.part != "embed" else Path(tmp)
-        parts = ["cold", "decode", "warm", "embed"] if args.part == "all" else [args.part]
+        store = _sample_store(Path(tmp)) if args.part not in ("embed", "demo") else Path(tmp)
+        parts = ["demo", "cold", "decode", "warm", "embed"] if args.part == "all" else [args.part]
         for part in parts:
             if part == "cold":
                 rows = bench_cold(store, args.runs)
@@ -281,6 +331,8 @@ def main() -> None:
                 rows = bench_decode(store, args.tokens)
             elif part == "warm":
                 rows = bench_warm(store, args.runs)
+            elif part == "demo":
+                rows = bench_demo()
             else:
                 rows = bench_embed(args.chunks)
             print(f"### {part}\n\n{table(rows)}\n", flush=True)

@@ -164,6 +164,29 @@ def ask(settings, question, explain, no_daemon, as_json):
 
 
 @cli.command()
+@json_option
+@with_settings
+def prepare(settings, as_json):
+    """Convert the configured models once, so the first answer does not wait for it.
+
+    Exports the embedder to ONNX, converts the bundled GGUF to safetensors and, with
+    onnxruntime-genai installed, exports the LLM to int4 ONNX and checks it with a
+    one-token generate (a failed export falls back to the transformers runtime).
+    Everything lands in cache_dir; running it again takes about a second.
+    `make demo` runs it at install time.
+
+    Example: kb prepare
+    """
+    from kb.prepare import prepare as run_prepare
+
+    report = run_prepare(settings, echo=(lambda _: None) if as_json else (lambda line: click.echo(line, err=True)))
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        click.echo(f"kb prepare: ready; answers use the {report.llm_runtime} runtime")
+
+
+@cli.command()
 @click.option("--port", type=int, help="Loopback port (env KB_SERVE_PORT; default: any free port).")
 @with_settings
 def serve(settings, port):

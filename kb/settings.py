@@ -96,8 +96,10 @@ class Settings(BaseSettings):
     max_new_tokens: int = Field(80, description="Upper bound on generated tokens per answer.")
     threads: int = Field(0, ge=0, description="Threads for local inference and ingest embedding (0: all usable "
                          "cores but one, at least 1: a busy core slows every thread of a runtime that uses it).")
-    llm_runtime: LlmRuntime = Field("auto", description="Local LLM runtime: transformers | llama-cpp | auto (llama-cpp "
-                             "when installed (`make speedup`) and the model is a .gguf, else transformers).")
+    llm_runtime: LlmRuntime = Field("auto", description="Local LLM runtime: transformers | onnx-genai | llama-cpp | "
+                                    "auto (llama-cpp when installed (`make speedup`) and the model is a .gguf, else "
+                                    "onnx-genai when onnxruntime-genai is installed and the model is on disk, else "
+                                    "transformers).")
     llm_dtype: LlmDtype = Field("float32", description="transformers runtime weights: float32 | bfloat16 | int8 "
                            "(torch dynamic quantization).")
     serve_port: int = Field(0, description="Loopback port of `kb serve` (0: any free port; `kb ask` finds it "

@@ -291,7 +291,7 @@ def test_the_llamaindex_query_engine_wraps_the_engine(sample_store, embedder):
     assert {n.node.node_id for n in response.source_nodes} == {c.chunk_id for c in answer.citations}
 
 
-@pytest.mark.parametrize("name", ["transformers", "llama-cpp", "openai"])
+@pytest.mark.parametrize("name", ["transformers", "llama-cpp", "onnx-genai", "openai"])
 def test_every_registered_runtime_names_a_load_function(name):
     import importlib
 

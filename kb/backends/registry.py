@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,9 +20,12 @@ from kb.errors import ModelNotFound
 if TYPE_CHECKING:
     from kb.settings import Settings
 
+log = logging.getLogger(__name__)
+
 LLM_RUNTIMES: dict[str, str] = {
     "transformers": "kb.backends.transformers_llm:load",
     "llama-cpp": "kb.backends.llama_cpp_llm:load",
+    "onnx-genai": "kb.backends.onnx_genai:load",
     "openai": "kb.backends.openai_llm:load",  # chosen by KB_LLM_URL
 }
 EMBED_BACKENDS: dict[str, str] = {
@@ -53,9 +57,17 @@ def llama_cpp_available() -> bool:
     return importlib.util.find_spec("llama_cpp") is not None
 
 
+def onnx_genai_available() -> bool:
+    return importlib.util.find_spec("onnxruntime_genai") is not None
+
+
 def pick_runtime(settings: Settings, src: LLMSource) -> str:
-    """The registered runtime for a local model; auto: llama-cpp for a .gguf when installed, else transformers.
-    Errors name KB_LLM_RUNTIME."""
+    """The registered runtime for a local model; errors name KB_LLM_RUNTIME.
+
+    auto: llama.cpp when `make speedup` installed it and the model is a .gguf, else
+    onnx-genai when onnxruntime-genai is installed and the model is on disk (a .gguf or
+    a folder), else transformers.
+    """
     choice = settings.llm_runtime.strip().lower().replace("_", "-")
     if choice != "auto" and choice not in LLM_RUNTIMES:
         raise ModelNotFound(f"KB_LLM_RUNTIME {settings.llm_runtime!r}: use auto, {', '.join(LLM_RUNTIMES)}")
@@ -67,14 +79,35 @@ def pick_runtime(settings: Settings, src: LLMSource) -> str:
         if not llama_cpp_available():
             raise ModelNotFound("KB_LLM_RUNTIME=llama-cpp but llama-cpp-python is not installed: run `make speedup`")
         return "llama-cpp"
+    if choice == "onnx-genai":
+        if not onnx_genai_available():
+            raise ModelNotFound("KB_LLM_RUNTIME=onnx-genai but onnxruntime-genai is not installed: "
+                                "pip install onnxruntime-genai")
+        if not Path(src.folder).is_dir():
+            raise ModelNotFound(f"KB_LLM_RUNTIME=onnx-genai needs a model on disk, not {src.label} (KB_LLM_MODEL)")
+        return "onnx-genai"
     if choice == "auto":
-        return "llama-cpp" if src.gguf_file and llama_cpp_available() else "transformers"
+        if src.gguf_file and llama_cpp_available():
+            return "llama-cpp"
+        if Path(src.folder).is_dir() and onnx_genai_available():
+            return "onnx-genai"
+        return "transformers"
     return choice
 
 
 def load_llm(settings: Settings) -> Any:
-    """The instruct model: the endpoint at KB_LLM_URL, else the local model on the chosen runtime."""
+    """The instruct model: the endpoint at KB_LLM_URL, else the local model on the chosen runtime.
+
+    When auto picked onnx-genai and its export or load fails, the transformers runtime
+    answers instead (the reason is logged); an explicit KB_LLM_RUNTIME raises.
+    """
     if settings.llm_url:
         return _loader(LLM_RUNTIMES["openai"])(settings)
     runtime = pick_runtime(settings, resolve_llm_model(settings.llm_model))
+    if runtime == "onnx-genai" and settings.llm_runtime.strip().lower() == "auto":
+        try:
+            return _loader(LLM_RUNTIMES[runtime])(settings)
+        except ModelNotFound as exc:
+            log.warning("%s; answering with the transformers runtime instead", exc)
+            runtime = "transformers"
     return _loader(LLM_RUNTIMES[runtime])(settings)

@@ -114,14 +114,14 @@ def _quiet_gguf_bar() -> Iterator[None]:
 
 def _gguf_cache(src: LLMSource, cache_dir: Path) -> str:
     """Dequantize the GGUF once into a safetensors folder keyed by the file's identity."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     gguf = Path(src.folder) / src.gguf_file  # type: ignore[operator]
     stat = gguf.stat()
     key = hashlib.sha1(f"{gguf.resolve()}:{stat.st_size}:{int(stat.st_mtime)}".encode()).hexdigest()[:16]
     target = cache_dir / "models" / f"{gguf.stem}-{key}"
     if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
         return str(target)
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # only for the conversion: onnx-genai needs neither
+
     log.info("converting %s once to %s", gguf.name, target)
     with _quiet_gguf_bar():
         model = AutoModelForCausalLM.from_pretrained(src.folder, gguf_file=src.gguf_file)
