@@ -2,21 +2,17 @@
 
 Slack re-sends an event (with `X-Slack-Retry-Num`) when it did not see a 200
 within 3 seconds, and the same user message can arrive under two event types.
-`Seen` remembers keys (event ids, channel+ts of messages) for a while; the
-middleware drops any event whose id it has seen, so a retry is acknowledged and
-ignored.
+`Seen` remembers keys (event ids, channel+ts of messages) for a while, in memory.
+The running bot uses bot/journal.py instead, which keeps the same `first_time`
+interface in SQLite so the memory survives a restart.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
-
-log = logging.getLogger(__name__)
 
 
 class Seen:
@@ -42,17 +38,3 @@ class Seen:
                 return False
             self._keys[key] = now
             return True
-
-
-def dedupe_middleware(seen: Seen) -> Callable[..., Any]:
-    """A Bolt global middleware: an event id seen before (typically a retry) is acked and dropped."""
-
-    def drop_repeated_events(body: dict[str, Any], request: Any, next: Callable[[], Any]) -> Any:
-        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-        if event_id and not seen.first_time(f"event:{event_id}"):
-            retry = (request.headers.get("x-slack-retry-num") or [None])[0]
-            log.info("ignoring repeated event %s (retry %s)", event_id, retry)
-            return request.context.ack()
-        return next()
-
-    return drop_repeated_events
