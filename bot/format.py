@@ -66,12 +66,14 @@ def placeholder(ahead: int = 0) -> str:
 
 
 def source_line(c: Citation) -> str:
-    """`*[1]* <url|Title> — Section` then the quote; a file shows its name, not the server's path."""
+    """`*[1]* <url|Title> — Section` then the quote. The link is the page's URL (front matter, fetched
+    URL or source_urls: kb/links.py); a file without one shows its name, not the server's path."""
     title = escape(c.title or c.source)
     section = f" — {escape(c.section)}" if c.section and c.section != c.title else ""
-    if is_url(c.source):
-        label = link_label((c.title or c.source).replace(">", "›").replace("<", "‹"))
-        head = f"*[{c.id}]* <{link_url(c.source)}|{label}>{section}"
+    url = c.url if is_url(c.url) else c.source if is_url(c.source) else ""
+    if url:
+        label = link_label((c.title or url).replace(">", "›").replace("<", "‹"))
+        head = f"*[{c.id}]* <{link_url(url)}|{label}>{section}"
     else:
         head = f"*[{c.id}]* {title}{section} · `{escape(os.path.basename(c.source) or c.source)}`"
     quote = clip(c.quote, QUOTE_LIMIT)

@@ -124,27 +124,39 @@ def cli(ctx: click.Context, verbose: int, **overrides: Any) -> None:
 @cli.command()
 @click.argument("question")
 @click.option("--explain", is_flag=True, help="Show retrieved passages, scores and sentence checks.")
+@click.option("--follow-up-of", "follow_up_of", multiple=True, metavar="EARLIER",
+              help="QUESTION follows this earlier question (repeat for a longer conversation, oldest first); "
+              "kb answers the standalone question it makes of them (--explain shows it).")
 @click.option("--no-daemon", is_flag=True, help="Answer in this process even when `kb serve` is running.")
 @json_option
 @with_settings
-def ask(settings, question, explain, no_daemon, as_json):
+def ask(settings, question, explain, follow_up_of, no_daemon, as_json):
     """Answer QUESTION from the knowledge base, with numbered citations.
 
     Uses a running `kb serve` for the same store (answers in about a second);
     otherwise loads the models in this process.
 
-    Example: kb ask "what is the difference between an instruct and an MoE model?"
+    Examples: kb ask "what is the difference between an instruct and an MoE model?"
+              kb ask --follow-up-of "what is an instruct model?" "and how is MoE different?"
     """
     if not question.strip():
         raise click.UsageError("QUESTION is empty")
+    earlier = [q.strip() for q in follow_up_of if q.strip()]
+    if follow_up_of and not earlier:
+        raise click.UsageError("--follow-up-of is empty: give the earlier question, e.g. "
+                               "--follow-up-of \"what is an instruct model?\"")
     from kb.limits import check_question
 
     check_question(question, settings)
+    for q in earlier:
+        check_question(q, settings)
     if not no_daemon:
         from kb.serve import ask_daemon, daemon_token, find_daemon
 
         url = find_daemon(settings)
-        reply = ask_daemon(url, question, explain, token=daemon_token(settings)) if url else None
+        reply = ask_daemon(url, question, explain, token=daemon_token(settings), follow_up_of=earlier) if url else None
+        if reply is not None and earlier and "standalone_question" not in reply["json"]:
+            reply = None  # a `kb serve` older than follow-ups answered the bare question: answer here instead
         if reply is not None:
             from kb.render import printable
 
@@ -156,7 +168,7 @@ def ask(settings, question, explain, no_daemon, as_json):
     from kb.service import answer_json
     from kb.service import ask as ask_question
 
-    answer = ask_question(Engine(settings), settings, question, via="cli")
+    answer = ask_question(Engine(settings), settings, question, via="cli", follow_up_of=earlier)
     if as_json:
         emit_json({**answer_json(answer, explain), "via": "process"})
     else:

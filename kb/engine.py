@@ -14,6 +14,7 @@ from typing import Any
 from kb.cite import cite_draft, refusal
 from kb.errors import EmptyStore
 from kb.guard import without_injections
+from kb.links import link_for
 from kb.limits import check_question, context_tokens, fit_prompt
 from kb.prompt import build_messages
 from kb.quotes import MAX_SENTENCES, best_quotes
@@ -131,6 +132,9 @@ class Engine:
         verdicts = check_draft(question, raw, hits, checker, self.settings.min_support, self.settings.min_coverage)
         # cite: the kept sentences with their citations, then quotes of what they missed
         out = cite_draft(question, verdicts, hits, checker, terms, focus)
+        chunks = {h.chunk.id: h.chunk for h in hits}
+        for c in out.citations:  # the link a reader follows (kb/links.py)
+            c.url = link_for(chunks[c.chunk_id], self.settings.source_urls) if c.chunk_id in chunks else ""
         timings.update(generate_s=round(generate_s, 3), total_s=round(retrieve_s + time.perf_counter() - start, 3),
                        tokens=n_tokens, tokens_per_s=round(n_tokens / generate_s, 1) if generate_s else 0.0)
         return Answer(question=question, answer=out.text, refused=False, citations=out.citations,

@@ -32,18 +32,23 @@ def wrap(text: str, width: int = 100) -> str:
 
 
 def answer_text(answer: Answer, explain: bool = False) -> str:
+    """The answer, its sources (each page's URL when it has one, else its file path), the timing line;
+    --explain adds the standalone question a follow-up became, the passages, the draft and the checks."""
     lines = [wrap(answer.answer), ""]
     if answer.citations:
         lines.append("Sources:")
         for c in answer.citations:
             lines.append(f"  [{c.id}] {c.title} — {c.section}")
-            lines.append(f"      {c.source}")
+            lines.append(f"      {c.link}")
             lines.append(f"      \u201c{short(c.quote)}\u201d")
     t = answer.timings
     lines.append("")
     lines.append(f"({answer.model}; {answer.mode}; retrieve {t.get('retrieve_s', 0):.2f}s, "
                  f"generate {t.get('generate_s', 0):.2f}s, total {t.get('total_s', 0):.2f}s)")
     if explain:
+        if answer.follow_up_of:
+            lines += ["", "Follow-up of: " + " / ".join(short(q, 120) for q in answer.follow_up_of),
+                      f"Standalone question: {answer.standalone}"]
         lines += ["", "Retrieved passages:"]
         for i, hit in enumerate(answer.hits, start=1):
             lines.append(f"  {i}. score={hit.score:.4f} dense={hit.dense:.3f} bm25={hit.lexical:.2f}  "

@@ -10,7 +10,7 @@ one at a time by a single model worker, so 20 simultaneous questions all get an
 answer and memory stays flat (one model, one KV cache). Protocol, JSON in and out:
 
     GET  /health  -> {"ok": true, "pid": ..., "queued": n, "answered": n}
-    POST /ask     {"question": str, "explain": bool, "via": str}
+    POST /ask     {"question": str, "explain": bool, "via": str, "follow_up_of": [str]}
                   -> {"json": <what `kb ask --json` prints>, "text": <what `kb ask` prints>}
                   errors: {"error": message, "kind": KbError subclass}, HTTP 4xx/5xx
 """
@@ -53,12 +53,13 @@ def identity(settings: Settings) -> dict[str, Any]:
     }
 
 
-def ask_payload(engine: Any, settings: Settings, question: str, explain: bool, via: str) -> dict[str, Any]:
-    """Answer one question; the `kb ask` output in both forms."""
+def ask_payload(engine: Any, settings: Settings, question: str, explain: bool, via: str,
+                follow_up_of: list[str] | None = None) -> dict[str, Any]:
+    """Answer one question (a follow-up of `follow_up_of`); the `kb ask` output in both forms."""
     from kb.render import answer_text
     from kb.service import answer_json, ask
 
-    answer = ask(engine, settings, question, via=via)
+    answer = ask(engine, settings, question, via=via, follow_up_of=follow_up_of or ())
     return {"json": answer_json(answer, explain), "text": answer_text(answer, explain=explain)}
 
 
@@ -80,8 +81,10 @@ class Worker:
     def _answer(self, request: dict[str, Any]) -> dict[str, Any]:
         t0 = time.perf_counter()
         try:
+            earlier = request.get("follow_up_of") or []
             result = ask_payload(self.engine, self.settings, request["question"],
-                                 bool(request.get("explain")), str(request.get("via") or "cli"))
+                                 bool(request.get("explain")), str(request.get("via") or "cli"),
+                                 [str(q) for q in earlier] if isinstance(earlier, list) else [str(earlier)])
             result["json"]["via"] = "daemon"
             return result
         finally:
@@ -234,7 +237,8 @@ def daemon_token(settings: Settings) -> str:
 
 
 def ask_daemon(url: str, question: str, explain: bool, via: str = "cli",
-               timeout: float = 600.0, token: str | None = None) -> dict[str, Any] | None:
+               timeout: float = 600.0, token: str | None = None,
+               follow_up_of: list[str] | None = None) -> dict[str, Any] | None:
     """POST the question; None when nobody listens there (the caller answers in-process)."""
     import http.client
     from urllib.parse import urlparse
@@ -247,7 +251,10 @@ def ask_daemon(url: str, question: str, explain: bool, via: str = "cli",
         return None  # stale serve.json: the daemon is gone
     conn.sock.settimeout(timeout)
     try:
-        body = json.dumps({"question": question, "explain": explain, "via": via})
+        payload: dict[str, Any] = {"question": question, "explain": explain, "via": via}
+        if follow_up_of:
+            payload["follow_up_of"] = follow_up_of
+        body = json.dumps(payload)
         headers = {"Content-Type": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"

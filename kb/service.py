@@ -7,8 +7,10 @@ checks) when asked. A new front end calls these and renders the Answer.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from kb.followup import condense
 from kb.gaps import log_refusal
 from kb.types import Answer
 
@@ -17,11 +19,21 @@ if TYPE_CHECKING:
     from kb.settings import Settings
 
 
-def ask(engine: Engine, settings: Settings, question: str, *, via: str, log_gap: bool = True) -> Answer:
-    """Answer the question; a refusal is logged for `kb gaps` (tagged `via`) unless `log_gap` is False."""
-    answer = engine.ask(question)
+def ask(engine: Engine, settings: Settings, question: str, *, via: str, log_gap: bool = True,
+        follow_up_of: Sequence[str] = ()) -> Answer:
+    """Answer the question; a refusal is logged for `kb gaps` (tagged `via`) unless `log_gap` is False.
+
+    With `follow_up_of` (the conversation's earlier questions, oldest first) the question is a
+    follow-up: it is rewritten to stand alone (kb/followup.py) and that is what is retrieved,
+    prompted, verified and logged; the Answer keeps what the person typed as its question.
+    """
+    earlier = [q for q in follow_up_of if q and q.strip()]
+    standalone = condense(question, earlier) if earlier else question
+    answer = engine.ask(standalone)
+    if earlier:
+        answer.question, answer.follow_up_of, answer.standalone = question, earlier, standalone
     if answer.refused and log_gap:
-        log_refusal(settings, question, answer.closest_topics, via=via)
+        log_refusal(settings, standalone, answer.closest_topics, via=via)
     return answer
 
 
@@ -29,8 +41,11 @@ def explain_payload(answer: Answer) -> dict[str, Any]:
     """What --explain adds: the retrieved passages, the raw draft, the mode and each sentence's check."""
     from kb.render import hit_dict
 
-    return {"hits": [hit_dict(h) for h in answer.hits], "raw": answer.raw, "mode": answer.mode,
-            "checks": [vars(c) for c in answer.checks]}
+    out = {"hits": [hit_dict(h) for h in answer.hits], "raw": answer.raw, "mode": answer.mode,
+           "checks": [vars(c) for c in answer.checks]}
+    if answer.follow_up_of:
+        out["standalone_question"] = answer.standalone
+    return out
 
 
 def answer_json(answer: Answer, explain: bool = False) -> dict[str, Any]:

@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     fetch_timeout: float = Field(15.0, description="Seconds one URL may take to fetch (kb ingest URL / --sitemap).")
     max_page_bytes: int = Field(5 * 1024 * 1024, description="Larger files and fetched pages are skipped.")
 
+    source_urls: dict[str, str] = Field(
+        default_factory=dict, description="Links for local pages: a folder -> the base URL its files are published "
+        "under (a JSON object in KB_SOURCE_URLS, a table in kb.toml); 'guide/a.md' below the folder links to base + "
+        "'guide/a.md', or fills `{path}` / `{stem}` (no .md) in the base. A page's front matter `url:` or fetched URL "
+        "wins; pages with none show their file path.")
+
     # models
     embed_model: str = Field(DEFAULT_EMBED, description="sentence-transformers model: 'bundled:all-MiniLM-L6-v2', "
                              "a Hugging Face id or a local folder.")
@@ -134,6 +140,18 @@ class Settings(BaseSettings):
     @classmethod
     def _split_hosts(cls, value: Any) -> Any:
         return split_list(value)
+
+    @field_validator("source_urls", mode="after")
+    @classmethod
+    def _check_source_urls(cls, value: dict[str, str]) -> dict[str, str]:
+        """Folders as ingest records them (absolute, symlinks resolved); bases must be web addresses."""
+        out = {}
+        for folder, base in value.items():
+            if not str(base).startswith(("http://", "https://")):
+                raise ValueError(f"the base URL for {folder!r} must start with http:// or https://, not {base!r}")
+            path = Path(folder).expanduser()
+            out[str(path.resolve() if path.is_absolute() or path.exists() else path.absolute())] = str(base)
+        return out
 
     @field_validator("embed_backend", "llm_runtime", mode="before")
     @classmethod
@@ -202,7 +220,8 @@ def settings_table(classes: list[type[Settings]] | None = None) -> str:
     for name, field in fields.items():
         env = field.validation_alias if isinstance(field.validation_alias, str) else f"KB_{name.upper()}"
         if field.default_factory is not None:
-            default = "per-user folder" if name in ("store", "cache_dir") else "[]"
+            empty = "{}" if isinstance(field.default_factory(), dict) else "[]"
+            default = "per-user folder" if name in ("store", "cache_dir") else empty
         elif isinstance(field.default, SecretStr) or field.default is None:
             default = "-"
         else:

@@ -68,6 +68,12 @@ class Citation:
     chunk_id: str = ""
     ingested: str = ""
     modified: str = ""
+    url: str = ""  # the page's web address (front matter, fetched URL or source_urls); "" for a bare file
+
+    @property
+    def link(self) -> str:
+        """What a reader follows: the page's URL, else its file path."""
+        return self.url or self.source
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,10 +103,13 @@ class Answer:
     raw: str = ""  # the model's output before verification
     mode: str = "generated"  # generated | quoted | refused
     closest_topics: list[str] = field(default_factory=list)
+    follow_up_of: list[str] = field(default_factory=list)  # earlier questions of the conversation, oldest first
+    standalone: str = ""  # the follow-up rewritten to stand alone (kb/followup.py): what was retrieved and answered
 
     def to_dict(self) -> dict[str, Any]:
-        """The stable JSON shape of `kb ask --json` (see README)."""
-        return {
+        """The stable JSON shape of `kb ask --json` (see README); a follow-up adds its earlier
+        questions and the standalone question kb answered."""
+        out: dict[str, Any] = {
             "question": self.question,
             "answer": self.answer,
             "refused": self.refused,
@@ -108,3 +117,6 @@ class Answer:
             "model": self.model,
             "timings": self.timings,
         }
+        if self.follow_up_of:
+            out.update(follow_up_of=list(self.follow_up_of), standalone_question=self.standalone)
+        return out
