@@ -3,7 +3,8 @@
 A set names the corpus it is about and lists items. An answerable item carries
 key facts (each a list of accepted alternatives, matched as case-insensitive
 substrings), optional forbidden claims (case-insensitive regexes) and the page
-suffixes it should be answered from; an out-of-scope item says `refuse: true`.
+suffixes it should be answered from; an out-of-scope item says `refuse: true`. An item with
+`follow_up_of` (the earlier question, or a list, oldest first) is a follow-up in a conversation.
 Bad input fails with the file and the item named, never deep inside a run.
 """
 
@@ -19,7 +20,7 @@ from kb.errors import KbError
 ROOT = Path(__file__).resolve().parent.parent  # the repository; set corpora are relative to it
 SETS_DIR = Path(__file__).resolve().parent / "sets"
 KINDS = ("definition", "comparison", "howto", "paraphrase", "out_of_scope")
-ITEM_KEYS = {"id", "question", "kind", "facts", "forbidden", "sources", "refuse"}
+ITEM_KEYS = {"id", "question", "kind", "facts", "forbidden", "sources", "refuse", "follow_up_of"}
 
 
 class EvalError(KbError):
@@ -39,6 +40,7 @@ class Case:
     forbidden: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     refuse: bool = False
+    follow_up_of: tuple[str, ...] = ()  # earlier questions of the conversation: the question is a follow-up
 
 
 @dataclass
@@ -139,6 +141,8 @@ def parse_case(raw: Any, path: Path, index: int) -> Case:
         except re.error as exc:
             raise fail(f"forbidden pattern {pattern!r} is not a valid regex: {exc}") from None
     sources = _strings(raw.get("sources", []), "sources", fail)
+    earlier = raw.get("follow_up_of", [])
+    follow_up_of = _strings([earlier] if isinstance(earlier, str) else earlier, "follow_up_of", fail)
     if refuse:
         if facts or sources:
             raise fail("a 'refuse: true' item cannot also have facts or sources")
@@ -150,7 +154,7 @@ def parse_case(raw: Any, path: Path, index: int) -> Case:
     if (kind == "out_of_scope") != refuse:
         raise fail("kind 'out_of_scope' and 'refuse: true' go together")
     return Case(id=raw["id"], question=question.strip(), kind=kind, facts=facts, forbidden=forbidden,
-                sources=sources, refuse=refuse)
+                sources=sources, refuse=refuse, follow_up_of=follow_up_of)
 
 
 def _strings(value: Any, name: str, fail) -> tuple[str, ...]:

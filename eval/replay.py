@@ -57,6 +57,7 @@ def replay(settings: Settings, set_name: str, drafts: dict[str, str] | None = No
     from ingest.pipeline import run_ingest
     from kb.backends import load_embedder
     from kb.engine import Engine
+    from kb.followup import condense
     from kb.store import Store
 
     evalset = load_set(resolve_set(set_name))
@@ -74,9 +75,10 @@ def replay(settings: Settings, set_name: str, drafts: dict[str, str] | None = No
         engine = Engine(eval_settings, store=kb_store, embedder=embedder, llm=llm)
         for case in evalset.cases:
             llm.draft, llm.messages = (drafts or {}).get(case.id, ""), None
-            answer = engine.ask(case.question)
+            asked = condense(case.question, case.follow_up_of) if case.follow_up_of else case.question
+            answer = engine.ask(asked)  # a follow-up is answered as the standalone question kb makes of it
             answer.timings = {}  # wall-clock times differ on every run
-            hit_sources = None if answer.hits else [h.chunk.source for h in engine.search(case.question, 5)]
+            hit_sources = None if answer.hits else [h.chunk.source for h in engine.search(asked, 5)]
             scores = score_answer(case, answer, support, support_threshold=th.support_threshold,
                                   min_recall=th.correct_min_fact_recall, hit_sources=hit_sources)
             record = answer_record(answer)

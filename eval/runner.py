@@ -161,11 +161,14 @@ def run_eval(settings: Settings, opts: EvalOptions) -> EvalOutcome:
                 for case in cases:
                     bar.set_postfix_str(case.id, refresh=False)
                     # only unexpected refusals are coverage gaps; out-of-scope items are refused by design
-                    answer = ask(engine, settings, case.question, via="eval", log_gap=not case.refuse)
-                    hit_sources = None if answer.hits else [h.chunk.source for h in engine.search(case.question, 5)]
+                    answer = ask(engine, settings, case.question, via="eval", log_gap=not case.refuse,
+                                 follow_up_of=case.follow_up_of)
+                    asked = answer.standalone or case.question  # a follow-up is retrieved as its standalone form
+                    hit_sources = None if answer.hits else [h.chunk.source for h in engine.search(asked, 5)]
                     scores = score_answer(case, answer, support, support_threshold=th.support_threshold,
                                           min_recall=th.correct_min_fact_recall, hit_sources=hit_sources)
                     questions.append({"id": case.id, "question": case.question, "kind": case.kind,
+                                      **({"follow_up_of": list(case.follow_up_of)} if case.follow_up_of else {}),
                                       "facts": [list(f) for f in case.facts], "forbidden": list(case.forbidden),
                                       "sources": list(case.sources), "refuse": case.refuse,
                                       "answer": answer_record(answer), "scores": scores})
