@@ -87,6 +87,8 @@ def context_line(answer: Answer) -> str:
         parts.append(f"{total:.1f} s")
     if answer.mode == "quoted":
         parts.append("quoted from the sources")
+    if answer.follow_up_of and answer.standalone and answer.standalone != answer.question:
+        parts.append(f"follow-up, read as \u201c{escape(clip(answer.standalone, 200))}\u201d")
     return " · ".join(parts)
 
 

@@ -150,6 +150,24 @@ class Journal:
             rows = con.execute("SELECT * FROM questions WHERE state != 'done' ORDER BY received").fetchall()
         return [dict(r) for r in rows]
 
+    def thread_questions(self, channel: str, thread_ts: str) -> list[str]:
+        """The questions kb queued in a thread, oldest first (follow-ups when Slack's history is unavailable).
+        Only as old as the journal keeps finished questions (SEEN_TTL)."""
+        try:
+            with self._lock, self._db() as con:
+                rows = con.execute(
+                    "SELECT question FROM questions WHERE question IS NOT NULL AND "
+                    "json_extract(question, '$.channel') = ? AND json_extract(question, '$.thread_ts') = ? "
+                    "ORDER BY received", (channel, thread_ts)).fetchall()
+        except sqlite3.Error:
+            log.exception("could not read the journal %s", self.path)
+            return []
+        return [q["text"] for (raw,) in rows for q in [json.loads(raw)] if q.get("text")]
+
+    def answered_in(self, channel: str, thread_ts: str) -> bool:
+        """Whether kb took a question in this thread (a reply there without a mention is a follow-up)."""
+        return bool(self.thread_questions(channel, thread_ts))
+
     def state(self, key: str) -> str | None:
         with self._lock, self._db() as con:
             row = con.execute("SELECT state FROM questions WHERE key = ?", (key,)).fetchone()

@@ -11,7 +11,7 @@ worker carries on with the next question.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from slack_sdk import WebClient
@@ -37,6 +37,7 @@ class Question:
     placeholder_ts: str | None = None  # the "looking it up" message the answer replaces
     response_url: str | None = None  # slash commands answer here, ephemerally
     key: str | None = None  # its entry in the journal (bot/journal.py), which outlives the process
+    follow_up_of: list[str] = field(default_factory=list)  # earlier questions of the thread (bot/thread.py)
 
 
 class Answerer:
@@ -77,7 +78,7 @@ class Answerer:
         """Answer and deliver; False when the answer could not be delivered."""
         log.info("question from %s in %s (%s): %s", q.asker, q.channel, q.via, q.text)
         try:
-            answer = ask(self.engine, self.settings, q.text, via="slack")
+            answer = ask(self.engine, self.settings, q.text, via="slack", follow_up_of=q.follow_up_of)
         except QuestionTooLong as exc:  # the message says what to do; nothing went wrong
             text = f":straight_ruler: {format.escape(str(exc))}"
             return self.deliver(q, text, format.simple_blocks(text))

@@ -75,6 +75,8 @@ class SlackStandIn(Calls):
         super().__init__()
         self.fail_once: dict[str, tuple[int, dict[str, str]]] = {}
         self.auth_error: str | None = None
+        self.threads: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (channel, thread ts) -> its messages
+        self.replies_error: str | None = None  # e.g. "missing_scope": conversations.replies refuses
         self.ws_url = ""
         self.ts = 1700000000.0
         self.http = LoopbackServer(self.handle).__enter__()
@@ -126,6 +128,13 @@ class SlackStandIn(Calls):
             return 200, {}, {"ok": True, "channel": body.get("channel"), "ts": body.get("ts"), "text": body.get("text")}
         if method == "chat.postEphemeral":
             return 200, {}, {"ok": True, "message_ts": self.next_ts()}
+        if method == "conversations.replies":
+            if self.replies_error:
+                return 200, {}, {"ok": False, "error": self.replies_error}
+            found = self.threads.get((body.get("channel"), body.get("ts")))
+            if found is None:
+                return 200, {}, {"ok": False, "error": "thread_not_found"}
+            return 200, {}, {"ok": True, "messages": found, "has_more": False}
         return 200, {}, {"ok": False, "error": "unknown_method"}
 
     def hook_url(self, name: str) -> str:
@@ -507,6 +516,61 @@ def test_twenty_simultaneous_questions_are_queued_not_lost(start_bot, slack, sam
     assert any("ahead of yours" in p["body"]["text"] for p in placeholders)  # people see they are queued
 
 
+def nth_answer(slack: SlackStandIn, channel: str, thread_ts: str, n: int) -> dict:
+    """The update that answered the n-th question (1-based) of a thread."""
+    placeholder = slack.wait_for(in_thread(channel, thread_ts), n=n, what=f"placeholder {n} in {thread_ts}")[n - 1]
+    return slack.wait_for(final_update(placeholder["reply"]["ts"]), what=f"answer {n} in {thread_ts}")[0]
+
+
+def test_reply_in_a_thread_kb_answered_is_a_follow_up(start_bot, slack, sample_engine):
+    """The thread is read back through conversations.replies; the earlier question's subject carries over."""
+    bot, _ = start_bot(sample_engine)
+    root = "1100.000001"
+    slack.threads[("C1", root)] = [
+        {"type": "message", "user": "U1", "text": f"<@{BOT_USER}> What is a base model?", "ts": root},
+        {"type": "message", "user": "U2", "text": "I wondered about tokenizers too", "ts": "1100.000002",
+         "thread_ts": root},  # people talking to each other: not a question to kb
+        {"type": "message", "bot_id": BOT_ID, "user": BOT_USER, "text": "A base model ... [1]", "ts": "1100.000003",
+         "thread_ts": root},
+        {"type": "message", "user": "U1", "text": f"<@{BOT_USER}> how is it trained?", "ts": "1100.000004",
+         "thread_ts": root},
+    ]
+    assert bot.event(dict(mention("how is it trained?", "1100.000004"), thread_ts=root), "EvFollow1")[0] == 200
+    _, update = answered(slack, "C1", root)
+    read = slack.find(lambda c: c["method"] == "conversations.replies")
+    assert read and read[0]["body"]["channel"] == "C1" and read[0]["body"]["ts"] == root
+    text = text_of(update)
+    assert "follow-up, read as \u201chow is a base model trained?\u201d" in text, text
+    assert "base-model.md" in text or "pretraining.md" in text, text  # retrieved for the earlier question's subject
+    assert "[1]" in text and "*Sources*" in text
+
+
+def test_follow_up_without_history_scope_uses_the_journal(start_bot, slack, sample_engine):
+    """conversations.replies refused (a scope missing): the journal knows what was asked in the thread.
+    Out-of-scope questions keep it quick: refusals never run the model, and the rewrite shows either way."""
+    bot, _ = start_bot(sample_engine)
+    slack.replies_error = "missing_scope"
+    assert bot.event(dm(OFF_TOPIC, "1200.000001"), "EvJournal1")[0] == 200
+    answered(slack, "D1", "1200.000001")
+    assert bot.event(dm("why?", "1200.000002", thread_ts="1200.000001"), "EvJournal2")[0] == 200
+    text = text_of(nth_answer(slack, "D1", "1200.000001", 2))
+    assert f"read as \u201c{OFF_TOPIC} why?\u201d" in text, text
+    assert "does not cover this" in text  # same refusal rule as any question
+    assert slack.find(lambda c: c["method"] == "conversations.replies" and c["reply"]["error"] == "missing_scope")
+
+    # in a channel (with message.channels subscribed), a reply without a mention counts only in kb's threads
+    assert bot.event(mention(OFF_TOPIC, "1200.000010"), "EvJournal3")[0] == 200
+    answered(slack, "C1", "1200.000010")
+    chatter = {"type": "message", "channel_type": "channel", "channel": "C1", "user": "U2", "text": "why not?",
+               "ts": "1200.000021", "thread_ts": "1200.000020"}
+    assert bot.event(chatter, "EvJournal4")[0] == 200
+    reply = dict(chatter, ts="1200.000011", thread_ts="1200.000010", user="U1")
+    assert bot.event(reply, "EvJournal5")[0] == 200
+    text = text_of(nth_answer(slack, "C1", "1200.000010", 2))
+    assert f"read as \u201c{OFF_TOPIC} why not?\u201d" in text, text
+    assert slack.find(in_thread("C1", "1200.000020")) == []
+
+
 # -- socket mode ------------------------------------------------------------------------------
 
 class SocketModeStandIn:
@@ -663,7 +727,7 @@ def test_manifest_subscribes_to_what_the_listeners_handle():
     manifest = yaml.safe_load((ROOT / "bot" / "manifest.yml").read_text())
     assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == {"app_mention", "message.im"}
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == {"app_mentions:read", "chat:write", "commands",
-                                                              "im:history"}
+                                                              "im:history", "channels:history", "groups:history"}
     assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/kb"]
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["settings"]["socket_mode_enabled"] is True
@@ -696,6 +760,26 @@ def test_format_sources_and_refusal():
     refused = Answer("q", "x", True, [], "m1", closest_topics=["LoRA", "Fine-tuning"])
     assert answer_text(refused).endswith("Closest topics it does cover: *LoRA*, *Fine-tuning*.")
     assert len(answer_blocks(refused)) == 2  # no sources, no buttons without an id
+
+
+def test_format_links_each_source_kind_and_names_the_follow_up():
+    from bot.format import answer_blocks, answer_text
+    from kb.types import Answer, Citation
+
+    cites = [Citation(1, "/srv/docs/guide/a.md", "Guide", "Setup", "Run it.", 0.9, url="https://docs.example.com/guide/a"),
+             Citation(2, "https://wiki.example.com/p?a=1&b=2", "Wiki", "Wiki", "Fetched.", 0.8),
+             Citation(3, "/srv/kb/notes.md", "Notes", "Notes", "Local.", 0.7),
+             Citation(4, "/srv/kb/evil.md", "Evil", "Evil", "x", 0.7, url="javascript:alert(1)")]
+    ans = Answer("why?", "Run it [1].", False, cites, "m1", timings={"total_s": 1.0}, follow_up_of=["what is <b>?"],
+                 standalone="what is <b>? why?")
+    blocks = answer_blocks(ans)
+    sources = blocks[1]["text"]["text"]
+    assert "*[1]* <https://docs.example.com/guide/a|Guide> — Setup" in sources  # front matter url / source_urls
+    assert "*[2]* <https://wiki.example.com/p?a=1&amp;b=2|Wiki>" in sources  # the fetched URL
+    assert "*[3]* Notes · `notes.md`" in sources  # no URL: the file name
+    assert "*[4]* Evil · `evil.md`" in sources and "javascript" not in sources  # only http(s) is a link
+    assert blocks[2]["elements"][0]["text"] == "m1 · 1.0 s · follow-up, read as \u201cwhat is &lt;b&gt;? why?\u201d"
+    assert "Run it" in answer_text(ans)
 
 
 def test_seen_forgets_after_ttl_and_size():

@@ -1,4 +1,9 @@
-"""Mentions in channels and messages in DMs: parse the question, then hand it to the Answerer."""
+"""Mentions in channels and messages in DMs: parse the question, then hand it to the Answerer.
+
+A reply in a thread where kb answered is a follow-up: the thread's earlier questions go with
+it (bot/thread.py). Replies there that do not mention kb count too when the app is
+subscribed to message.channels / message.groups (docs/slack.md).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import re
 from typing import Any
 
 from bot import format
+from bot.thread import earlier_questions
 from bot.worker import Question
 
 log = logging.getLogger(__name__)
@@ -48,8 +54,13 @@ def register(app: Any, bot: Any) -> None:
         if is_help(text):
             client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=format.HELP)
             return
+        def parse(raw: str) -> str:
+            q = question_text(raw, context.bot_user_id)
+            return "" if is_help(q) else q
+
+        earlier = earlier_questions(client, bot.seen, event, context.bot_user_id, context.get("bot_id"), parse)
         bot.answerer.take(Question(text=text, asker=user, channel=channel, via=via, thread_ts=thread_ts,
-                                   key=context.get("kb_journal_key")))
+                                   key=context.get("kb_journal_key"), follow_up_of=earlier))
 
     @app.event("app_mention")
     def on_mention(event: dict[str, Any], context: Any, client: Any) -> None:
@@ -60,4 +71,14 @@ def register(app: Any, bot: Any) -> None:
     def on_message(event: dict[str, Any], context: Any, client: Any) -> None:
         if event.get("channel_type") == "im":
             handle(event, context, client, "dm")
+        elif is_unmentioned_reply(event, context.bot_user_id) and bot.seen.answered_in(event["channel"],
+                                                                                     event["thread_ts"]):
+            handle(event, context, client, "thread")
         bot.settle(context)
+
+
+def is_unmentioned_reply(event: dict[str, Any], bot_user_id: str | None) -> bool:
+    """A channel message in a thread that does not mention kb (a mention arrives as app_mention too)."""
+    thread_ts = event.get("thread_ts")
+    return bool(thread_ts and thread_ts != event.get("ts") and event.get("channel")
+                and not (bot_user_id and f"<@{bot_user_id}" in (event.get("text") or "")))
