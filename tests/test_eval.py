@@ -37,7 +37,7 @@ from eval.metrics import (
 )
 from kb.types import Answer, Chunk, Citation, Hit
 
-SETS = {name: ROOT / "eval" / "sets" / f"{name}.yaml" for name in ("sample", "shared", "realdocs")}
+SETS = {name: ROOT / "eval" / "sets" / f"{name}.yaml" for name in ("sample", "shared", "realdocs", "followups")}
 
 
 # -- helpers: hand-made answers ----------------------------------------------------------
@@ -309,7 +309,7 @@ def test_real_sets_load_and_meet_the_issue(name):
     assert resolve_set(name) == SETS[name]
 
 
-@pytest.mark.parametrize("name", ["sample", "shared", "realdocs"])
+@pytest.mark.parametrize("name", ["sample", "shared", "realdocs", "followups"])
 def test_every_fact_is_in_an_expected_source_page(name):
     """Guards against eval-set rot: a page edit that drops a fact, or a renamed page, fails here."""
     from eval.metrics import normalise
