@@ -14,8 +14,8 @@ from typing import Any
 from kb.cite import cite_draft, refusal
 from kb.errors import EmptyStore
 from kb.guard import without_injections
-from kb.links import link_for
 from kb.limits import check_question, context_tokens, fit_prompt
+from kb.links import link_for
 from kb.prompt import build_messages
 from kb.quotes import MAX_SENTENCES, best_quotes
 from kb.retrieve import Corpus, Retriever, question_terms

@@ -118,12 +118,17 @@ def test_ingested_pages_carry_what_their_links_need(tmp_path, embedder, model_ca
     mapped, plain = tmp_path / "site", tmp_path / "notes"
     (mapped / "guide").mkdir(parents=True)
     plain.mkdir()
-    body = "Widgets are small parts that the assembly line joins together before testing them in batches."
-    (mapped / "guide" / "widgets.md").write_text(f"# Widgets\n\n{body}\n")
-    (mapped / "declared.md").write_text(f"---\ntitle: Declared\nurl: https://wiki.example.com/declared\n---\n\n"
-                                        f"# Declared\n\n{body} Declared pages say where they live.\n")
-    (plain / "local.md").write_text(f"# Local\n\n{body} Local notes live only on disk.\n")
-    page = f"<html><head><title>Fetched</title></head><body><h1>Fetched</h1><p>{body} Fetched.</p></body></html>"
+    pages = {  # distinct texts: ingest collapses near-duplicate pages
+        mapped / "guide" / "widgets.md": "# Widgets\n\nWidgets are small brass parts that the assembly line "
+                                         "joins together before a batch is tested.\n",
+        mapped / "declared.md": "---\ntitle: Declared\nurl: https://wiki.example.com/declared\n---\n\n# Declared\n\n"
+                                "The night shift logs every conveyor stop in a paper binder kept by the door.\n",
+        plain / "local.md": "# Local\n\nOur canteen serves soup on Tuesdays and closes early on public holidays.\n",
+    }
+    for path, text in pages.items():
+        path.write_text(text)
+    page = ("<html><head><title>Fetched</title></head><body><h1>Fetched</h1><p>Visitors sign in at the gatehouse "
+            "and wear a yellow badge while they walk the factory floor.</p></body></html>")
     settings = load_settings(store=tmp_path / "store", cache_dir=model_cache,
                              source_urls={str(mapped): "https://docs.example.com/{stem}/"})
     with Recorder(lambda *a: (200, {"Content-Type": "text/html"}, page.encode())) as web:
