@@ -11,7 +11,8 @@ reproduced. The rules carry the earlier question's subject into the follow-up:
 
 - a pronoun ("how is *it* trained?", "what are *its* limits?") becomes the subject;
 - a comparison without its second half ("how is MoE *different*?") gets "from <subject>";
-- "what about X?" / "and X?" asks the earlier question again about X;
+- "what about X?" / "and X?" asks the earlier question again about X ("and for CPU?" swaps or adds
+  the closing "for ..." phrase);
 - a question without a subject of its own ("what are the downsides?") gets "of <subject>";
 - a bare reply ("why?", "how so?", "example?") is joined to the earlier question;
 - anything else already stands alone and is left as it is.
@@ -31,7 +32,7 @@ LEAD = re.compile(r"^\s*(?:(?:and|but|so|ok|okay|also|then|hmm|right|thanks|grea
 ABOUT = re.compile(r"^\s*(?:what|how)\s+about\s+(.+?)\s*\??\s*$|^\s*(?:and|or)\s+(?!(?:how|what|why|when|where|"
                    r"which|who|is|are|does|do|did|can|could|should|would|will|it|its|they|this|that)\b)(.+?)\s*\??\s*$",
                    re.I)
-PREPOSITION = re.compile(r"^(?:for|on|in|with|without|at|to|from|under|over|during)\b", re.I)
+PREPOSITION = re.compile(r"^(?:for|on|in|of|with|without|at|to|from|under|over|during|by|per|about|into)\b", re.I)
 # a pronoun or "this model" standing for the earlier subject; "that"/"this" only where they
 # cannot be a relative pronoun or a determiner of some other noun
 REFERENT = re.compile(
@@ -75,7 +76,7 @@ def _one(question: str, earlier: str) -> str:
         other = (about.group(1) or about.group(2) or "").strip()
         if other and len(other.split()) <= 5:
             if PREPOSITION.match(other) or not subject:
-                return f"{_strip_q(earlier)} {other}?"
+                return _with_phrase(earlier, other)
             return _question(_replace(earlier, subject, other))
     if " and " in subject and WHICH_ONE.search(body):
         return _question(WHICH_ONE.sub(f"which of {subject}", body, count=1))
@@ -131,6 +132,16 @@ def _sub_referent(text: str, subject: str) -> str:
 
     out = REFERENT.sub(repl, text, count=1)
     return out[0].upper() + out[1:] if out and text[:1].isupper() and out[:1].islower() else out
+
+
+def _with_phrase(earlier: str, other: str) -> str:
+    """The earlier question with a prepositional phrase ("for CPU", "of Peru"): it replaces the earlier
+    question's closing phrase with the same preposition, else it is added at the end."""
+    prep = other.split()[0]
+    m = re.search(rf"\b{re.escape(prep)}\s+[^?]+?\s*\??\s*$", earlier, re.I) if PREPOSITION.match(other) else None
+    if m:
+        return f"{earlier[:m.start()]}{other}?"
+    return f"{_strip_q(earlier)} {other}?"
 
 
 def _replace(earlier: str, subject: str, other: str) -> str:

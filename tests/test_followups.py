@@ -32,6 +32,8 @@ OFF_TOPIC = "How long should sourdough bread proof before baking?"
     ("What is a base model?", "what about a chat model?", "What is a chat model?"),
     ("What is LoRA?", "and QLoRA?", "What is QLoRA?"),
     ("How do I quantize a model?", "and for CPU?", "How do I quantize a model for CPU?"),
+    ("How do I quantize a model for GPU?", "and for CPU?", "How do I quantize a model for CPU?"),
+    ("what is the capital of France?", "and of Peru?", "what is the capital of Peru?"),
     # no subject of its own
     ("What is quantization?", "what are the downsides?", "what are the downsides of quantization?"),
     ("Why not deploy a base model?", "what should I use instead?", "what should I use instead of a base model?"),

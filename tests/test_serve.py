@@ -62,6 +62,15 @@ def test_text_output_and_refusal_through_the_daemon(daemon):
     assert OUT_OF_SCOPE in gaps.read_text()
 
 
+def test_follow_up_through_the_daemon(daemon):
+    """The daemon gets the earlier question too: it answers the standalone question, not the bare reply."""
+    res = run_kb("ask", "--json", "--follow-up-of", OUT_OF_SCOPE, "and of Peru?", env=daemon["env"])
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["via"] == "daemon" and out["refused"]
+    assert out["follow_up_of"] == [OUT_OF_SCOPE] and out["standalone_question"] == "what is the capital of Peru?"
+
+
 def test_no_daemon_answers_in_process(daemon):
     res = run_kb("ask", "--json", "--no-daemon", OUT_OF_SCOPE, env=daemon["env"])
     assert res.returncode == 0, res.stderr
