@@ -32,7 +32,7 @@ class Question:
     text: str
     asker: str
     channel: str
-    via: str  # mention | dm | command
+    via: str  # mention | dm | command | thread (a reply in a kb thread without a mention)
     thread_ts: str | None = None  # the thread the answer goes to (mentions, DMs)
     placeholder_ts: str | None = None  # the "looking it up" message the answer replaces
     response_url: str | None = None  # slash commands answer here, ephemerally
