@@ -48,6 +48,7 @@ COMPARE_OTHER = re.compile(r"\b(?:from|than|to|with|vs\.?|versus|between|and)\b"
 BARE_WORDS = frozenset("""why how so what when where really explain elaborate more detail details example examples
 mean meaning matter matters please tell say said again sure come exactly okay ok go further else instance
 can could would you me us give show""".split())
+FILLER = frozenset("is that it the a an do does not this".split())
 NEEDS_OBJECT = re.compile(r"^\s*(?:what|which|how many|any|list|name)\b.*\b(?:the|any|some)?\s*"
                           r"(?:downsides?|drawbacks?|limits?|limitations?|risks?|costs?|benefits?|advantages?|"
                           r"disadvantages?|alternatives?|examples?|uses?|use cases?|steps?|types?|kinds?|"
@@ -84,10 +85,8 @@ def _one(question: str, earlier: str) -> str:
         return _question(_sub_referent(body, subject))
     if subject and INSTEAD.search(body):
         return _question(INSTEAD.sub(f"instead of {subject}", body, count=1))
-    if subject and COMPARE_WORD.search(body) and not COMPARE_OTHER.search(body.split(COMPARE_WORD.search(body)
-                                                                                      .group(0), 1)[1]):
-        return f"{_strip_q(body)} from {subject}?" if re.search(r"differ", body, re.I) else \
-            f"{_strip_q(body)} than {subject}?"
+    if subject and _open_comparison(body):
+        return f"{_strip_q(body)} {'from' if re.search('differ', body, re.I) else 'than'} {subject}?"
     if is_bare(body):
         return f"{_question(earlier)} {_question(body)}"
     if subject and NEEDS_OBJECT.match(body):
@@ -98,9 +97,13 @@ def _one(question: str, earlier: str) -> str:
 def is_bare(question: str) -> bool:
     """True when the question names nothing of its own ("why?", "how so?", "can you explain more?")."""
     words = re.findall(r"[a-z']+", question.lower())
-    return not content_words(question) or all(w in BARE_WORDS for w in words if w not in ("is", "that", "it",
-                                                                                               "the", "a", "an", "do",
-                                                                                               "does", "not", "this"))
+    return not content_words(question) or all(w in BARE_WORDS for w in words if w not in FILLER)
+
+
+def _open_comparison(text: str) -> bool:
+    """'how is MoE different?', 'is it faster?': a comparison word with nothing to compare against after it."""
+    m = COMPARE_WORD.search(text)
+    return bool(m) and not COMPARE_OTHER.search(text[m.end():])
 
 
 def subject_of(question: str) -> str:
