@@ -493,6 +493,24 @@ def test_kb_eval_end_to_end(tmp_path, settings):
     assert json.loads((out / "results.json").read_text())["passed"] is False
 
 
+def test_kb_eval_answers_follow_ups_as_follow_ups(tmp_path, settings):
+    """`kb eval --set followups`: each item is asked after its earlier question, and scored on the answer."""
+    from kb.cli import cli
+
+    out = tmp_path / "out"
+    no_gates = tmp_path / "no-gates.toml"
+    no_gates.write_text("margin = 0.05\n")
+    result = CliRunner().invoke(cli, ["--store", str(settings.store), "eval", "--set", "followups", "--out", str(out),
+                                      "--thresholds", str(no_gates), "--only", "fu-lora-then-qlora",
+                                      "--only", "fu-oos-sourdough"])
+    assert result.exit_code == 0, result.output
+    questions = {q["id"]: q for q in json.loads((out / "results.json").read_text())["runs"][0]["questions"]}
+    qlora, oos = questions["fu-lora-then-qlora"], questions["fu-oos-sourdough"]
+    assert qlora["follow_up_of"] == ["What is LoRA?"] and qlora["answer"]["standalone_question"] == "What is QLoRA?"
+    assert qlora["scores"]["hit_at_3"] == 1.0 and not qlora["scores"]["refused"]  # asked cold, "and QLoRA?" is vague
+    assert oos["answer"]["standalone_question"] == "What is a sourdough starter?" and oos["scores"]["refused"]
+
+
 def test_nightly_script_keeps_history_and_baseline_and_fails_on_a_gate(tmp_path):
     """scripts/nightly-eval with the real kb on a one-question set (a refusal: no generation)."""
     import os
