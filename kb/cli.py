@@ -176,6 +176,54 @@ def ask(settings, question, explain, follow_up_of, no_daemon, as_json):
 
 
 @cli.command()
+@click.option("--explain", is_flag=True, help="Also show the standalone question, passages and sentence checks.")
+@json_option
+@with_settings
+def chat(settings, explain, as_json):
+    """Ask questions one after another; each is answered as a follow-up of the ones before.
+
+    Reads one question per line from stdin ("and how is MoE different?", "why?" work after a
+    question); an empty line or `/new` starts a new conversation; Ctrl-D ends. With --json,
+    prints one JSON object per answer (JSON Lines). Answers in this process (models load once).
+
+    Example: kb chat   then: what's an instruct model?  /  and how is MoE different?
+    """
+    from kb.engine import Engine
+    from kb.errors import QuestionTooLong
+    from kb.limits import check_question
+    from kb.render import answer_text, printable
+    from kb.service import answer_json
+    from kb.service import ask as ask_question
+
+    engine = Engine(settings)
+    engine.ensure_not_empty()
+    interactive = sys.stdin.isatty()
+    earlier: list[str] = []
+    while True:
+        try:
+            line = input("kb> " if interactive else "")
+        except EOFError:
+            break
+        question = line.strip()
+        if not question or question == "/new":
+            earlier = []
+            continue
+        try:
+            check_question(question, settings)
+        except QuestionTooLong as exc:
+            click.echo(str(exc), err=True)
+            continue
+        answer = ask_question(engine, settings, question, via="cli", follow_up_of=earlier)
+        earlier.append(question)
+        if as_json:
+            click.echo(json.dumps({**answer_json(answer, explain), "via": "process"}, ensure_ascii=False, default=str))
+        else:
+            if answer.follow_up_of and not explain:
+                click.echo(printable(f"(read as: {answer.standalone})"))
+            click.echo(answer_text(answer, explain=explain) + "\n")
+
+
+@cli.command()
 @json_option
 @with_settings
 def prepare(settings, as_json):

@@ -239,3 +239,22 @@ def test_follow_up_of_must_be_text(tmp_path):
     """))
     with pytest.raises(EvalSetError, match=r"item 'q1': 'follow_up_of' must be a list of non-empty strings"):
         load_set(bad)
+
+
+def test_kb_chat_answers_each_line_as_a_follow_up(sample_store):
+    """Out-of-scope lines keep it quick: the conversation logic is the same for any answer."""
+    s, _, _ = sample_store
+    lines = f"{OFF_TOPIC}\nwhy?\n/new\nwhy?\n"
+    from click.testing import CliRunner
+
+    from kb.cli import cli
+
+    result = CliRunner().invoke(cli, ["--store", str(s.store), "chat", "--json"], input=lines)
+    assert result.exit_code == 0, result.output
+    answers = [json.loads(line) for line in result.output.splitlines() if line.strip()]
+    assert [a["question"] for a in answers] == [OFF_TOPIC, "why?", "why?"]
+    assert "follow_up_of" not in answers[0]
+    assert answers[1]["follow_up_of"] == [OFF_TOPIC] and answers[1]["standalone_question"] == f"{OFF_TOPIC} why?"
+    assert "follow_up_of" not in answers[2]  # /new started over
+    text = CliRunner().invoke(cli, ["--store", str(s.store), "chat"], input=f"{OFF_TOPIC}\nwhy?\n")
+    assert text.exit_code == 0 and f"(read as: {OFF_TOPIC} why?)" in text.output
