@@ -523,8 +523,14 @@ def nth_answer(slack: SlackStandIn, channel: str, thread_ts: str, n: int) -> dic
 
 
 def test_reply_in_a_thread_kb_answered_is_a_follow_up(start_bot, slack, sample_engine):
-    """The thread is read back through conversations.replies; the earlier question's subject carries over."""
-    bot, _ = start_bot(sample_engine)
+    """The thread is read back through conversations.replies; the earlier question's subject carries over.
+    With source_urls set, the sources link to the published pages instead of naming files."""
+    from kb.engine import Engine
+
+    corpus = (ROOT / "corpus").resolve()
+    linked = sample_engine.settings.model_copy(update={"source_urls": {str(corpus): "https://kb.example.com/"}})
+    bot, _ = start_bot(Engine(linked, store=sample_engine.store, embedder=sample_engine.embedder,
+                              llm=sample_engine.llm))
     root = "1100.000001"
     slack.threads[("C1", root)] = [
         {"type": "message", "user": "U1", "text": f"<@{BOT_USER}> What is a base model?", "ts": root},
@@ -541,8 +547,10 @@ def test_reply_in_a_thread_kb_answered_is_a_follow_up(start_bot, slack, sample_e
     assert read and read[0]["body"]["channel"] == "C1" and read[0]["body"]["ts"] == root
     text = text_of(update)
     assert "follow-up, read as \u201chow is a base model trained?\u201d" in text, text
-    assert "base-model.md" in text or "pretraining.md" in text, text  # retrieved for the earlier question's subject
-    assert "[1]" in text and "*Sources*" in text
+    # retrieved for the earlier question's subject, and linked: no file names
+    assert "<https://kb.example.com/glossary/base-model.md|" in text or \
+        "<https://kb.example.com/glossary/pretraining.md|" in text, text
+    assert "[1]" in text and "*Sources*" in text and ".md`" not in text
 
 
 def test_follow_up_without_history_scope_uses_the_journal(start_bot, slack, sample_engine):
