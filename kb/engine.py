@@ -9,6 +9,7 @@ verify -> cite. kb/llamaindex.py wraps an Engine as LlamaIndex components.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from kb.cite import cite_draft, refusal
@@ -20,7 +21,8 @@ from kb.quotes import MAX_SENTENCES, best_quotes
 from kb.retrieve import Corpus, Retriever, question_terms
 from kb.settings import Settings
 from kb.store import Store
-from kb.types import Answer, Hit
+from kb.text import sentences
+from kb.types import Answer, Hit, Progress
 from kb.verify import Checker, check_draft
 
 
@@ -101,14 +103,17 @@ class Engine:
         self.ensure_not_empty()
         return self.retriever().retrieve(question, k or self.settings.top_k)
 
-    def ask(self, question: str) -> Answer:
+    def ask(self, question: str, progress: Callable[[Progress], None] | None = None) -> Answer:
+        """`progress`, when given, hears when the passages are found and, with a runtime that streams,
+        each time the draft's verified sentences grow; the Answer is the same either way."""
         check_question(question, self.settings)
         self.ensure_not_empty()
         start = time.perf_counter()
         hits = self.retriever().retrieve(question, self.settings.top_k)
-        return self.answer_from_hits(question, hits, time.perf_counter() - start)
+        return self.answer_from_hits(question, hits, time.perf_counter() - start, progress)
 
-    def answer_from_hits(self, question: str, hits: list[Hit], retrieve_s: float) -> Answer:
+    def answer_from_hits(self, question: str, hits: list[Hit], retrieve_s: float,
+                         progress: Callable[[Progress], None] | None = None) -> Answer:
         start = time.perf_counter()
         hits = without_injections(hits)  # page text is content: prompt-like paragraphs are never quoted
         timings = {"retrieve_s": round(retrieve_s, 3)}
@@ -125,7 +130,7 @@ class Engine:
         messages = build_messages(question, hits, focus, sources=checker.sources)
         messages = fit_prompt(messages, context_tokens(self.llm), self.settings.max_new_tokens)
         gen_start = time.perf_counter()
-        raw, n_tokens = self.llm.chat(messages, self.settings.max_new_tokens)
+        raw, n_tokens = self._draft(messages, question, hits, checker, progress)
         generate_s = time.perf_counter() - gen_start
         # verify: a verdict per draft sentence
         verdicts = check_draft(question, raw, hits, checker, self.settings.min_support, self.settings.min_coverage)
@@ -135,3 +140,26 @@ class Engine:
                        tokens=n_tokens, tokens_per_s=round(n_tokens / generate_s, 1) if generate_s else 0.0)
         return Answer(question=question, answer=out.text, refused=False, citations=out.citations,
                       model=self.model_label, timings=timings, hits=hits, checks=out.checks, raw=raw, mode=out.mode)
+
+    def _draft(self, messages: list[dict[str, str]], question: str, hits: list[Hit], checker: Checker,
+               progress: Callable[[Progress], None] | None) -> tuple[str, int]:
+        """The LLM's draft. With a listener, the finished sentences are verified as they appear, by the
+        same check as the final answer, so what a front end shows early is what the answer keeps."""
+        if progress is None:
+            return self.llm.chat(messages, self.settings.max_new_tokens)
+        titles = list(dict.fromkeys(h.chunk.title or h.chunk.source for h in hits))
+        progress(Progress("retrieved", titles))
+        if not getattr(self.llm, "streams", False):
+            return self.llm.chat(messages, self.settings.max_new_tokens)
+        shown: list[str] = []
+
+        def on_text(text: str) -> None:
+            done = sentences(text)[:-1] if not text.rstrip().endswith((".", "!", "?")) else sentences(text)
+            verdicts = check_draft(question, " ".join(done), hits, checker, self.settings.min_support,
+                                   self.settings.min_coverage) if done else []
+            kept = [v.text for v in verdicts if v.source is not None]
+            if kept and kept != shown:
+                shown[:] = kept
+                progress(Progress("verified", titles, list(kept)))
+
+        return self.llm.chat(messages, self.settings.max_new_tokens, on_text=on_text)

@@ -7,19 +7,22 @@ checks) when asked. A new front end calls these and renders the Answer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kb.gaps import log_refusal
-from kb.types import Answer
+from kb.types import Answer, Progress
 
 if TYPE_CHECKING:
     from kb.engine import Engine
     from kb.settings import Settings
 
 
-def ask(engine: Engine, settings: Settings, question: str, *, via: str, log_gap: bool = True) -> Answer:
-    """Answer the question; a refusal is logged for `kb gaps` (tagged `via`) unless `log_gap` is False."""
-    answer = engine.ask(question)
+def ask(engine: Engine, settings: Settings, question: str, *, via: str, log_gap: bool = True,
+        progress: Callable[[Progress], None] | None = None) -> Answer:
+    """Answer the question; a refusal is logged for `kb gaps` (tagged `via`) unless `log_gap` is False.
+    `progress` sees the answer on its way (Engine.ask)."""
+    answer = engine.ask(question, progress) if progress is not None else engine.ask(question)
     if answer.refused and log_gap:
         log_refusal(settings, question, answer.closest_topics, via=via)
     return answer

@@ -85,6 +85,15 @@ class SentenceCheck:
 
 
 @dataclass
+class Progress:
+    """An answer on its way, for front ends that show it while the model writes (the Slack bot)."""
+
+    stage: str  # retrieved: passages found, the model starts | verified: draft sentences checked so far
+    sources: list[str]  # titles of the retrieved pages, best first
+    sentences: list[str] = field(default_factory=list)  # draft sentences that passed verification, in order
+
+
+@dataclass
 class Answer:
     question: str
     answer: str
