@@ -54,6 +54,8 @@ class Scopes:
             try:
                 self.engine(name).ensure_not_empty()
             except EmptyStore:
+                if not self.settings.slack_scopes and not self.settings.slack_default_scope:
+                    raise  # no scopes set up: the usual "fill it with kb ingest" message
                 channels = [c for c, n in self.settings.slack_scopes.items() if n == name]
                 who = (f"slack_scopes maps {', '.join(channels)} to it" if channels
                        else "it answers DMs and other channels")

@@ -126,6 +126,10 @@ class SlackStandIn(Calls):
             return 200, {}, {"ok": True, "channel": body.get("channel"), "ts": body.get("ts"), "text": body.get("text")}
         if method == "chat.postEphemeral":
             return 200, {}, {"ok": True, "message_ts": self.next_ts()}
+        if method in ("assistant.threads.setStatus", "assistant.threads.setSuggestedPrompts"):
+            if not body.get("channel_id") or not body.get("thread_ts"):
+                return 200, {}, {"ok": False, "error": "invalid_arguments"}
+            return 200, {}, {"ok": True}
         return 200, {}, {"ok": False, "error": "unknown_method"}
 
     def hook_url(self, name: str) -> str:
@@ -507,6 +511,59 @@ def test_twenty_simultaneous_questions_are_queued_not_lost(start_bot, slack, sam
     assert any("ahead of yours" in p["body"]["text"] for p in placeholders)  # people see they are queued
 
 
+# -- the assistant panel ----------------------------------------------------------------------
+
+def thread_started(channel: str, thread_ts: str) -> dict[str, Any]:
+    return {"type": "assistant_thread_started", "event_ts": thread_ts,
+            "assistant_thread": {"user_id": "U1", "channel_id": channel, "thread_ts": thread_ts,
+                                 "context": {"channel_id": "C1", "team_id": "T1"}}}
+
+
+def test_assistant_thread_gets_prompts_status_and_the_answer_as_it_is_verified(start_bot, slack, sample_engine):
+    from bot.feedback import FeedbackStore, feedback_path
+    from kb.types import Answer
+
+    bot, settings = start_bot(sample_engine)
+    # what people asked before: LoRA twice, MoE once; answered questions count, refusals do not
+    store = FeedbackStore(feedback_path(settings))
+    for q, refused in [("What is LoRA?", False), ("what's lora used for", False), ("How is MoE different "
+                       "from a dense model?", False), ("What is LoRA?", False), ("What is sourdough?", True)]:
+        store.record_answer(Answer(q, "", refused, [], "m"), asker="U1", channel="D1", via="dm")
+
+    assert bot.event(thread_started("D7", "1000.000001"), "EvThread1")[0] == 200
+    greeting = slack.wait_for(in_thread("D7", "1000.000001"), what="greeting")[0]
+    assert "glossary" in greeting["body"]["text"]
+    call = slack.wait_for(lambda c: c["method"] == "assistant.threads.setSuggestedPrompts", what="prompts")[0]
+    assert call["status"] == 200 and call["reply"]["ok"], call
+    prompts = call["body"]["prompts"]
+    assert call["body"]["thread_ts"] == "1000.000001" and 1 <= len(prompts) <= 4
+    messages = [p["message"] for p in prompts]
+    assert messages[0].startswith("What is LoRA") and "mixture of experts" in messages[1], messages
+    assert all(p["title"] and p["message"].endswith("?") for p in prompts)
+
+    # a question in the thread: status first, no placeholder, then the answer (edited as it is verified)
+    q = dm(IN_CORPUS, "1000.000002", thread_ts="1000.000001")
+    q["channel"] = "D7"
+    assert bot.event(q, "EvThread2")[0] == 200
+    answer_post = slack.wait_for(lambda c: in_thread("D7", "1000.000001")(c) and c is not greeting, what="answer")[0]
+    statuses = slack.find(lambda c: c["method"] == "assistant.threads.setStatus")
+    assert statuses and statuses[0]["at"] < answer_post["at"]
+    assert statuses[0]["body"]["thread_ts"] == "1000.000001" and "looking it up" in statuses[0]["body"]["status"]
+    assert "Looking that up" not in answer_post["body"]["text"]
+    final = answer_post
+    if not answer_post["body"].get("blocks"):  # verified sentences first, then edited into the whole answer
+        final = slack.wait_for(lambda c: final_update(answer_post["reply"]["ts"])(c) and bool(c["body"].get("blocks")),
+                               what="the final answer")[0]
+    text = text_of(final)
+    assert "[1]" in text and "base-model.md" in text
+    assert set(buttons(final)) == {"kb_feedback_helpful", "kb_feedback_unhelpful"}
+    if sample_engine.ask(IN_CORPUS).mode == "generated" and getattr(sample_engine.llm, "streams", False):
+        # the runtime streams and kb kept model sentences: they were shown before the final answer
+        assert "checking the rest" in answer_post["body"]["text"], answer_post["body"]["text"]
+        partial = answer_post["body"]["text"].split("\n")[0]
+        assert partial and partial.split()[0] in text
+
+
 # -- socket mode ------------------------------------------------------------------------------
 
 class SocketModeStandIn:
@@ -572,7 +629,8 @@ def test_socket_mode_rejected_app_token_is_one_clear_error(tmp_path, slack, samp
 
 @pytest.fixture(autouse=True)
 def no_slack_env(monkeypatch):
-    for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_API_URL", "KB_SLACK_CHANNELS"):
+    for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_API_URL", "KB_SLACK_CHANNELS",
+                 "KB_SLACK_SCOPES", "KB_SLACK_DEFAULT_SCOPE"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -655,19 +713,84 @@ def test_kb_slack_http_process_serves_signed_requests(slack, sample_store, model
 
 # -- pieces -----------------------------------------------------------------------------------
 
-def test_manifest_subscribes_to_what_the_listeners_handle():
+MANIFEST_EVENTS = {  # a manifest bot event -> an event body of that kind, as Slack sends it
+    "app_mention": mention("hi", "1.000001"),
+    "message.im": dm("hi", "1.000002"),
+    "assistant_thread_started": {"type": "assistant_thread_started", "event_ts": "1.000003",
+                                 "assistant_thread": {"user_id": "U1", "channel_id": "D1", "thread_ts": "1.000003",
+                                                      "context": {}}},
+    "assistant_thread_context_changed": {"type": "assistant_thread_context_changed", "event_ts": "1.000004",
+                                         "assistant_thread": {"user_id": "U1", "channel_id": "D1",
+                                                              "thread_ts": "1.000003", "context": {}}},
+}
+
+
+def kb_listeners(app: Any) -> list[tuple[str, Any]]:
+    """(name, listener) for every event listener kb wired, the Assistant middleware's included;
+    the catch-all that only acknowledges other events is left out."""
+    from slack_bolt.middleware.assistant import Assistant
+
+    found = [(lis.ack_function.__name__, lis) for lis in app._listeners if lis.ack_function.__name__ != "ignore_event"]
+    for mw in app._middleware_list:
+        if isinstance(mw, Assistant):
+            for group in (mw._thread_started_listeners, mw._thread_context_changed_listeners,
+                          mw._user_message_listeners, mw._bot_message_listeners):
+                found += [(lis.ack_function.__name__, lis) for lis in group or []]
+    return found
+
+
+def test_manifest_is_valid_and_subscribes_to_what_the_listeners_handle(tmp_path):
+    """bot/manifest.yml against Slack's manifest schema (tests/data, from slackapi/manifest-schema, MIT),
+    then both ways: every subscribed event reaches a kb listener, and every kb event listener is reached
+    by a subscribed event (a listener without its subscription never runs; a subscription without a
+    listener is an event kb is sent for nothing)."""
+    import jsonschema
     import yaml
+    from slack_bolt import App
+    from slack_bolt.request import BoltRequest
+    from slack_bolt.response import BoltResponse
 
-    from bot.app import EVENTS_PATH
+    from bot.app import EVENTS_PATH, Bot
+    from bot.feedback import FeedbackStore
+    from bot.journal import Journal
+    from bot.listeners import register_all
 
-    manifest = yaml.safe_load((ROOT / "bot" / "manifest.yml").read_text())
-    assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == {"app_mention", "message.im"}
-    assert set(manifest["oauth_config"]["scopes"]["bot"]) == {"app_mentions:read", "chat:write", "commands",
-                                                              "im:history"}
+    text = (ROOT / "bot" / "manifest.yml").read_text()
+    manifest = yaml.safe_load(text)
+    schema = json.loads((ROOT / "tests" / "data" / "slack-manifest.schema.1.0.0.json").read_text())
+    jsonschema.validate(manifest, schema)
+    with pytest.raises(jsonschema.ValidationError):  # the schema is strict enough to catch a typo
+        jsonschema.validate({**manifest, "features": {**manifest["features"], "assistant_veiw": {}}}, schema)
+
+    events = manifest["settings"]["event_subscriptions"]["bot_events"]
+    assert set(events) == set(MANIFEST_EVENTS)
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == {"app_mentions:read", "assistant:write", "chat:write",
+                                                              "commands", "im:history"}
+    assert manifest["features"]["assistant_view"]["assistant_description"]
     assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/kb"]
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["settings"]["socket_mode_enabled"] is True
-    assert EVENTS_PATH in (ROOT / "bot" / "manifest.yml").read_text()  # the HTTP-mode hint names the path
+    assert EVENTS_PATH in text  # the HTTP-mode hint names the path
+
+    app = App(token=BOT_TOKEN, signing_secret=SECRET, token_verification_enabled=False)
+    register_all(app, Bot(answerer=None, feedback=FeedbackStore(tmp_path / "f.sqlite"),  # type: ignore[arg-type]
+                          seen=Journal(tmp_path / "j.sqlite"), scopes=None))  # type: ignore[arg-type]
+    listeners = kb_listeners(app)
+    reached: set[str] = set()
+    for name in events:
+        body = {"type": "event_callback", "team_id": "T1", "event_id": f"Ev{name}", "event": MANIFEST_EVENTS[name],
+                "authorizations": [{"team_id": "T1", "user_id": BOT_USER, "is_bot": True}]}
+        if name in ("message.im",):  # in a thread it is an assistant message; top level, a DM
+            threaded = {**body, "event": {**body["event"], "thread_ts": "1.000001"}}
+            bodies = [body, threaded]
+        else:
+            bodies = [body]
+        for b in bodies:
+            req = BoltRequest(body=b, mode="socket_mode")
+            matched = [n for n, lis in listeners if lis.matches(req=req, resp=BoltResponse(status=200))]
+            assert matched, f"manifest event {name} reaches no kb listener"
+            reached.update(matched)
+    assert reached == {n for n, _ in listeners} - {"on_feedback", "on_command"}, (reached, listeners)
 
 
 def test_question_text_from_slack_wire_format():
