@@ -85,6 +85,13 @@ def reading_status(titles: list[str]) -> str:
     return clip(f"is reading {names}…", 120)
 
 
+def quoted(quotes: list[str], titles: list[str]) -> str:
+    """Before the model writes: the source sentences kb picked, verbatim (numbers come with the answer)."""
+    lines = [f">{escape(clip(q, QUOTE_LIMIT))}" for q in quotes[:4]]
+    where = ", ".join(f"*{escape(clip(t, 80))}*" for t in titles[:2])
+    return f"From {where}:\n" + "\n".join(lines) + "\n_:pencil: writing a summary and checking it against these…_"
+
+
 def partial(verified: list[str]) -> str:
     """The answer so far: draft sentences that passed verification; citations come with the final edit."""
     body = escape(clip(" ".join(verified), SECTION_LIMIT - 100))

@@ -101,7 +101,8 @@ class Answerer:
         return self.deliver(q, format.answer_text(answer), format.answer_blocks(answer, answer_id))
 
     def progress(self, q: Question, p: Progress) -> None:
-        """Show the answer on its way: the pages being read, then the sentences verified so far.
+        """Show the answer on its way: the pages being read, the quotes kb picked, the model's sentences
+        verified so far.
         Best effort: a failed update only means the asker waits for the final answer."""
         if q.response_url:
             return  # an ephemeral slash-command answer is replaced once, at the end
@@ -112,7 +113,7 @@ class Answerer:
                 elif q.placeholder_ts:
                     self.client.chat_update(channel=q.channel, ts=q.placeholder_ts, text=format.reading(p.sources))
                 return
-            text = format.partial(p.sentences)
+            text = format.partial(p.sentences) if p.stage == "verified" else format.quoted(p.sentences, p.sources)
             if q.placeholder_ts:
                 self.client.chat_update(channel=q.channel, ts=q.placeholder_ts, text=text)
             else:  # the assistant thread's first reply: from now on the answer edits this message

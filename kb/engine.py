@@ -130,7 +130,7 @@ class Engine:
         messages = build_messages(question, hits, focus, sources=checker.sources)
         messages = fit_prompt(messages, context_tokens(self.llm), self.settings.max_new_tokens)
         gen_start = time.perf_counter()
-        raw, n_tokens = self._draft(messages, question, hits, checker, progress)
+        raw, n_tokens = self._draft(messages, question, hits, checker, focus, progress)
         generate_s = time.perf_counter() - gen_start
         # verify: a verdict per draft sentence
         verdicts = check_draft(question, raw, hits, checker, self.settings.min_support, self.settings.min_coverage)
@@ -142,13 +142,19 @@ class Engine:
                       model=self.model_label, timings=timings, hits=hits, checks=out.checks, raw=raw, mode=out.mode)
 
     def _draft(self, messages: list[dict[str, str]], question: str, hits: list[Hit], checker: Checker,
-               progress: Callable[[Progress], None] | None) -> tuple[str, int]:
-        """The LLM's draft. With a listener, the finished sentences are verified as they appear, by the
-        same check as the final answer, so what a front end shows early is what the answer keeps."""
+               focus: list[Any] | None, progress: Callable[[Progress], None] | None) -> tuple[str, int]:
+        """The LLM's draft. A listener first hears the quotes kb picked (source sentences, true by
+        construction; when the model's sentences fail verification they are the answer), then, with a
+        runtime that streams, the model's finished sentences as they pass the same check as the final
+        answer, so what a front end shows early is what the answer keeps."""
         if progress is None:
             return self.llm.chat(messages, self.settings.max_new_tokens)
         titles = list(dict.fromkeys(h.chunk.title or h.chunk.source for h in hits))
-        progress(Progress("retrieved", titles))
+        if focus:
+            pages = list(dict.fromkeys(hits[q.hit_index].chunk.title or hits[q.hit_index].chunk.source for q in focus))
+            progress(Progress("quoted", pages, [q.text for q in focus]))
+        else:
+            progress(Progress("retrieved", titles))
         if not getattr(self.llm, "streams", False):
             return self.llm.chat(messages, self.settings.max_new_tokens)
         shown: list[str] = []

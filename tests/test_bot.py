@@ -265,8 +265,18 @@ def in_thread(channel: str, ts: str) -> Callable[[dict[str, Any]], bool]:
         and c["body"].get("thread_ts") == ts
 
 
-def final_update(placeholder_ts: str) -> Callable[[dict[str, Any]], bool]:
+def edit_of(placeholder_ts: str) -> Callable[[dict[str, Any]], bool]:
+    """Any successful edit of the placeholder: progress (the quotes so far) or the answer."""
     return lambda c: c["method"] == "chat.update" and c["body"].get("ts") == placeholder_ts and c["status"] == 200
+
+
+def final_update(placeholder_ts: str) -> Callable[[dict[str, Any]], bool]:
+    """The edit that makes the placeholder the answer: the one with blocks (progress edits are text only)."""
+    return lambda c: edit_of(placeholder_ts)(c) and bool(c["body"].get("blocks"))
+
+
+def finals(c: dict[str, Any]) -> bool:
+    return c["method"] == "chat.update" and bool(c["body"].get("blocks"))
 
 
 def answered(slack: SlackStandIn, channel: str, ts: str) -> tuple[dict, dict]:
@@ -294,7 +304,7 @@ def test_mention_gets_one_threaded_answer_with_citations(start_bot, slack, sampl
     assert set(buttons(update)) == {"kb_feedback_helpful", "kb_feedback_unhelpful"}
     # exactly one message in the thread, then edited once into the answer
     assert len(slack.find(in_thread("C1", "100.000001"))) == 1
-    assert len(slack.find(lambda c: c["method"] == "chat.update")) == 1
+    assert len(slack.find(finals)) == 1
 
 
 def test_retry_and_repeated_event_id_never_answer_twice(start_bot, slack, sample_engine):
@@ -319,7 +329,7 @@ def test_retry_and_repeated_event_id_never_answer_twice(start_bot, slack, sample
     assert len(slack.find(in_thread("C1", "200.000001"))) == 1
     assert slack.find(in_thread("C1", "200.000009")) == []
     assert len(slack.find(in_thread("D1", "200.000005"))) == 1
-    assert len(slack.find(lambda c: c["method"] == "chat.update")) == 3
+    assert len(slack.find(finals)) == 3
 
 
 def test_forged_or_stale_signature_gets_401_and_no_post(start_bot, slack, sample_engine):
@@ -550,19 +560,30 @@ def test_assistant_thread_gets_prompts_status_and_the_answer_as_it_is_verified(s
     assert statuses and statuses[0]["at"] < answer_post["at"]
     assert statuses[0]["body"]["thread_ts"] == "1000.000001" and "looking it up" in statuses[0]["body"]["status"]
     assert "Looking that up" not in answer_post["body"]["text"]
-    final = answer_post
-    if not answer_post["body"].get("blocks"):  # verified sentences first, then edited into the whole answer
-        final = slack.wait_for(lambda c: final_update(answer_post["reply"]["ts"])(c) and bool(c["body"].get("blocks")),
-                               what="the final answer")[0]
+    # first the sentences kb will quote, verbatim, while the model writes; then the whole answer in their place
+    early = answer_post["body"]["text"]
+    assert not answer_post["body"].get("blocks") and early.startswith("From *") and "\n>" in early, early
+    final = slack.wait_for(final_update(answer_post["reply"]["ts"]), what="the final answer")[0]
     text = text_of(final)
     assert "[1]" in text and "base-model.md" in text
     assert set(buttons(final)) == {"kb_feedback_helpful", "kb_feedback_unhelpful"}
-    if sample_engine.ask(IN_CORPUS).mode == "generated" and getattr(sample_engine.llm, "streams", False):
-        # the runtime streams and kb kept model sentences: they were shown before the final answer
-        assert "checking the rest" in answer_post["body"]["text"], answer_post["body"]["text"]
-        partial = answer_post["body"]["text"].split("\n")[0]
-        assert partial and partial.split()[0] in text
+    first_quote = early.split("\n>")[1].split("\n")[0]
+    assert first_quote[:40] in text  # what was shown early is in the answer or its sources
+    # the status was set while the question waited, and only in the assistant thread
+    assert {c["body"]["channel_id"] for c in statuses} == {"D7"}
+    assert not slack.find(lambda c: "Looking that up" in str(c["body"].get("text")))
 
+
+def test_progress_reaches_slack_in_channel_threads_too(start_bot, slack, sample_engine):
+    """A mention's placeholder is edited as the answer is made: the quotes first, the answer last."""
+    bot, _ = start_bot(sample_engine)
+    assert bot.event(mention(IN_CORPUS, "1100.000001"), "EvProgress1")[0] == 200
+    placeholder, _ = answered(slack, "C1", "1100.000001")
+    ts = placeholder["reply"]["ts"]
+    updates = slack.wait_for(final_update(ts), what="answer")
+    edits = slack.find(edit_of(ts))
+    assert len(edits) >= 2 and edits[0]["body"]["text"].startswith("From *") and not edits[0]["body"].get("blocks")
+    assert edits[-1] is updates[-1] and "[1]" in text_of(edits[-1])
 
 # -- socket mode ------------------------------------------------------------------------------
 
