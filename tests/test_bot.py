@@ -585,6 +585,93 @@ def test_progress_reaches_slack_in_channel_threads_too(start_bot, slack, sample_
     assert len(edits) >= 2 and edits[0]["body"]["text"].startswith("From *") and not edits[0]["body"].get("blocks")
     assert edits[-1] is updates[-1] and "[1]" in text_of(edits[-1])
 
+# -- channel scopes ---------------------------------------------------------------------------
+
+BAKERY_PAGE = """---
+title: Proofing sourdough
+---
+# Proofing sourdough
+
+Proofing is the last rise of a shaped sourdough loaf before it goes into the oven.
+At a warm room temperature a sourdough loaf usually proofs for three to five hours.
+A loaf proofed overnight in the fridge develops a sourer flavour and is easier to score.
+The loaf is ready when a floured finger dent springs back slowly and only part of the way.
+"""
+
+
+@pytest.fixture
+def scoped_store(tmp_path, embedder, model_cache):
+    """Two collections in one store: the glossary's base-model page for ml, a bread page for the bakery."""
+    from ingest.pipeline import run_ingest
+    from kb.settings import load_settings
+    from kb.store import Store
+
+    bakery = tmp_path / "bakery"
+    bakery.mkdir()
+    (bakery / "proofing.md").write_text(BAKERY_PAGE)
+    store = tmp_path / "bot-data"
+    for collection, pages in (("ml-pages", [ROOT / "corpus" / "glossary" / "base-model.md",
+                                            ROOT / "corpus" / "glossary" / "instruct-model.md"]),
+                              ("bakery", [bakery])):
+        s = load_settings(store=store, cache_dir=model_cache, collection=collection)
+        run_ingest([str(p) for p in pages], s, Store(s), embedder, progress=False)
+    return store
+
+
+def test_scoped_channels_answer_only_from_their_collection(start_bot, slack, scoped_store, embedder, llm):
+    from kb.engine import Engine
+    from kb.settings import load_settings
+
+    engine = Engine(load_settings(store=scoped_store), embedder=embedder, llm=llm)  # `collection` itself is empty
+    bot, _ = start_bot(engine, slack_scopes={"CML": "ml-pages", "CBAKE": "bakery"}, slack_default_scope="ml-pages")
+    bread = "How long should a sourdough loaf proof at room temperature?"
+    asks = [("CML", IN_CORPUS, "1200.000001"), ("CBAKE", IN_CORPUS, "1200.000002"),
+            ("CBAKE", bread, "1200.000003"), ("CML", bread, "1200.000004"), ("D1", bread, "1200.000005")]
+    for i, (channel, question, ts) in enumerate(asks):
+        event = mention(question, ts, channel=channel) if channel != "D1" else dm(question, ts)
+        assert bot.event(event, f"EvScope{i}")[0] == 200
+    texts = {}
+    for channel, _, ts in asks:
+        _, update = answered(slack, channel, ts)
+        texts[ts] = text_of(update)
+    assert "[1]" in texts["1200.000001"] and "base-model.md" in texts["1200.000001"]
+    assert "does not cover this" in texts["1200.000002"]  # the glossary page is not in #bakery's scope
+    assert "[1]" in texts["1200.000003"] and "proofing.md" in texts["1200.000003"]
+    assert "does not cover this" in texts["1200.000004"]  # nor the bread page in #ml's
+    assert "does not cover this" in texts["1200.000005"]  # DMs use the default scope, ml-pages
+    assert all("base-model.md" not in t for t in (texts["1200.000002"], texts["1200.000003"]))
+
+
+def test_scope_settings_and_an_empty_scope_fail_at_start(tmp_path, slack, sample_engine, monkeypatch):
+    from bot.app import create_app
+    from bot.settings import load_slack_settings
+    from kb.errors import SettingsError
+
+    monkeypatch.setenv("KB_SLACK_SCOPES", '{"C1": "ml-platform", "C2": "sales"}')
+    assert load_slack_settings().slack_scopes == {"C1": "ml-platform", "C2": "sales"}
+    monkeypatch.setenv("KB_SLACK_SCOPES", "C1=ml-platform, C2=sales")
+    assert load_slack_settings().slack_scopes == {"C1": "ml-platform", "C2": "sales"}
+    for bad, why in (("C1", "channel=collection"), ("C1=x", "not a collection name")):
+        monkeypatch.setenv("KB_SLACK_SCOPES", bad)
+        with pytest.raises(SettingsError, match=why):
+            load_slack_settings()
+    monkeypatch.delenv("KB_SLACK_SCOPES")
+    (tmp_path / "kb.toml").write_text('slack_scopes = { C9 = "nobody-filled-this" }\n')  # cwd is tmp_path
+    settings = bot_settings(tmp_path / "bot-data", slack_api_url=slack.api_url)
+    assert settings.slack_scopes == {"C9": "nobody-filled-this"}
+    with pytest.raises(SettingsError, match=r"collection 'nobody-filled-this' .* is empty \(slack_scopes maps C9 "
+                       r"to it\): fill it with `kb --collection nobody-filled-this ingest PATH...`"):
+        create_app(settings, engine=sample_engine)
+
+
+def test_kb_slack_bad_scope_is_one_line():
+    result = invoke_kb(["slack"], env={"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SECRET,
+                                       "KB_SLACK_SCOPES": "C1=ml-platform,C2"})
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "KB_SLACK_SCOPES" in lines[0] and "C0123=ml-platform" in lines[0], result.output
+
+
 # -- socket mode ------------------------------------------------------------------------------
 
 class SocketModeStandIn:
