@@ -202,7 +202,8 @@ def settings_table(classes: list[type[Settings]] | None = None) -> str:
     for name, field in fields.items():
         env = field.validation_alias if isinstance(field.validation_alias, str) else f"KB_{name.upper()}"
         if field.default_factory is not None:
-            default = "per-user folder" if name in ("store", "cache_dir") else "[]"
+            default = "per-user folder" if name in ("store", "cache_dir") else (
+                "{}" if field.default_factory is dict else "[]")
         elif isinstance(field.default, SecretStr) or field.default is None:
             default = "-"
         else:
