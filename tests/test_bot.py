@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import ROOT, chat_completion, wait_for
+from tests.helpers import ROOT, chat_completion, chat_completion_stream, wait_for
 from tests.helpers import Recorder as LoopbackServer
 
 pytestmark = pytest.mark.network
@@ -151,9 +151,12 @@ class LLMStandIn(Calls):
 
     def handle(self, verb: str, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict, bytes]:
         failing = self.failing
-        self.add({"method": path, "body": json.loads(raw or b"{}"), "status": 500 if failing else 200})
+        body = json.loads(raw or b"{}")
+        self.add({"method": path, "body": body, "status": 500 if failing else 200})
         if failing:
             return 500, {"Content-Type": "application/json"}, b'{"error": {"message": "boom", "type": "server_error"}}'
+        if body.get("stream"):
+            return 200, {"Content-Type": "text/event-stream"}, chat_completion_stream(self.content)
         return 200, {"Content-Type": "application/json"}, chat_completion(self.content)
 
 
@@ -584,6 +587,33 @@ def test_progress_reaches_slack_in_channel_threads_too(start_bot, slack, sample_
     edits = slack.find(edit_of(ts))
     assert len(edits) >= 2 and edits[0]["body"]["text"].startswith("From *") and not edits[0]["body"].get("blocks")
     assert edits[-1] is updates[-1] and "[1]" in text_of(edits[-1])
+
+def test_verified_model_sentences_replace_the_quotes_before_the_answer(start_bot, slack, sample_store, embedder):
+    """With an endpoint that streams, a model sentence that passes verification is shown while the
+    model writes; one that fails it never is. The LLM is a stand-in endpoint on loopback."""
+    from kb.engine import Engine
+    from kb.settings import load_settings
+
+    s, store, _ = sample_store
+    kept = "A base model completes text rather than following instructions."
+    invented = "A base model was invented in 1887 by a Dutch baker."
+    llm = LLMStandIn(f"{kept} {invented}")
+    llm.failing = False
+    try:
+        engine = Engine(load_settings(store=s.store, llm_url=llm.url, llm_timeout=10), store=store, embedder=embedder)
+        bot, _ = start_bot(engine)
+        assert bot.event(mention(IN_CORPUS, "1150.000001"), "EvVerified1")[0] == 200
+        placeholder, final = answered(slack, "C1", "1150.000001")
+        edits = [c["body"]["text"] for c in slack.find(edit_of(placeholder["reply"]["ts"]))]
+        assert llm.find(lambda c: c["body"].get("stream") is True)
+        assert edits[0].startswith("From *")  # the quotes, before the model was asked
+        shown = [e for e in edits[1:-1] if "checking the rest" in e]
+        assert shown and shown[0].startswith(kept), edits
+        assert not any("1887" in e for e in edits)  # the invented sentence was never shown
+        assert kept.rstrip(".") in text_of(final) and "1887" not in text_of(final)
+    finally:
+        llm.close()
+
 
 # -- channel scopes ---------------------------------------------------------------------------
 
