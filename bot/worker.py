@@ -49,6 +49,10 @@ class Answerer:
         self.journal = journal
         self.scopes = scopes
         self.client = client
+        # progress and status are best effort: a 429 or 5xx skips that edit instead of holding the
+        # worker (and every question queued behind it) for Retry-After seconds
+        self.hint_client = WebClient(token=client.token, base_url=client.base_url, timeout=client.timeout,
+                                     retry_handlers=[])
         self.feedback = feedback
         self._queue = AnswerQueue(name="kb-answerer")  # the one kb serve uses
 
@@ -111,13 +115,14 @@ class Answerer:
                 if q.via == "assistant":
                     self.status(q, format.reading_status(p.sources))
                 elif q.placeholder_ts:
-                    self.client.chat_update(channel=q.channel, ts=q.placeholder_ts, text=format.reading(p.sources))
+                    self.hint_client.chat_update(channel=q.channel, ts=q.placeholder_ts,
+                                                 text=format.reading(p.sources))
                 return
             text = format.partial(p.sentences) if p.stage == "verified" else format.quoted(p.sentences, p.sources)
             if q.placeholder_ts:
-                self.client.chat_update(channel=q.channel, ts=q.placeholder_ts, text=text)
+                self.hint_client.chat_update(channel=q.channel, ts=q.placeholder_ts, text=text)
             else:  # the assistant thread's first reply: from now on the answer edits this message
-                resp = self.client.chat_postMessage(channel=q.channel, thread_ts=q.thread_ts, text=text)
+                resp = self.hint_client.chat_postMessage(channel=q.channel, thread_ts=q.thread_ts, text=text)
                 q.placeholder_ts = resp.get("ts")
                 if self.journal:
                     self.journal.queued(q.key, q)  # after a restart, the answer replaces this message
@@ -127,7 +132,7 @@ class Answerer:
     def status(self, q: Question, text: str) -> None:
         """assistant.threads.setStatus: the panel's 'kb is thinking...' line."""
         try:
-            self.client.assistant_threads_setStatus(channel_id=q.channel, thread_ts=q.thread_ts or "", status=text)
+            self.hint_client.assistant_threads_setStatus(channel_id=q.channel, thread_ts=q.thread_ts or "", status=text)
         except Exception:  # noqa: BLE001 - cosmetic; the answer still comes
             log.warning("could not set the assistant status in %s", q.channel, exc_info=True)
 

@@ -588,6 +588,18 @@ def test_progress_reaches_slack_in_channel_threads_too(start_bot, slack, sample_
     assert len(edits) >= 2 and edits[0]["body"]["text"].startswith("From *") and not edits[0]["body"].get("blocks")
     assert edits[-1] is updates[-1] and "[1]" in text_of(edits[-1])
 
+
+def test_a_rate_limited_progress_edit_is_skipped_not_retried(start_bot, slack, sample_engine):
+    """Progress is best effort: a 429 on it must not hold the worker for Retry-After seconds."""
+    bot, _ = start_bot(sample_engine)
+    slack.fail_once["chat.update"] = (429, {"Retry-After": "20"})  # the first edit: the quotes
+    assert bot.event(mention(IN_CORPUS, "1120.000001"), "EvHint429")[0] == 200
+    placeholder, final = answered(slack, "C1", "1120.000001")
+    edits = slack.find(lambda c: c["method"] == "chat.update")
+    assert edits[0]["status"] == 429 and edits[0]["body"]["text"].startswith("From *")
+    assert not any(e["body"] == edits[0]["body"] for e in edits[1:])  # not sent again
+    assert edits[-1] is final and "[1]" in text_of(final)
+
 def test_verified_model_sentences_replace_the_quotes_before_the_answer(start_bot, slack, sample_store, embedder):
     """With an endpoint that streams, a model sentence that passes verification is shown while the
     model writes; one that fails it never is. The LLM is a stand-in endpoint on loopback."""
