@@ -27,7 +27,7 @@ APOLOGY = (":warning: Sorry, something went wrong while answering. The error is 
 HELP = (
     "*kb* answers questions from the team's glossary and guides, and shows where each answer comes from.\n"
     "• Mention me in a channel: `@kb what is a base model?` I answer in the thread.\n"
-    "• Or send me a direct message.\n"
+    "• Or send me a direct message, or open me in Slack's assistant panel.\n"
     "• `/kb QUESTION` gives an answer only you can see; `/kb help` shows this.\n"
     "Each answer has *Helpful* / *Not helpful* buttons: answers marked not helpful become test questions "
     "for kb. When the knowledge base does not cover a question, I say so and name the closest topics."
