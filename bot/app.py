@@ -45,11 +45,22 @@ class Bot:
     scopes: Scopes
     channels: list[str] = field(default_factory=list)
 
+    suggested: list[dict[str, str]] = field(default_factory=list)
+
     def prompts(self) -> list[dict[str, str]]:
-        """The assistant panel's suggested prompts: the most-asked glossary pages of the default scope."""
+        """The assistant panel's suggested prompts, as last worked out (listeners never touch the Engine)."""
+        return list(self.suggested)
+
+    def update_prompts(self) -> None:
+        """Work out the suggested prompts again: the most-asked glossary pages of the default scope.
+        Called at start-up and by the answer worker after each answer, the one thread that uses the
+        Engine, so a store reloaded after an ingest is never reopened from two threads at once."""
         from bot.prompts import suggested_prompts
 
-        return suggested_prompts(self.scopes.engine(self.scopes.default), self.feedback.asked())
+        try:
+            self.suggested = suggested_prompts(self.scopes.engine(self.scopes.default), self.feedback.asked())
+        except Exception:  # noqa: BLE001 - the panel still works with the prompts it had
+            log.exception("could not work out the suggested prompts")
 
     def settle(self, context: Any, outcome: str = "no question") -> None:
         """A listener is done with a request that queued no question (help, not allowed here...)."""
@@ -148,6 +159,8 @@ def create_app(settings: SlackSettings, engine: Any = None) -> App:
     answerer = Answerer(settings, scopes, client, feedback, journal=journal)
     bot = Bot(answerer=answerer, feedback=feedback, seen=journal, scopes=scopes,
               channels=list(settings.slack_channels))
+    bot.update_prompts()
+    answerer.after_answer = bot.update_prompts
     app.use(journal.middleware())  # dedupe and store each question before it is acknowledged
     register_all(app, bot)
     app.error(never_5xx)

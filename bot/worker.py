@@ -55,6 +55,7 @@ class Answerer:
                                      retry_handlers=[])
         self.feedback = feedback
         self._queue = AnswerQueue(name="kb-answerer")  # the one kb serve uses
+        self.after_answer: Any = None  # called on the worker thread after each question (the bot's prompts)
 
     def ahead(self) -> int:
         """Questions that will be answered before one submitted now."""
@@ -80,6 +81,8 @@ class Answerer:
         try:
             if self.answer(q) is not False and self.journal:
                 self.journal.done(q.key)  # undelivered questions stay in the journal for the next start
+            if self.after_answer is not None:
+                self.after_answer()
         except Exception:  # noqa: BLE001 - the worker must outlive any single question
             log.exception("unexpected failure while handling %r", q.text)
 

@@ -532,16 +532,17 @@ def thread_started(channel: str, thread_ts: str) -> dict[str, Any]:
                                  "context": {"channel_id": "C1", "team_id": "T1"}}}
 
 
-def test_assistant_thread_gets_prompts_status_and_the_answer_as_it_is_verified(start_bot, slack, sample_engine):
+def test_assistant_thread_gets_prompts_status_and_the_answer_as_it_is_verified(start_bot, slack, sample_engine,
+                                                                               tmp_path):
     from bot.feedback import FeedbackStore, feedback_path
     from kb.types import Answer
 
-    bot, settings = start_bot(sample_engine)
     # what people asked before: LoRA twice, MoE once; answered questions count, refusals do not
-    store = FeedbackStore(feedback_path(settings))
+    store = FeedbackStore(feedback_path(bot_settings(tmp_path / "bot-data")))
     for q, refused in [("What is LoRA?", False), ("what's lora used for", False), ("How is MoE different "
                        "from a dense model?", False), ("What is LoRA?", False), ("What is sourdough?", True)]:
         store.record_answer(Answer(q, "", refused, [], "m"), asker="U1", channel="D1", via="dm")
+    bot, settings = start_bot(sample_engine)
 
     assert bot.event(thread_started("D7", "1000.000001"), "EvThread1")[0] == 200
     greeting = slack.wait_for(in_thread("D7", "1000.000001"), what="greeting")[0]

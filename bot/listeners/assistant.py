@@ -36,11 +36,7 @@ def register(app: Any, bot: Any) -> None:
             return
         bot.seen.first_time(thread_key(channel, thread_ts))
         client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=format.GREETING)
-        try:
-            prompts = bot.prompts()
-        except Exception:  # noqa: BLE001 - a greeting without prompts still works
-            log.exception("could not build suggested prompts")
-            prompts = []
+        prompts = bot.prompts()
         if prompts:
             client.assistant_threads_setSuggestedPrompts(channel_id=channel, thread_ts=thread_ts,
                                                          title=format.PROMPTS_TITLE, prompts=prompts)
