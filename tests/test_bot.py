@@ -577,6 +577,17 @@ def test_assistant_thread_gets_prompts_status_and_the_answer_as_it_is_verified(s
     assert {c["body"]["channel_id"] for c in statuses} == {"D7"}
     assert not slack.find(lambda c: "Looking that up" in str(c["body"].get("text")))
 
+    # switching channels with the panel open is acknowledged and changes nothing; the manifest's own
+    # prompt ("help") gets the usage text in the thread
+    before = len(slack.calls)
+    changed = dict(thread_started("D7", "1000.000001"), type="assistant_thread_context_changed")
+    assert bot.event(changed, "EvThread3")[0] == 200
+    help_q = dict(dm("help", "1000.000003", thread_ts="1000.000001"), channel="D7")
+    assert bot.event(help_q, "EvThread4")[0] == 200
+    reply = slack.wait_for(lambda c: in_thread("D7", "1000.000001")(c) and "/kb QUESTION" in c["body"]["text"],
+                           what="help in the assistant thread")[0]
+    assert [c["method"] for c in slack.calls[before:]] == ["chat.postMessage"] and reply in slack.calls[before:]
+
 
 def test_progress_reaches_slack_in_channel_threads_too(start_bot, slack, sample_engine):
     """A mention's placeholder is edited as the answer is made: the quotes first, the answer last."""
