@@ -8,6 +8,7 @@ verify -> cite. kb/llamaindex.py wraps an Engine as LlamaIndex components.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,8 @@ from kb.store import Store
 from kb.text import sentences
 from kb.types import Answer, Hit, Progress
 from kb.verify import Checker, check_draft
+
+log = logging.getLogger(__name__)
 
 
 class Engine:
@@ -146,26 +149,44 @@ class Engine:
         """The LLM's draft. A listener first hears the quotes kb picked (source sentences, true by
         construction; when the model's sentences fail verification they are the answer), then, with a
         runtime that streams, the model's finished sentences as they pass the same check as the final
-        answer, so what a front end shows early is what the answer keeps."""
+        answer (a listener that fails only stops the progress, never the answer)."""
         if progress is None:
             return self.llm.chat(messages, self.settings.max_new_tokens)
         titles = list(dict.fromkeys(h.chunk.title or h.chunk.source for h in hits))
+        shown: list[str] = []
+        stopped: list[bool] = []
+
+        def tell(p: Progress) -> None:
+            if stopped:
+                return
+            try:
+                progress(p)
+            except Exception:  # noqa: BLE001 - showing progress must never cost the answer
+                log.warning("progress stopped for %r", question, exc_info=True)
+                stopped.append(True)
+
         if focus:
             pages = list(dict.fromkeys(hits[q.hit_index].chunk.title or hits[q.hit_index].chunk.source for q in focus))
-            progress(Progress("quoted", pages, [q.text for q in focus]))
+            tell(Progress("quoted", pages, [q.text for q in focus]))
         else:
-            progress(Progress("retrieved", titles))
+            tell(Progress("retrieved", titles))
         if not getattr(self.llm, "streams", False):
             return self.llm.chat(messages, self.settings.max_new_tokens)
-        shown: list[str] = []
 
         def on_text(text: str) -> None:
-            done = sentences(text)[:-1] if not text.rstrip().endswith((".", "!", "?")) else sentences(text)
-            verdicts = check_draft(question, " ".join(done), hits, checker, self.settings.min_support,
-                                   self.settings.min_coverage) if done else []
+            if stopped:
+                return
+            try:
+                done = sentences(text)[:-1] if not text.rstrip().endswith((".", "!", "?")) else sentences(text)
+                verdicts = check_draft(question, " ".join(done), hits, checker, self.settings.min_support,
+                                       self.settings.min_coverage) if done else []
+            except Exception:  # noqa: BLE001
+                log.warning("progress stopped for %r", question, exc_info=True)
+                stopped.append(True)
+                return
             kept = [v.text for v in verdicts if v.source is not None]
             if kept and kept != shown:
                 shown[:] = kept
-                progress(Progress("verified", titles, list(kept)))
+                tell(Progress("verified", titles, list(kept)))
 
         return self.llm.chat(messages, self.settings.max_new_tokens, on_text=on_text)

@@ -601,6 +601,24 @@ def test_progress_reaches_slack_in_channel_threads_too(start_bot, slack, sample_
     assert edits[-1] is updates[-1] and "[1]" in text_of(edits[-1])
 
 
+def test_progress_never_changes_the_answer_even_when_the_listener_fails(sample_engine, caplog):
+    """Engine.ask with a progress listener gives the same Answer as without one; a listener that
+    raises only stops the progress."""
+    plain = sample_engine.ask(IN_CORPUS)
+    heard: list[str] = []
+
+    def listener(p: Any) -> None:
+        heard.append(p.stage)
+        raise RuntimeError("a front end's bug")
+
+    with caplog.at_level("WARNING", logger="kb.engine"):
+        shown = sample_engine.ask(IN_CORPUS, listener)
+    assert heard == ["quoted"]  # told once, then left alone
+    assert "progress stopped" in caplog.text
+    assert (shown.answer, shown.mode, [c.to_dict() for c in shown.citations]) == (
+        plain.answer, plain.mode, [c.to_dict() for c in plain.citations])
+
+
 def test_a_rate_limited_progress_edit_is_skipped_not_retried(start_bot, slack, sample_engine):
     """Progress is best effort: a 429 on it must not hold the worker for Retry-After seconds."""
     bot, _ = start_bot(sample_engine)
