@@ -10,13 +10,10 @@ thread is still answered the ordinary way, with a placeholder.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from bot import format
 from bot.listeners.messages import take_message
-
-log = logging.getLogger(__name__)
 
 
 def thread_key(channel: str, thread_ts: str) -> str:
