@@ -23,6 +23,7 @@ from bot.feedback import FeedbackStore, feedback_path
 from bot.journal import Journal, journal_path
 from bot.listeners import register_all
 from bot.retry import retry_handlers
+from bot.scopes import Scopes
 from bot.settings import SlackSettings
 from bot.worker import Answerer
 from kb.errors import SettingsError
@@ -35,12 +36,31 @@ DEFAULT_API_URL = "https://slack.com/api/"
 
 @dataclass
 class Bot:
-    """What the listeners share: the answer queue, the feedback store, the dedupe memory, the allow-list."""
+    """What the listeners share: the answer queue, the feedback store, the dedupe memory, the allow-list,
+    the channel scopes."""
 
     answerer: Answerer
     feedback: FeedbackStore
     seen: Journal  # first_time(key): event ids and messages already handled, across restarts
+    scopes: Scopes
     channels: list[str] = field(default_factory=list)
+
+    suggested: list[dict[str, str]] = field(default_factory=list)
+
+    def prompts(self) -> list[dict[str, str]]:
+        """The assistant panel's suggested prompts, as last worked out (listeners never touch the Engine)."""
+        return list(self.suggested)
+
+    def update_prompts(self) -> None:
+        """Work out the suggested prompts again: the most-asked glossary pages of the default scope.
+        Called at start-up and by the answer worker after each answer, the one thread that uses the
+        Engine, so a store reloaded after an ingest is never reopened from two threads at once."""
+        from bot.prompts import suggested_prompts
+
+        try:
+            self.suggested = suggested_prompts(self.scopes.engine(self.scopes.default), self.feedback.asked())
+        except Exception:  # noqa: BLE001 - the panel still works with the prompts it had
+            log.exception("could not work out the suggested prompts")
 
     def settle(self, context: Any, outcome: str = "no question") -> None:
         """A listener is done with a request that queued no question (help, not allowed here...)."""
@@ -116,7 +136,7 @@ def warm(engine: Any) -> None:
 
 
 def create_app(settings: SlackSettings, engine: Any = None) -> App:
-    """A Bolt App answering mentions, DMs, the slash command and feedback clicks."""
+    """A Bolt App answering mentions, DMs, the assistant panel, the slash command and feedback clicks."""
     client = web_client(settings)
     identity = who_am_i(client)  # Bolt repeats auth.test below; this one turns failures into one clear line
     log.info("Slack token belongs to %s in %s", identity.get("user"), identity.get("team"))
@@ -124,7 +144,9 @@ def create_app(settings: SlackSettings, engine: Any = None) -> App:
         from kb.engine import Engine
 
         engine = Engine(settings)
-    warm(engine)
+    scopes = Scopes(settings, engine)
+    scopes.check()  # every scope's collection holds pages
+    warm(scopes.engine(scopes.default))
 
     app = App(
         client=client,
@@ -134,8 +156,11 @@ def create_app(settings: SlackSettings, engine: Any = None) -> App:
     )
     feedback = FeedbackStore(feedback_path(settings))
     journal = Journal(journal_path(settings))
-    answerer = Answerer(settings, engine, client, feedback, journal=journal)
-    bot = Bot(answerer=answerer, feedback=feedback, seen=journal, channels=list(settings.slack_channels))
+    answerer = Answerer(settings, scopes, client, feedback, journal=journal)
+    bot = Bot(answerer=answerer, feedback=feedback, seen=journal, scopes=scopes,
+              channels=list(settings.slack_channels))
+    bot.update_prompts()
+    answerer.after_answer = bot.update_prompts
     app.use(journal.middleware())  # dedupe and store each question before it is acknowledged
     register_all(app, bot)
     app.error(never_5xx)

@@ -90,6 +90,15 @@ class FeedbackStore:
             )
         return True
 
+    def asked(self, limit: int = 2000) -> list[str]:
+        """The questions kb answered (not refused), most recent first: what people actually ask."""
+        if not self.path.exists():
+            return []
+        with self._db() as con:
+            rows = con.execute("SELECT question FROM answers WHERE refused = 0 ORDER BY time DESC LIMIT ?",
+                               (limit,)).fetchall()
+        return [r["question"] for r in rows]
+
     def votes(self, *, unhelpful_only: bool = False) -> list[dict[str, Any]]:
         """Votes joined with the answers they judge, oldest first."""
         if not self.path.exists():

@@ -27,11 +27,15 @@ APOLOGY = (":warning: Sorry, something went wrong while answering. The error is 
 HELP = (
     "*kb* answers questions from the team's glossary and guides, and shows where each answer comes from.\n"
     "• Mention me in a channel: `@kb what is a base model?` I answer in the thread.\n"
-    "• Or send me a direct message.\n"
+    "• Or send me a direct message, or open me in Slack's assistant panel.\n"
     "• `/kb QUESTION` gives an answer only you can see; `/kb help` shows this.\n"
     "Each answer has *Helpful* / *Not helpful* buttons: answers marked not helpful become test questions "
     "for kb. When the knowledge base does not cover a question, I say so and name the closest topics."
 )
+
+GREETING = ("Hi! Ask me about the team's glossary and guides. I answer only from those pages, number my "
+            "sources and quote the sentence behind each claim; when the pages do not cover something, I say so.")
+PROMPTS_TITLE = "People often ask:"
 
 
 def escape(text: str) -> str:
@@ -63,6 +67,35 @@ def placeholder(ahead: int = 0) -> str:
     if ahead <= 0:
         return PLACEHOLDER
     return f"{PLACEHOLDER} ({ahead} question{'s' if ahead != 1 else ''} ahead of yours)"
+
+
+def status(ahead: int = 0) -> str:
+    """The assistant panel's status line (Slack shows it after the app's name)."""
+    return "is looking it up…" if ahead <= 0 else f"is answering {ahead} question{'s' if ahead != 1 else ''} first…"
+
+
+def reading(titles: list[str]) -> str:
+    """The placeholder once passages are found: what kb is reading while the model writes."""
+    names = ", ".join(f"*{escape(clip(t, 80))}*" for t in titles[:3]) + (" and more" if len(titles) > 3 else "")
+    return f":mag: Reading {names}; writing the answer…"
+
+
+def reading_status(titles: list[str]) -> str:
+    names = ", ".join(clip(t, 60) for t in titles[:2])
+    return clip(f"is reading {names}…", 120)
+
+
+def quoted(quotes: list[str], titles: list[str]) -> str:
+    """Before the model writes: the source sentences kb picked, verbatim (numbers come with the answer)."""
+    lines = [f">{escape(clip(q, QUOTE_LIMIT))}" for q in quotes[:4]]
+    where = ", ".join(f"*{escape(clip(t, 80))}*" for t in titles[:2])
+    return f"From {where}:\n" + "\n".join(lines) + "\n_:pencil: writing a summary and checking it against these…_"
+
+
+def partial(verified: list[str]) -> str:
+    """The answer so far: draft sentences that passed verification; citations come with the final edit."""
+    body = escape(clip(" ".join(verified), SECTION_LIMIT - 100))
+    return f"{body}\n_:pencil: checking the rest against the sources…_"
 
 
 def source_line(c: Citation) -> str:

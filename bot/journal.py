@@ -103,6 +103,11 @@ class Journal:
             cur = con.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)", (key, self.clock()))
             return cur.rowcount == 1
 
+    def known(self, key: str) -> bool:
+        """Whether `key` was recorded (within the TTL), without recording it."""
+        with self._lock, self._db() as con:
+            return con.execute("SELECT 1 FROM seen WHERE key = ?", (key,)).fetchone() is not None
+
     # -- the life of a question --------------------------------------------------------------
     def receive(self, key: str, body: dict[str, Any], asks: bool) -> bool:
         """Before the ack: remember the key (False when it was seen before) and, for a request that

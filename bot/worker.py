@@ -23,6 +23,7 @@ from kb.answer_queue import AnswerQueue
 from kb.errors import QuestionTooLong
 from kb.service import ask
 from kb.settings import Settings
+from kb.types import Progress
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ class Question:
     text: str
     asker: str
     channel: str
-    via: str  # mention | dm | command | thread (a reply in a kb thread without a mention)
+    via: str  # mention | dm | command | thread (a reply in a kb thread without a mention) | assistant (panel)
     thread_ts: str | None = None  # the thread the answer goes to (mentions, DMs)
     placeholder_ts: str | None = None  # the "looking it up" message the answer replaces
     response_url: str | None = None  # slash commands answer here, ephemerally
@@ -41,14 +42,21 @@ class Question:
 
 
 class Answerer:
-    def __init__(self, settings: Settings, engine: Any, client: WebClient, feedback: FeedbackStore,
+    """`scopes` (bot/scopes.py) gives the Engine for a question's channel."""
+
+    def __init__(self, settings: Settings, scopes: Any, client: WebClient, feedback: FeedbackStore,
                  journal: Any = None) -> None:
         self.settings = settings
         self.journal = journal
-        self.engine = engine
+        self.scopes = scopes
         self.client = client
+        # progress and status are best effort: a 429 or 5xx skips that edit instead of holding the
+        # worker (and every question queued behind it) for Retry-After seconds
+        self.hint_client = WebClient(token=client.token, base_url=client.base_url, timeout=client.timeout,
+                                     retry_handlers=[])
         self.feedback = feedback
         self._queue = AnswerQueue(name="kb-answerer")  # the one kb serve uses
+        self.after_answer: Any = None  # called on the worker thread after each question (the bot's prompts)
 
     def ahead(self) -> int:
         """Questions that will be answered before one submitted now."""
@@ -56,7 +64,10 @@ class Answerer:
 
     def take(self, q: Question) -> None:
         """Show the asker that kb is on it, then queue the question (called right after ack)."""
-        if q.response_url is None and q.placeholder_ts is None:
+        if q.via == "assistant":
+            # the panel shows a status line instead of a placeholder; posting any reply clears it
+            self.status(q, format.status(self.ahead()))
+        elif q.response_url is None and q.placeholder_ts is None:
             try:
                 resp = self.client.chat_postMessage(channel=q.channel, thread_ts=q.thread_ts,
                                                     text=format.placeholder(self.ahead()))
@@ -71,6 +82,8 @@ class Answerer:
         try:
             if self.answer(q) is not False and self.journal:
                 self.journal.done(q.key)  # undelivered questions stay in the journal for the next start
+            if self.after_answer is not None:
+                self.after_answer()
         except Exception:  # noqa: BLE001 - the worker must outlive any single question
             log.exception("unexpected failure while handling %r", q.text)
 
@@ -78,7 +91,9 @@ class Answerer:
         """Answer and deliver; False when the answer could not be delivered."""
         log.info("question from %s in %s (%s): %s", q.asker, q.channel, q.via, q.text)
         try:
-            answer = ask(self.engine, self.settings, q.text, via="slack", follow_up_of=q.follow_up_of)
+            engine = self.scopes.engine_for(q.channel)
+            answer = ask(engine, self.settings, q.text, via="slack", follow_up_of=q.follow_up_of,
+                         progress=lambda p: self.progress(q, p))
         except QuestionTooLong as exc:  # the message says what to do; nothing went wrong
             text = f":straight_ruler: {format.escape(str(exc))}"
             return self.deliver(q, text, format.simple_blocks(text))
@@ -93,6 +108,38 @@ class Answerer:
             log.exception("could not record the answer in %s", self.feedback.path)
             answer_id = None
         return self.deliver(q, format.answer_text(answer), format.answer_blocks(answer, answer_id))
+
+    def progress(self, q: Question, p: Progress) -> None:
+        """Show the answer on its way: the pages being read, the quotes kb picked, the model's sentences
+        verified so far.
+        Best effort: a failed update only means the asker waits for the final answer."""
+        if q.response_url:
+            return  # an ephemeral slash-command answer is replaced once, at the end
+        try:
+            if p.stage == "retrieved":
+                if q.via == "assistant":
+                    self.status(q, format.reading_status(p.sources))
+                elif q.placeholder_ts:
+                    self.hint_client.chat_update(channel=q.channel, ts=q.placeholder_ts,
+                                                 text=format.reading(p.sources))
+                return
+            text = format.partial(p.sentences) if p.stage == "verified" else format.quoted(p.sentences, p.sources)
+            if q.placeholder_ts:
+                self.hint_client.chat_update(channel=q.channel, ts=q.placeholder_ts, text=text)
+            else:  # the assistant thread's first reply: from now on the answer edits this message
+                resp = self.hint_client.chat_postMessage(channel=q.channel, thread_ts=q.thread_ts, text=text)
+                q.placeholder_ts = resp.get("ts")
+                if self.journal:
+                    self.journal.queued(q.key, q)  # after a restart, the answer replaces this message
+        except Exception:  # noqa: BLE001
+            log.warning("could not show progress in %s", q.channel, exc_info=True)
+
+    def status(self, q: Question, text: str) -> None:
+        """assistant.threads.setStatus: the panel's 'kb is thinking...' line."""
+        try:
+            self.hint_client.assistant_threads_setStatus(channel_id=q.channel, thread_ts=q.thread_ts or "", status=text)
+        except Exception:  # noqa: BLE001 - cosmetic; the answer still comes
+            log.warning("could not set the assistant status in %s", q.channel, exc_info=True)
 
     def deliver(self, q: Question, text: str, blocks: list[dict[str, Any]]) -> bool:
         """One message per question: replace the placeholder, else post in the thread or the response_url."""

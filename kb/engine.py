@@ -8,7 +8,9 @@ verify -> cite. kb/llamaindex.py wraps an Engine as LlamaIndex components.
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from kb.cite import cite_draft, refusal
@@ -21,8 +23,11 @@ from kb.quotes import MAX_SENTENCES, best_quotes
 from kb.retrieve import Corpus, Retriever, question_terms
 from kb.settings import Settings
 from kb.store import Store
-from kb.types import Answer, Hit
+from kb.text import sentences
+from kb.types import Answer, Hit, Progress
 from kb.verify import Checker, check_draft
+
+log = logging.getLogger(__name__)
 
 
 class Engine:
@@ -102,14 +107,17 @@ class Engine:
         self.ensure_not_empty()
         return self.retriever().retrieve(question, k or self.settings.top_k)
 
-    def ask(self, question: str) -> Answer:
+    def ask(self, question: str, progress: Callable[[Progress], None] | None = None) -> Answer:
+        """`progress`, when given, hears when the passages are found and, with a runtime that streams,
+        each time the draft's verified sentences grow; the Answer is the same either way."""
         check_question(question, self.settings)
         self.ensure_not_empty()
         start = time.perf_counter()
         hits = self.retriever().retrieve(question, self.settings.top_k)
-        return self.answer_from_hits(question, hits, time.perf_counter() - start)
+        return self.answer_from_hits(question, hits, time.perf_counter() - start, progress)
 
-    def answer_from_hits(self, question: str, hits: list[Hit], retrieve_s: float) -> Answer:
+    def answer_from_hits(self, question: str, hits: list[Hit], retrieve_s: float,
+                         progress: Callable[[Progress], None] | None = None) -> Answer:
         start = time.perf_counter()
         hits = without_injections(hits)  # page text is content: prompt-like paragraphs are never quoted
         timings = {"retrieve_s": round(retrieve_s, 3)}
@@ -126,7 +134,7 @@ class Engine:
         messages = build_messages(question, hits, focus, sources=checker.sources)
         messages = fit_prompt(messages, context_tokens(self.llm), self.settings.max_new_tokens)
         gen_start = time.perf_counter()
-        raw, n_tokens = self.llm.chat(messages, self.settings.max_new_tokens)
+        raw, n_tokens = self._draft(messages, question, hits, checker, focus, progress)
         generate_s = time.perf_counter() - gen_start
         # verify: a verdict per draft sentence
         verdicts = check_draft(question, raw, hits, checker, self.settings.min_support, self.settings.min_coverage)
@@ -139,3 +147,50 @@ class Engine:
                        tokens=n_tokens, tokens_per_s=round(n_tokens / generate_s, 1) if generate_s else 0.0)
         return Answer(question=question, answer=out.text, refused=False, citations=out.citations,
                       model=self.model_label, timings=timings, hits=hits, checks=out.checks, raw=raw, mode=out.mode)
+
+    def _draft(self, messages: list[dict[str, str]], question: str, hits: list[Hit], checker: Checker,
+               focus: list[Any] | None, progress: Callable[[Progress], None] | None) -> tuple[str, int]:
+        """The LLM's draft. A listener first hears the quotes kb picked (source sentences, true by
+        construction; when the model's sentences fail verification they are the answer), then, with a
+        runtime that streams, the model's finished sentences as they pass the same check as the final
+        answer (a listener that fails only stops the progress, never the answer)."""
+        if progress is None:
+            return self.llm.chat(messages, self.settings.max_new_tokens)
+        titles = list(dict.fromkeys(h.chunk.title or h.chunk.source for h in hits))
+        shown: list[str] = []
+        stopped: list[bool] = []
+
+        def tell(p: Progress) -> None:
+            if stopped:
+                return
+            try:
+                progress(p)
+            except Exception:  # noqa: BLE001 - showing progress must never cost the answer
+                log.warning("progress stopped for %r", question, exc_info=True)
+                stopped.append(True)
+
+        if focus:
+            pages = list(dict.fromkeys(hits[q.hit_index].chunk.title or hits[q.hit_index].chunk.source for q in focus))
+            tell(Progress("quoted", pages, [q.text for q in focus]))
+        else:
+            tell(Progress("retrieved", titles))
+        if not getattr(self.llm, "streams", False):
+            return self.llm.chat(messages, self.settings.max_new_tokens)
+
+        def on_text(text: str) -> None:
+            if stopped:
+                return
+            try:
+                done = sentences(text)[:-1] if not text.rstrip().endswith((".", "!", "?")) else sentences(text)
+                verdicts = check_draft(question, " ".join(done), hits, checker, self.settings.min_support,
+                                       self.settings.min_coverage) if done else []
+            except Exception:  # noqa: BLE001
+                log.warning("progress stopped for %r", question, exc_info=True)
+                stopped.append(True)
+                return
+            kept = [v.text for v in verdicts if v.source is not None]
+            if kept and kept != shown:
+                shown[:] = kept
+                tell(Progress("verified", titles, list(kept)))
+
+        return self.llm.chat(messages, self.settings.max_new_tokens, on_text=on_text)

@@ -7,12 +7,12 @@ checks) when asked. A new front end calls these and renders the Answer.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kb.followup import condense
 from kb.gaps import log_refusal
-from kb.types import Answer
+from kb.types import Answer, Progress
 
 if TYPE_CHECKING:
     from kb.engine import Engine
@@ -20,16 +20,17 @@ if TYPE_CHECKING:
 
 
 def ask(engine: Engine, settings: Settings, question: str, *, via: str, log_gap: bool = True,
-        follow_up_of: Sequence[str] = ()) -> Answer:
+        follow_up_of: Sequence[str] = (), progress: Callable[[Progress], None] | None = None) -> Answer:
     """Answer the question; a refusal is logged for `kb gaps` (tagged `via`) unless `log_gap` is False.
 
     With `follow_up_of` (the conversation's earlier questions, oldest first) the question is a
     follow-up: it is rewritten to stand alone (kb/followup.py) and that is what is retrieved,
     prompted, verified and logged; the Answer keeps what the person typed as its question.
+    `progress` sees the answer on its way (Engine.ask).
     """
     earlier = [q for q in follow_up_of if q and q.strip()]
     standalone = condense(question, earlier) if earlier else question
-    answer = engine.ask(standalone)
+    answer = engine.ask(standalone, progress) if progress is not None else engine.ask(standalone)
     if earlier:
         answer.question, answer.follow_up_of, answer.standalone = question, earlier, standalone
     if answer.refused and log_gap:

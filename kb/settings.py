@@ -220,8 +220,8 @@ def settings_table(classes: list[type[Settings]] | None = None) -> str:
     for name, field in fields.items():
         env = field.validation_alias if isinstance(field.validation_alias, str) else f"KB_{name.upper()}"
         if field.default_factory is not None:
-            empty = "{}" if isinstance(field.default_factory(), dict) else "[]"
-            default = "per-user folder" if name in ("store", "cache_dir") else empty
+            default = "per-user folder" if name in ("store", "cache_dir") else (
+                "{}" if field.default_factory is dict else "[]")
         elif isinstance(field.default, SecretStr) or field.default is None:
             default = "-"
         else:

@@ -91,6 +91,16 @@ class SentenceCheck:
 
 
 @dataclass
+class Progress:
+    """An answer on its way, for front ends that show it while the model writes (the Slack bot)."""
+
+    stage: str  # retrieved: passages found | quoted: the source sentences kb would quote, before the model
+    #             writes | verified: the model's sentences that passed verification so far
+    sources: list[str]  # titles of the retrieved pages, best first
+    sentences: list[str] = field(default_factory=list)  # the quotes (quoted), or the kept sentences (verified)
+
+
+@dataclass
 class Answer:
     question: str
     answer: str

@@ -86,3 +86,14 @@ def chat_completion(text: str, model: str = "stand-in") -> bytes:
         "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
         "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
     }).encode()
+
+
+def chat_completion_stream(text: str, model: str = "stand-in") -> bytes:
+    """The same answer as server-sent events, one word per chunk, as an endpoint streams it."""
+    words = text.split(" ")
+    chunks = [{"id": "cmpl-1", "object": "chat.completion.chunk", "created": 0, "model": model,
+               "choices": [{"index": 0, "delta": {"role": "assistant", "content": w if i == 0 else " " + w},
+                            "finish_reason": None}]} for i, w in enumerate(words)]
+    chunks.append({"id": "cmpl-1", "object": "chat.completion.chunk", "created": 0, "model": model,
+                   "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    return "".join(f"data: {json.dumps(c)}\n\n" for c in chunks).encode() + b"data: [DONE]\n\n"

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import ROOT, chat_completion, wait_for
+from tests.helpers import ROOT, chat_completion, chat_completion_stream, wait_for
 from tests.helpers import Recorder as LoopbackServer
 
 pytestmark = pytest.mark.network
@@ -135,6 +135,10 @@ class SlackStandIn(Calls):
             if found is None:
                 return 200, {}, {"ok": False, "error": "thread_not_found"}
             return 200, {}, {"ok": True, "messages": found, "has_more": False}
+        if method in ("assistant.threads.setStatus", "assistant.threads.setSuggestedPrompts"):
+            if not body.get("channel_id") or not body.get("thread_ts"):
+                return 200, {}, {"ok": False, "error": "invalid_arguments"}
+            return 200, {}, {"ok": True}
         return 200, {}, {"ok": False, "error": "unknown_method"}
 
     def hook_url(self, name: str) -> str:
@@ -156,9 +160,12 @@ class LLMStandIn(Calls):
 
     def handle(self, verb: str, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict, bytes]:
         failing = self.failing
-        self.add({"method": path, "body": json.loads(raw or b"{}"), "status": 500 if failing else 200})
+        body = json.loads(raw or b"{}")
+        self.add({"method": path, "body": body, "status": 500 if failing else 200})
         if failing:
             return 500, {"Content-Type": "application/json"}, b'{"error": {"message": "boom", "type": "server_error"}}'
+        if body.get("stream"):
+            return 200, {"Content-Type": "text/event-stream"}, chat_completion_stream(self.content)
         return 200, {"Content-Type": "application/json"}, chat_completion(self.content)
 
 
@@ -270,8 +277,18 @@ def in_thread(channel: str, ts: str) -> Callable[[dict[str, Any]], bool]:
         and c["body"].get("thread_ts") == ts
 
 
-def final_update(placeholder_ts: str) -> Callable[[dict[str, Any]], bool]:
+def edit_of(placeholder_ts: str) -> Callable[[dict[str, Any]], bool]:
+    """Any successful edit of the placeholder: progress (the quotes so far) or the answer."""
     return lambda c: c["method"] == "chat.update" and c["body"].get("ts") == placeholder_ts and c["status"] == 200
+
+
+def final_update(placeholder_ts: str) -> Callable[[dict[str, Any]], bool]:
+    """The edit that makes the placeholder the answer: the one with blocks (progress edits are text only)."""
+    return lambda c: edit_of(placeholder_ts)(c) and bool(c["body"].get("blocks"))
+
+
+def finals(c: dict[str, Any]) -> bool:
+    return c["method"] == "chat.update" and bool(c["body"].get("blocks"))
 
 
 def answered(slack: SlackStandIn, channel: str, ts: str) -> tuple[dict, dict]:
@@ -299,7 +316,7 @@ def test_mention_gets_one_threaded_answer_with_citations(start_bot, slack, sampl
     assert set(buttons(update)) == {"kb_feedback_helpful", "kb_feedback_unhelpful"}
     # exactly one message in the thread, then edited once into the answer
     assert len(slack.find(in_thread("C1", "100.000001"))) == 1
-    assert len(slack.find(lambda c: c["method"] == "chat.update")) == 1
+    assert len(slack.find(finals)) == 1
 
 
 def test_retry_and_repeated_event_id_never_answer_twice(start_bot, slack, sample_engine):
@@ -324,7 +341,7 @@ def test_retry_and_repeated_event_id_never_answer_twice(start_bot, slack, sample
     assert len(slack.find(in_thread("C1", "200.000001"))) == 1
     assert slack.find(in_thread("C1", "200.000009")) == []
     assert len(slack.find(in_thread("D1", "200.000005"))) == 1
-    assert len(slack.find(lambda c: c["method"] == "chat.update")) == 3
+    assert len(slack.find(finals)) == 3
 
 
 def test_forged_or_stale_signature_gets_401_and_no_post(start_bot, slack, sample_engine):
@@ -579,6 +596,226 @@ def test_follow_up_without_history_scope_uses_the_journal(start_bot, slack, samp
     assert slack.find(in_thread("C1", "1200.000020")) == []
 
 
+# -- the assistant panel ----------------------------------------------------------------------
+
+def thread_started(channel: str, thread_ts: str) -> dict[str, Any]:
+    return {"type": "assistant_thread_started", "event_ts": thread_ts,
+            "assistant_thread": {"user_id": "U1", "channel_id": channel, "thread_ts": thread_ts,
+                                 "context": {"channel_id": "C1", "team_id": "T1"}}}
+
+
+def test_assistant_thread_gets_prompts_status_and_the_answer_as_it_is_verified(start_bot, slack, sample_engine,
+                                                                               tmp_path):
+    from bot.feedback import FeedbackStore, feedback_path
+    from kb.types import Answer
+
+    # what people asked before: LoRA twice, MoE once; answered questions count, refusals do not
+    store = FeedbackStore(feedback_path(bot_settings(tmp_path / "bot-data")))
+    for q, refused in [("What is LoRA?", False), ("what's lora used for", False), ("How is MoE different "
+                       "from a dense model?", False), ("What is LoRA?", False), ("What is sourdough?", True)]:
+        store.record_answer(Answer(q, "", refused, [], "m"), asker="U1", channel="D1", via="dm")
+    bot, settings = start_bot(sample_engine)
+
+    assert bot.event(thread_started("D7", "1000.000001"), "EvThread1")[0] == 200
+    greeting = slack.wait_for(in_thread("D7", "1000.000001"), what="greeting")[0]
+    assert "glossary" in greeting["body"]["text"]
+    call = slack.wait_for(lambda c: c["method"] == "assistant.threads.setSuggestedPrompts", what="prompts")[0]
+    assert call["status"] == 200 and call["reply"]["ok"], call
+    prompts = call["body"]["prompts"]
+    assert call["body"]["thread_ts"] == "1000.000001" and 1 <= len(prompts) <= 4
+    messages = [p["message"] for p in prompts]
+    assert messages[0].startswith("What is LoRA") and "mixture of experts" in messages[1], messages
+    assert all(p["title"] and p["message"].endswith("?") for p in prompts)
+
+    # a question in the thread: status first, no placeholder, then the answer (edited as it is verified)
+    q = dm(IN_CORPUS, "1000.000002", thread_ts="1000.000001")
+    q["channel"] = "D7"
+    assert bot.event(q, "EvThread2")[0] == 200
+    answer_post = slack.wait_for(lambda c: in_thread("D7", "1000.000001")(c) and c is not greeting, what="answer")[0]
+    statuses = slack.find(lambda c: c["method"] == "assistant.threads.setStatus")
+    assert statuses and statuses[0]["at"] < answer_post["at"]
+    assert statuses[0]["body"]["thread_ts"] == "1000.000001" and "looking it up" in statuses[0]["body"]["status"]
+    assert "Looking that up" not in answer_post["body"]["text"]
+    # first the sentences kb will quote, verbatim, while the model writes; then the whole answer in their place
+    early = answer_post["body"]["text"]
+    assert not answer_post["body"].get("blocks") and early.startswith("From *") and "\n>" in early, early
+    final = slack.wait_for(final_update(answer_post["reply"]["ts"]), what="the final answer")[0]
+    text = text_of(final)
+    assert "[1]" in text and "base-model.md" in text
+    assert set(buttons(final)) == {"kb_feedback_helpful", "kb_feedback_unhelpful"}
+    first_quote = early.split("\n>")[1].split("\n")[0]
+    assert first_quote[:40] in text  # what was shown early is in the answer or its sources
+    # the status was set while the question waited, and only in the assistant thread
+    assert {c["body"]["channel_id"] for c in statuses} == {"D7"}
+    assert not slack.find(lambda c: "Looking that up" in str(c["body"].get("text")))
+
+    # switching channels with the panel open is acknowledged and changes nothing; the manifest's own
+    # prompt ("help") gets the usage text in the thread
+    before = len(slack.calls)
+    changed = dict(thread_started("D7", "1000.000001"), type="assistant_thread_context_changed")
+    assert bot.event(changed, "EvThread3")[0] == 200
+    help_q = dict(dm("help", "1000.000003", thread_ts="1000.000001"), channel="D7")
+    assert bot.event(help_q, "EvThread4")[0] == 200
+    reply = slack.wait_for(lambda c: in_thread("D7", "1000.000001")(c) and "/kb QUESTION" in c["body"]["text"],
+                           what="help in the assistant thread")[0]
+    assert [c["method"] for c in slack.calls[before:]] == ["chat.postMessage"] and reply in slack.calls[before:]
+
+
+def test_progress_reaches_slack_in_channel_threads_too(start_bot, slack, sample_engine):
+    """A mention's placeholder is edited as the answer is made: the quotes first, the answer last."""
+    bot, _ = start_bot(sample_engine)
+    assert bot.event(mention(IN_CORPUS, "1100.000001"), "EvProgress1")[0] == 200
+    placeholder, _ = answered(slack, "C1", "1100.000001")
+    ts = placeholder["reply"]["ts"]
+    updates = slack.wait_for(final_update(ts), what="answer")
+    edits = slack.find(edit_of(ts))
+    assert len(edits) >= 2 and edits[0]["body"]["text"].startswith("From *") and not edits[0]["body"].get("blocks")
+    assert edits[-1] is updates[-1] and "[1]" in text_of(edits[-1])
+
+
+def test_progress_never_changes_the_answer_even_when_the_listener_fails(sample_engine, caplog):
+    """Engine.ask with a progress listener gives the same Answer as without one; a listener that
+    raises only stops the progress."""
+    plain = sample_engine.ask(IN_CORPUS)
+    heard: list[str] = []
+
+    def listener(p: Any) -> None:
+        heard.append(p.stage)
+        raise RuntimeError("a front end's bug")
+
+    with caplog.at_level("WARNING", logger="kb.engine"):
+        shown = sample_engine.ask(IN_CORPUS, listener)
+    assert heard == ["quoted"]  # told once, then left alone
+    assert "progress stopped" in caplog.text
+    assert (shown.answer, shown.mode, [c.to_dict() for c in shown.citations]) == (
+        plain.answer, plain.mode, [c.to_dict() for c in plain.citations])
+
+
+def test_a_rate_limited_progress_edit_is_skipped_not_retried(start_bot, slack, sample_engine):
+    """Progress is best effort: a 429 on it must not hold the worker for Retry-After seconds."""
+    bot, _ = start_bot(sample_engine)
+    slack.fail_once["chat.update"] = (429, {"Retry-After": "20"})  # the first edit: the quotes
+    assert bot.event(mention(IN_CORPUS, "1120.000001"), "EvHint429")[0] == 200
+    placeholder, final = answered(slack, "C1", "1120.000001")
+    edits = slack.find(lambda c: c["method"] == "chat.update")
+    assert edits[0]["status"] == 429 and edits[0]["body"]["text"].startswith("From *")
+    assert not any(e["body"] == edits[0]["body"] for e in edits[1:])  # not sent again
+    assert edits[-1] is final and "[1]" in text_of(final)
+
+def test_verified_model_sentences_replace_the_quotes_before_the_answer(start_bot, slack, sample_store, embedder):
+    """With an endpoint that streams, a model sentence that passes verification is shown while the
+    model writes; one that fails it never is. The LLM is a stand-in endpoint on loopback."""
+    from kb.engine import Engine
+    from kb.settings import load_settings
+
+    s, store, _ = sample_store
+    kept = "A base model completes text rather than following instructions."
+    invented = "A base model was invented in 1887 by a Dutch baker."
+    llm = LLMStandIn(f"{kept} {invented}")
+    llm.failing = False
+    try:
+        engine = Engine(load_settings(store=s.store, llm_url=llm.url, llm_timeout=10), store=store, embedder=embedder)
+        bot, _ = start_bot(engine)
+        assert bot.event(mention(IN_CORPUS, "1150.000001"), "EvVerified1")[0] == 200
+        placeholder, final = answered(slack, "C1", "1150.000001")
+        edits = [c["body"]["text"] for c in slack.find(edit_of(placeholder["reply"]["ts"]))]
+        assert llm.find(lambda c: c["body"].get("stream") is True)
+        assert edits[0].startswith("From *")  # the quotes, before the model was asked
+        shown = [e for e in edits[1:-1] if "checking the rest" in e]
+        assert shown and shown[0].startswith(kept), edits
+        assert not any("1887" in e for e in edits)  # the invented sentence was never shown
+        assert kept.rstrip(".") in text_of(final) and "1887" not in text_of(final)
+    finally:
+        llm.close()
+
+
+# -- channel scopes ---------------------------------------------------------------------------
+
+BAKERY_PAGE = """---
+title: Proofing sourdough
+---
+# Proofing sourdough
+
+Proofing is the last rise of a shaped sourdough loaf before it goes into the oven.
+At a warm room temperature a sourdough loaf usually proofs for three to five hours.
+A loaf proofed overnight in the fridge develops a sourer flavour and is easier to score.
+The loaf is ready when a floured finger dent springs back slowly and only part of the way.
+"""
+
+
+@pytest.fixture
+def scoped_store(tmp_path, embedder, model_cache):
+    """Two collections in one store: the glossary's base-model page for ml, a bread page for the bakery."""
+    from ingest.pipeline import run_ingest
+    from kb.settings import load_settings
+    from kb.store import Store
+
+    bakery = tmp_path / "bakery"
+    bakery.mkdir()
+    (bakery / "proofing.md").write_text(BAKERY_PAGE)
+    store = tmp_path / "bot-data"
+    for collection, pages in (("ml-pages", [ROOT / "corpus" / "glossary" / "base-model.md",
+                                            ROOT / "corpus" / "glossary" / "instruct-model.md"]),
+                              ("bakery", [bakery])):
+        s = load_settings(store=store, cache_dir=model_cache, collection=collection)
+        run_ingest([str(p) for p in pages], s, Store(s), embedder, progress=False)
+    return store
+
+
+def test_scoped_channels_answer_only_from_their_collection(start_bot, slack, scoped_store, embedder, llm):
+    from kb.engine import Engine
+    from kb.settings import load_settings
+
+    engine = Engine(load_settings(store=scoped_store), embedder=embedder, llm=llm)  # `collection` itself is empty
+    bot, _ = start_bot(engine, slack_scopes={"CML": "ml-pages", "CBAKE": "bakery"}, slack_default_scope="ml-pages")
+    bread = "How long should a sourdough loaf proof at room temperature?"
+    asks = [("CML", IN_CORPUS, "1200.000001"), ("CBAKE", IN_CORPUS, "1200.000002"),
+            ("CBAKE", bread, "1200.000003"), ("CML", bread, "1200.000004"), ("D1", bread, "1200.000005")]
+    for i, (channel, question, ts) in enumerate(asks):
+        event = mention(question, ts, channel=channel) if channel != "D1" else dm(question, ts)
+        assert bot.event(event, f"EvScope{i}")[0] == 200
+    texts = {}
+    for channel, _, ts in asks:
+        _, update = answered(slack, channel, ts)
+        texts[ts] = text_of(update)
+    assert "[1]" in texts["1200.000001"] and "base-model.md" in texts["1200.000001"]
+    assert "does not cover this" in texts["1200.000002"]  # the glossary page is not in #bakery's scope
+    assert "[1]" in texts["1200.000003"] and "proofing.md" in texts["1200.000003"]
+    assert "does not cover this" in texts["1200.000004"]  # nor the bread page in #ml's
+    assert "does not cover this" in texts["1200.000005"]  # DMs use the default scope, ml-pages
+    assert all("base-model.md" not in t for t in (texts["1200.000002"], texts["1200.000003"]))
+
+
+def test_scope_settings_and_an_empty_scope_fail_at_start(tmp_path, slack, sample_engine, monkeypatch):
+    from bot.app import create_app
+    from bot.settings import load_slack_settings
+    from kb.errors import SettingsError
+
+    monkeypatch.setenv("KB_SLACK_SCOPES", '{"C1": "ml-platform", "C2": "sales"}')
+    assert load_slack_settings().slack_scopes == {"C1": "ml-platform", "C2": "sales"}
+    monkeypatch.setenv("KB_SLACK_SCOPES", "C1=ml-platform, C2=sales")
+    assert load_slack_settings().slack_scopes == {"C1": "ml-platform", "C2": "sales"}
+    for bad, why in (("C1", "channel=collection"), ("C1=x", "not a collection name")):
+        monkeypatch.setenv("KB_SLACK_SCOPES", bad)
+        with pytest.raises(SettingsError, match=why):
+            load_slack_settings()
+    monkeypatch.delenv("KB_SLACK_SCOPES")
+    (tmp_path / "kb.toml").write_text('slack_scopes = { C9 = "nobody-filled-this" }\n')  # cwd is tmp_path
+    settings = bot_settings(tmp_path / "bot-data", slack_api_url=slack.api_url)
+    assert settings.slack_scopes == {"C9": "nobody-filled-this"}
+    with pytest.raises(SettingsError, match=r"collection 'nobody-filled-this' .* is empty \(slack_scopes maps C9 "
+                       r"to it\): fill it with `kb --collection nobody-filled-this ingest PATH...`"):
+        create_app(settings, engine=sample_engine)
+
+
+def test_kb_slack_bad_scope_is_one_line():
+    result = invoke_kb(["slack"], env={"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SECRET,
+                                       "KB_SLACK_SCOPES": "C1=ml-platform,C2"})
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "KB_SLACK_SCOPES" in lines[0] and "C0123=ml-platform" in lines[0], result.output
+
+
 # -- socket mode ------------------------------------------------------------------------------
 
 class SocketModeStandIn:
@@ -644,7 +881,8 @@ def test_socket_mode_rejected_app_token_is_one_clear_error(tmp_path, slack, samp
 
 @pytest.fixture(autouse=True)
 def no_slack_env(monkeypatch):
-    for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_API_URL", "KB_SLACK_CHANNELS"):
+    for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_API_URL", "KB_SLACK_CHANNELS",
+                 "KB_SLACK_SCOPES", "KB_SLACK_DEFAULT_SCOPE"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -727,19 +965,85 @@ def test_kb_slack_http_process_serves_signed_requests(slack, sample_store, model
 
 # -- pieces -----------------------------------------------------------------------------------
 
-def test_manifest_subscribes_to_what_the_listeners_handle():
+MANIFEST_EVENTS = {  # a manifest bot event -> an event body of that kind, as Slack sends it
+    "app_mention": mention("hi", "1.000001"),
+    "message.im": dm("hi", "1.000002"),
+    "assistant_thread_started": {"type": "assistant_thread_started", "event_ts": "1.000003",
+                                 "assistant_thread": {"user_id": "U1", "channel_id": "D1", "thread_ts": "1.000003",
+                                                      "context": {}}},
+    "assistant_thread_context_changed": {"type": "assistant_thread_context_changed", "event_ts": "1.000004",
+                                         "assistant_thread": {"user_id": "U1", "channel_id": "D1",
+                                                              "thread_ts": "1.000003", "context": {}}},
+}
+
+
+def kb_listeners(app: Any) -> list[tuple[str, Any]]:
+    """(name, listener) for every event listener kb wired, the Assistant middleware's included;
+    the catch-all that only acknowledges other events is left out."""
+    from slack_bolt.middleware.assistant import Assistant
+
+    found = [(lis.ack_function.__name__, lis) for lis in app._listeners if lis.ack_function.__name__ != "ignore_event"]
+    for mw in app._middleware_list:
+        if isinstance(mw, Assistant):
+            for group in (mw._thread_started_listeners, mw._thread_context_changed_listeners,
+                          mw._user_message_listeners, mw._bot_message_listeners):
+                found += [(lis.ack_function.__name__, lis) for lis in group or []]
+    return found
+
+
+def test_manifest_is_valid_and_subscribes_to_what_the_listeners_handle(tmp_path):
+    """bot/manifest.yml against Slack's manifest schema (tests/data, from slackapi/manifest-schema, MIT),
+    then both ways: every subscribed event reaches a kb listener, and every kb event listener is reached
+    by a subscribed event (a listener without its subscription never runs; a subscription without a
+    listener is an event kb is sent for nothing)."""
+    import jsonschema
     import yaml
+    from slack_bolt import App
+    from slack_bolt.request import BoltRequest
+    from slack_bolt.response import BoltResponse
 
-    from bot.app import EVENTS_PATH
+    from bot.app import EVENTS_PATH, Bot
+    from bot.feedback import FeedbackStore
+    from bot.journal import Journal
+    from bot.listeners import register_all
 
-    manifest = yaml.safe_load((ROOT / "bot" / "manifest.yml").read_text())
-    assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == {"app_mention", "message.im"}
-    assert set(manifest["oauth_config"]["scopes"]["bot"]) == {"app_mentions:read", "chat:write", "commands",
-                                                              "im:history", "channels:history", "groups:history"}
+    text = (ROOT / "bot" / "manifest.yml").read_text()
+    manifest = yaml.safe_load(text)
+    schema = json.loads((ROOT / "tests" / "data" / "slack-manifest.schema.1.0.0.json").read_text())
+    jsonschema.validate(manifest, schema)
+    with pytest.raises(jsonschema.ValidationError):  # the schema is strict enough to catch a typo
+        jsonschema.validate({**manifest, "features": {**manifest["features"], "assistant_veiw": {}}}, schema)
+
+    events = manifest["settings"]["event_subscriptions"]["bot_events"]
+    assert set(events) == set(MANIFEST_EVENTS)
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == {"app_mentions:read", "assistant:write", "chat:write",
+                                                              "commands", "im:history", "channels:history",
+                                                              "groups:history"}
+    assert manifest["features"]["assistant_view"]["assistant_description"]
     assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/kb"]
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["settings"]["socket_mode_enabled"] is True
-    assert EVENTS_PATH in (ROOT / "bot" / "manifest.yml").read_text()  # the HTTP-mode hint names the path
+    assert EVENTS_PATH in text  # the HTTP-mode hint names the path
+
+    app = App(token=BOT_TOKEN, signing_secret=SECRET, token_verification_enabled=False)
+    register_all(app, Bot(answerer=None, feedback=FeedbackStore(tmp_path / "f.sqlite"),  # type: ignore[arg-type]
+                          seen=Journal(tmp_path / "j.sqlite"), scopes=None))  # type: ignore[arg-type]
+    listeners = kb_listeners(app)
+    reached: set[str] = set()
+    for name in events:
+        body = {"type": "event_callback", "team_id": "T1", "event_id": f"Ev{name}", "event": MANIFEST_EVENTS[name],
+                "authorizations": [{"team_id": "T1", "user_id": BOT_USER, "is_bot": True}]}
+        if name in ("message.im",):  # in a thread it is an assistant message; top level, a DM
+            threaded = {**body, "event": {**body["event"], "thread_ts": "1.000001"}}
+            bodies = [body, threaded]
+        else:
+            bodies = [body]
+        for b in bodies:
+            req = BoltRequest(body=b, mode="socket_mode")
+            matched = [n for n, lis in listeners if lis.matches(req=req, resp=BoltResponse(status=200))]
+            assert matched, f"manifest event {name} reaches no kb listener"
+            reached.update(matched)
+    assert reached == {n for n, _ in listeners} - {"on_feedback", "on_command"}, (reached, listeners)
 
 
 def test_question_text_from_slack_wire_format():

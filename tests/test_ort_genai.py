@@ -113,3 +113,19 @@ def test_onnx_genai_sends_the_same_prompt_and_greedy_text_as_transformers(settin
     want, n_want = ref.chat(messages, 16)
     got, n_got = fast.chat(messages, 16)
     assert (got, n_got) == (want, n_want) == ("The capital of France is Paris.", 8)
+
+
+@needs_genai
+def test_onnx_genai_shows_its_draft_at_each_sentence_end(settings):
+    """chat(..., on_text=) returns the same completion and hands over the text so far at sentence ends
+    (kb.engine verifies those sentences while the model writes)."""
+    from kb.backends import load_llm
+
+    llm = load_llm(settings.model_copy(update={"llm_runtime": "onnx-genai"}))
+    assert llm.streams is True
+    messages = [{"role": "user", "content": "Name two colours of the sky. Answer in two sentences."}]
+    seen: list[str] = []
+    got = llm.chat(messages, 40, on_text=seen.append)
+    assert got == llm.chat(messages, 40)
+    assert seen and all(got[0].startswith(s.strip()) for s in seen)
+    assert all(s.rstrip()[-1:] in ".!?" or s.endswith("\n") for s in seen), seen

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.listeners import actions, commands, messages
+from bot.listeners import actions, assistant, commands, messages
 
 
 def register_all(app: Any, bot: Any) -> None:
+    assistant.register(app, bot)  # a middleware: it sees DM thread messages before the `message` listener
     messages.register(app, bot)
     commands.register(app, bot)
     actions.register(app, bot)

@@ -38,29 +38,35 @@ def is_help(text: str) -> bool:
     return not text or text.lower() in HELP_WORDS
 
 
+def take_message(bot: Any, event: dict[str, Any], context: Any, client: Any, via: str) -> None:
+    """A message event (mention, DM, assistant thread) to a queued question, help, or nothing."""
+    user = event.get("user")
+    if event.get("subtype") or event.get("bot_id") or not user or user == context.bot_user_id:
+        return  # edits, joins, files, other bots and kb itself
+    channel = event["channel"]
+    if not bot.seen.first_time(f"message:{channel}:{event['ts']}") and not context.get("kb_replay"):
+        return  # the same message as another event type (e.g. a mention inside a DM)
+    thread_ts = event.get("thread_ts") or event["ts"]
+    if not bot.allowed(channel):
+        client.chat_postEphemeral(channel=channel, user=user, text=bot.not_here_text())
+        return
+    text = question_text(event.get("text") or "", context.bot_user_id)
+    if is_help(text):
+        client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=format.HELP)
+        return
+
+    def parse(raw: str) -> str:
+        q = question_text(raw, context.bot_user_id)
+        return "" if is_help(q) else q
+
+    earlier = earlier_questions(client, bot.seen, event, context.bot_user_id, context.get("bot_id"), parse)
+    bot.answerer.take(Question(text=text, asker=user, channel=channel, via=via, thread_ts=thread_ts,
+                               key=context.get("kb_journal_key"), follow_up_of=earlier))
+
+
 def register(app: Any, bot: Any) -> None:
     def handle(event: dict[str, Any], context: Any, client: Any, via: str) -> None:
-        user = event.get("user")
-        if event.get("subtype") or event.get("bot_id") or not user or user == context.bot_user_id:
-            return  # edits, joins, files, other bots and kb itself
-        channel = event["channel"]
-        if not bot.seen.first_time(f"message:{channel}:{event['ts']}") and not context.get("kb_replay"):
-            return  # the same message as another event type (e.g. a mention inside a DM)
-        thread_ts = event.get("thread_ts") or event["ts"]
-        if not bot.allowed(channel):
-            client.chat_postEphemeral(channel=channel, user=user, text=bot.not_here_text())
-            return
-        text = question_text(event.get("text") or "", context.bot_user_id)
-        if is_help(text):
-            client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=format.HELP)
-            return
-        def parse(raw: str) -> str:
-            q = question_text(raw, context.bot_user_id)
-            return "" if is_help(q) else q
-
-        earlier = earlier_questions(client, bot.seen, event, context.bot_user_id, context.get("bot_id"), parse)
-        bot.answerer.take(Question(text=text, asker=user, channel=channel, via=via, thread_ts=thread_ts,
-                                   key=context.get("kb_journal_key"), follow_up_of=earlier))
+        take_message(bot, event, context, client, via)
 
     @app.event("app_mention")
     def on_mention(event: dict[str, Any], context: Any, client: Any) -> None:

@@ -20,7 +20,10 @@ class LLM(Protocol):
     label: str  # shown with every answer, e.g. 'bundled:SmolLM2-135M-Instruct'
 
     def chat(self, messages: list[dict[str, str]], max_new_tokens: int) -> tuple[str, int]:
-        """The completion for OpenAI-style messages, and how many tokens were generated."""
+        """The completion for OpenAI-style messages, and how many tokens were generated.
+
+        A runtime that can show its draft while it writes sets `streams = True` and accepts
+        `on_text=callback`, called with the completion so far (kb.engine verifies it as it grows)."""
         ...
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from kb.backends.sources import _short
@@ -34,10 +35,15 @@ class RemoteLLM:
             context_window=8192,
         )
 
-    def chat(self, messages: list[dict[str, str]], max_new_tokens: int) -> tuple[str, int]:
+    streams = True  # chat(..., on_text=) asks the endpoint to stream (kb.engine shows verified sentences early)
+
+    def chat(self, messages: list[dict[str, str]], max_new_tokens: int,
+             on_text: Callable[[str], None] | None = None) -> tuple[str, int]:
         from llama_index.core.llms import ChatMessage
 
         msgs = [ChatMessage(role=m["role"], content=m["content"]) for m in messages]
+        if on_text is not None:
+            return self._stream(msgs, max_new_tokens, on_text)
         try:
             resp = self.llm.chat(msgs, max_tokens=max_new_tokens)
         except Exception as exc:  # noqa: BLE001 - network errors come in many types
@@ -50,3 +56,17 @@ class RemoteLLM:
         else:
             tokens = int(getattr(getattr(usage, "usage", None), "completion_tokens", 0) or 0)
         return text, tokens or len(text.split())
+
+    def _stream(self, msgs: list, max_new_tokens: int, on_text: Callable[[str], None]) -> tuple[str, int]:
+        """The same completion, streamed; `on_text` gets the text so far whenever a chunk ends a sentence.
+        Token usage is not reported while streaming, so the count is the word count."""
+        text = ""
+        try:
+            for resp in self.llm.stream_chat(msgs, max_tokens=max_new_tokens):
+                text = resp.message.content or ""
+                if any(mark in (resp.delta or "") for mark in ".!?\n"):
+                    on_text(text)
+        except Exception as exc:  # noqa: BLE001 - network errors come in many types
+            raise LLMUnavailable(f"LLM endpoint {self.url} (KB_LLM_URL) failed: {_short(exc)}") from exc
+        text = text.strip()
+        return text, len(text.split())
