@@ -260,7 +260,10 @@ def status(settings, as_json):
     for key in ("store", "mode", "collection", "pages", "chunks", "empty", "embed_model", "llm"):
         click.echo(f"{key:12} {info[key]}")
     if info["empty"]:
-        click.echo("The store is empty: run `kb ingest PATH...` to fill it.")
+        from kb.engine import empty_store_message
+
+        message = empty_store_message(store.location, settings)
+        click.echo(message[0].upper() + message[1:])
     for src in info["incomplete_pages"]:
         click.echo(f"incomplete  {src} (an ingest was interrupted; run kb ingest again)")
     for d in info["drift"]:

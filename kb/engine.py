@@ -9,6 +9,7 @@ verify -> cite. kb/llamaindex.py wraps an Engine as LlamaIndex components.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from kb.cite import cite_draft, refusal
@@ -22,6 +23,8 @@ from kb.settings import Settings
 from kb.store import Store
 from kb.types import Answer, Hit
 from kb.verify import Checker, check_draft
+
+CLONE = Path(__file__).resolve().parent.parent  # where `make demo` puts its store (.kb-demo)
 
 
 class Engine:
@@ -91,10 +94,7 @@ class Engine:
 
     def ensure_not_empty(self) -> None:
         if self.store.count() == 0:
-            raise EmptyStore(
-                f"the knowledge base at {self.store.location} is empty. "
-                "Fill it with `kb ingest PATH...` (for example `kb ingest corpus/`)."
-            )
+            raise EmptyStore(empty_store_message(self.store.location, self.settings))
 
     # -- public API ---------------------------------------------------------
     def search(self, question: str, k: int | None = None) -> list[Hit]:
@@ -135,3 +135,23 @@ class Engine:
                        tokens=n_tokens, tokens_per_s=round(n_tokens / generate_s, 1) if generate_s else 0.0)
         return Answer(question=question, answer=out.text, refused=False, citations=out.citations,
                       model=self.model_label, timings=timings, hits=hits, checks=out.checks, raw=raw, mode=out.mode)
+
+
+def demo_store(clone: Path = CLONE) -> str | None:
+    """The store `make demo` fills (.kb-demo in the clone kb runs from), when it exists.
+
+    After `make demo`, a plain `kb ask` uses the per-user store: the message then names the
+    folder that does hold pages, so the user does not think the demo lost them.
+    """
+    folder = clone / ".kb-demo"
+    return str(folder) if (folder / "chroma.sqlite3").is_file() else None
+
+
+def empty_store_message(location: str, settings: Settings, clone: Path = CLONE) -> str:
+    """Why there is nothing to answer from, and the three ways out: ingest, --store/KB_STORE, the demo store."""
+    text = (f"the knowledge base at {location} is empty. Fill it with `kb ingest PATH...` (for example "
+            "`kb ingest corpus/`), or point kb at another store with `kb --store FOLDER ...` or KB_STORE=FOLDER.")
+    demo = demo_store(clone)
+    if demo and not settings.chroma_url and Path(demo) != Path(settings.store).resolve():
+        text += f" The demo store (`make demo`) is at {demo}: kb --store {demo} ask \"...\""
+    return text

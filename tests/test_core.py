@@ -118,7 +118,23 @@ def test_empty_store_says_how_to_fill_it(tmp_path):
     proc = run_kb("--store", str(tmp_path / "empty"), "ask", "what is a base model?")
     assert proc.returncode != 0
     assert "kb ingest" in proc.stderr
+    assert "--store" in proc.stderr and "KB_STORE" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_empty_store_message_names_the_demo_store_when_there_is_one(tmp_path, settings):
+    """After `make demo` the pages are in the clone's .kb-demo, not the per-user store kb opened."""
+    from kb.engine import empty_store_message
+
+    clone = tmp_path / "clone"
+    assert "demo" not in empty_store_message("/x/store", settings, clone=clone)
+    (clone / ".kb-demo").mkdir(parents=True)
+    (clone / ".kb-demo" / "chroma.sqlite3").write_bytes(b"")
+    text = empty_store_message("/x/store", settings, clone=clone)
+    assert f"kb --store {clone / '.kb-demo'} ask" in text and "KB_STORE" in text
+    # asking the demo store itself: no advice to use it
+    demo_settings = settings.model_copy(update={"store": clone / ".kb-demo"})
+    assert "demo" not in empty_store_message("/x", demo_settings, clone=clone)
 
 
 def test_search_and_status_json(sample_store):
