@@ -319,3 +319,51 @@ def test_terminal_answer_keeps_a_quoted_list_one_item_per_line():
     lines = wrap(text, 60).split("\n")
     assert lines[0] == "\u201cTasks include:" and lines[1].startswith("- Chat:") and lines[2].startswith("  ")
     assert lines[-1].startswith("- RAG:") and all(len(line) <= 60 for line in lines)
+
+
+def test_search_k_gives_k_hits_from_similar_pages_and_collapses_only_real_repeats(tmp_path, settings, embedder):
+    """30 runbooks from one template differ in one service name: `-k 10` is 10 runbooks, not the 3 that
+    survived when near-duplicate passages were collapsed across pages. An exact copy of a passage on another
+    page, and a near-copy inside one page, still count once."""
+    from ingest.pipeline import run_ingest
+    from kb.engine import Engine
+    from kb.store import Store
+
+    docs = tmp_path / "runbooks"
+    docs.mkdir()
+    services = ["billing", "search", "ledger", "mailer", "gateway", "indexer", "scheduler", "uploader", "tracker",
+                "resolver", "notifier", "renderer", "importer", "exporter", "archiver", "router", "planner",
+                "checker", "syncer", "counter", "watcher", "crawler", "parser", "signer", "pager", "sorter",
+                "mapper", "reducer", "loader", "cleaner"]
+    for name in services:
+        (docs / f"{name}.md").write_text(
+            f"# Restarting the {name} service\n\nWhen the {name} service stops answering health checks, drain its "
+            f"queue, restart the {name} pods one at a time and watch the error rate on the {name} dashboard for "
+            "ten minutes before closing the incident.\n")
+    same = ("A restart is safe during business hours as long as one replica stays up; page the owner first "
+            "when the error rate is above two percent.")
+    (docs / "copy-a.md").write_text(f"# Restart policy\n\n{same}\n")
+    (docs / "copy-b.md").write_text(f"# Restart rules for on-call staff\n\n{same}\n")
+    store = Store(settings)
+    run_ingest([str(docs)], settings, store, embedder, progress=False)
+    engine = Engine(settings, store=store, embedder=embedder)
+    hits = engine.search("how do I restart a service that fails health checks?", 10)
+    assert len(hits) == 10 and len({h.chunk.source for h in hits}) == 10
+    assert len(engine.search("restart the pods and watch the dashboard", 25)) == 25  # more than `candidates`
+    policy = [h for h in engine.search("is a restart safe during business hours with one replica up?", 10)
+              if same in h.chunk.text]
+    assert len(policy) == 1  # the exact copy on another page is collapsed
+
+
+def test_near_copies_within_one_page_are_collapsed():
+    from kb.retrieve import collapse_near_duplicates
+    from kb.types import Chunk, Hit
+
+    def hit(cid: str, source: str, text: str) -> Hit:
+        return Hit(chunk=Chunk(id=cid, text=text, source=source, title="t", section="s", position=0), score=1.0)
+
+    text = "Drain the queue, restart the pods one at a time and watch the error rate for ten minutes."
+    hits = [hit("a1", "/a.md", text), hit("a2", "/a.md", text.replace("ten", "fifteen")),
+            hit("b1", "/b.md", text.replace("ten", "fifteen")), hit("c1", "/c.md", "  " + text.upper())]
+    assert [h.chunk.id for h in collapse_near_duplicates(hits)] == ["a1", "b1"]
+    assert [h.chunk.id for h in collapse_near_duplicates(hits, limit=1)] == ["a1"]
