@@ -30,7 +30,7 @@ from kb.text import is_url
 @json_option
 @with_settings
 def ingest(settings, paths, prune, sitemaps, allow_hosts, wait, include, exclude, as_json):
-    """Ingest files, folders or URLs (.md .mdx .rst .qmd .Rmd .ipynb .html .htm .txt) into the store.
+    """Ingest files, folders or URLs (.md .mdx .rst .qmd .Rmd .ipynb .html .htm .txt .pdf .docx) into the store.
 
     Re-running is cheap: unchanged pages are skipped before embedding. Every
     file under a folder is added, updated, unchanged or skipped with a reason

@@ -153,16 +153,16 @@ def test_bad_files_are_skipped_with_reasons(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "good.md").write_text("# Widget\n\nA widget is a small reusable part of a dashboard page.\n")
-    (docs / "slides.pdf").write_bytes(b"%PDF-1.4 binary")
+    (docs / "slides.pptx").write_bytes(b"%PDF-1.4 binary")
     (docs / "empty.txt").write_text("")
     (docs / "blob.md").write_bytes(b"\x00\x01\x02binary")
     (docs / "latin1.txt").write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))
-    proc = run_kb("--store", str(tmp_path / "s"), "ingest", "--json", str(docs), str(docs / "slides.pdf"))
+    proc = run_kb("--store", str(tmp_path / "s"), "ingest", "--json", str(docs), str(docs / "slides.pptx"))
     assert proc.returncode == 1
     report = json.loads(proc.stdout)
     reasons = {Path(s["source"]).name: s["reason"] for s in report["skipped"]}
-    assert set(reasons) == {"slides.pdf", "empty.txt", "blob.md", "latin1.txt"}
-    assert "unsupported" in reasons["slides.pdf"] and "empty" in reasons["empty.txt"]
+    assert set(reasons) == {"slides.pptx", "empty.txt", "blob.md", "latin1.txt"}
+    assert "unsupported" in reasons["slides.pptx"] and "empty" in reasons["empty.txt"]
     assert "binary" in reasons["blob.md"] and "UTF-8" in reasons["latin1.txt"]
     assert [Path(p).name for p in report["added"]] == ["good.md"]
     missing = run_kb("--store", str(tmp_path / "s"), "ingest", str(tmp_path / "nope"))
