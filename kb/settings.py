@@ -23,6 +23,7 @@ from pydantic_settings import (
 )
 
 from kb.backends.registry import EMBED_BACKENDS, LLM_RUNTIMES
+from kb.sources import SyncSource
 
 # front ends' settings classes ("module:class", subclasses of Settings), imported when described
 FRONT_END_SETTINGS: list[str] = ["bot.settings:SlackSettings"]
@@ -80,6 +81,9 @@ class Settings(BaseSettings):
     # ingest
     fetch_timeout: float = Field(15.0, description="Seconds one URL may take to fetch (kb ingest URL / --sitemap).")
     max_page_bytes: int = Field(5 * 1024 * 1024, description="Larger files and fetched pages are skipped.")
+    sources: list[SyncSource] = Field(default_factory=list, description="What `kb sync` re-ingests: `[[sources]]` "
+                                      "tables in kb.toml (path, git_pull, urls, sitemap, include, exclude, "
+                                      "allow_hosts, prune; docs/ingest.md), or a JSON list.")
 
     # models
     embed_model: str = Field(DEFAULT_EMBED, description="sentence-transformers model: 'bundled:all-MiniLM-L6-v2', "
@@ -134,6 +138,16 @@ class Settings(BaseSettings):
     @classmethod
     def _split_hosts(cls, value: Any) -> Any:
         return split_list(value)
+
+    @field_validator("sources")
+    @classmethod
+    def _distinct_names(cls, value: list[SyncSource]) -> list[SyncSource]:
+        """`kb status` keys each source's last run by its name."""
+        names = [s.name for s in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"two sources are named {twice[0]!r}; give each a distinct `name`")
+        return value
 
     @field_validator("embed_backend", "llm_runtime", mode="before")
     @classmethod
