@@ -601,3 +601,25 @@ def test_pdf_and_docx_are_ingested_and_unreadable_ones_skipped_with_reasons(tmp_
     assert hits[0].chunk.section == "Bad weather" and "forty knots" in hits[0].chunk.text
     again = run_ingest([str(docs)], settings, store, embedder, progress=False)
     assert sorted(Path(p).name for p in again.unchanged) == ["ferry.pdf", "loom.docx"]  # incremental as any page
+
+
+def test_pdf_and_docx_urls_are_fetched_and_converted(tmp_path):
+    from ingest.fetch import DOCX_TYPE, fetch_urls
+    from tests.helpers import Recorder
+
+    files = {"/manual": ("application/pdf", make_pdf(tmp_path / "f.pdf", FERRY_PDF).read_bytes()),
+             "/loom.docx": ("application/octet-stream", make_docx(tmp_path / "l.docx").read_bytes()),
+             "/loom": (DOCX_TYPE, (tmp_path / "l.docx").read_bytes()),
+             "/blob": ("application/octet-stream", b"%PDF-1.4")}
+
+    def handler(method, path, headers, body):
+        kind, data = files[path]
+        return 200, {"content-type": kind}, data
+
+    with Recorder(handler) as server:
+        docs, failed = fetch_urls([server.url + p for p in files])
+    kinds = {d.source.rsplit("/", 1)[-1]: d for d in docs}
+    assert kinds["manual"].kind == "pdf" and "\n## Bad weather\n" in kinds["manual"].text
+    assert kinds["loom.docx"].kind == kinds["loom"].kind == "docx" and "\n### Knots\n" in kinds["loom"].text
+    assert [(f.source.rsplit("/", 1)[-1], f.reason.split(" (")[0]) for f in failed] == [
+        ("blob", "unsupported content type 'application/octet-stream'")]
