@@ -102,7 +102,7 @@ def sync(settings, every, runs, names, as_json):
     import time
 
     from ingest.sync import sync_once
-    from kb.sources import parse_duration, status_line
+    from kb.sources import parse_duration, shown, status_line
     from kb.store import Store
 
     if not settings.sources:
@@ -133,7 +133,7 @@ def sync(settings, every, runs, names, as_json):
         done += 1
         failed = any(e["outcome"] != "ok" for e in entries)
         if as_json:
-            click.echo(json.dumps({"sources": entries, "failed": failed}, ensure_ascii=False,
+            click.echo(json.dumps({"sources": [shown(e) for e in entries], "failed": failed}, ensure_ascii=False,
                                   indent=None if interval else 2))
         else:
             for entry in entries:

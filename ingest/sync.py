@@ -1,9 +1,10 @@
 """`kb sync`: re-ingest the configured sources (kb.toml `[[sources]]`), once or on a schedule.
 
 Each source is one incremental ingest (unchanged pages are never embedded again), so a sync
-every hour costs a read of the files and nothing more when nothing changed. A folder source
-prunes by default: a page whose file left the folder (deleted in the git repo, say) leaves
-the store at the next sync. Each source's outcome is recorded in sync.json beside the store
+every hour costs a read of the files and nothing more when nothing changed. Folder and sitemap
+sources prune by default: a page whose file left the folder (deleted in the git repo, say), or
+that the sitemap no longer lists, leaves the store at the next sync; a folder that is not there
+or a sitemap that cannot be read removes nothing. Each source's outcome is recorded in sync.json beside the store
 (kb/sources.py) for `kb status`; a running `kb serve` or Slack bot sees the new pages at its
 next question, because every write stamps a new store generation (kb/engine.py refresh()).
 """
@@ -62,9 +63,10 @@ def sync_source(settings: Settings, store: Any, embedder: Callable[[], Any], sou
             docs, failed = fetch_urls(source.urls, [source.sitemap] if source.sitemap else [],
                                       timeout=settings.fetch_timeout, max_bytes=settings.max_page_bytes,
                                       allow_hosts=[*settings.fetch_allow_hosts, *source.allow_hosts])
+        gone = _left_sitemap(settings, source, docs, failed, entry)
         report = run_ingest([source.path] if source.path else [], settings, store, embedder,
                             prune=source.prune and bool(source.path), wait=-1, extra_docs=docs,
-                            extra_skipped=failed, include=source.include, exclude=source.exclude)
+                            extra_skipped=failed, include=source.include, exclude=source.exclude, remove=gone)
     except (KbError, OSError) as exc:
         problems.append(str(exc))
         report = None
@@ -78,6 +80,25 @@ def sync_source(settings: Settings, store: Any, embedder: Callable[[], Any], sou
         entry.update(outcome="failed", message="; ".join(problems))
     entry["seconds"] = round(time.perf_counter() - started, 1)
     return entry
+
+
+def _left_sitemap(settings: Settings, source: SyncSource, docs: list, failed: list, entry: dict[str, Any]) -> list[str]:
+    """The pages the sitemap listed at the last sync and no longer lists: removed (with `prune`).
+
+    The listing is recorded in the status entry (`listed`). When the sitemap itself could not be
+    read in full, nothing is removed and the last complete listing is kept for the next run.
+    """
+    if not source.sitemap:
+        return []
+    from kb.sources import read_status
+
+    before = read_status(settings).get(source.name, {}).get("listed", [])
+    if any(f.reason.startswith("sitemap") for f in failed):
+        entry["listed"] = before
+        return []
+    listed = sorted({d.source for d in docs} | {f.source for f in failed} | set(source.urls))
+    entry["listed"] = listed
+    return sorted(set(before) - set(listed)) if source.prune else []
 
 
 def _target(source: SyncSource) -> str:

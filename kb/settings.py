@@ -203,7 +203,8 @@ def load_settings(settings_cls: type[Settings] = Settings, **overrides: Any) -> 
     except ValidationError as exc:
         first = exc.errors()[0]
         name = ".".join(str(p) for p in first["loc"])
-        raise SettingsError(f"setting {name!r} (env KB_{name.upper()}): {first['msg']}") from None
+        env = f"KB_{str(first['loc'][0]).upper()}" if first["loc"] else "KB_*"  # sources.0.path: KB_SOURCES
+        raise SettingsError(f"setting {name!r} (env {env}, or kb.toml): {first['msg']}") from None
 
 
 def settings_table(classes: list[type[Settings]] | None = None) -> str:

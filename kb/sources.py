@@ -31,7 +31,7 @@ class SyncSource(BaseModel):
     include: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
     allow_hosts: list[str] = Field(default_factory=list)
-    prune: bool = Field(True, description="Remove stored pages whose file left the folder.")
+    prune: bool = Field(True, description="Remove stored pages whose file left the folder, or that left the sitemap.")
 
     @model_validator(mode="after")
     def _one_target(self) -> SyncSource:
@@ -78,11 +78,15 @@ def sources_status(settings: Any) -> list[dict[str, Any]]:
     out = []
     for src in settings.sources:
         last = done.get(src.name) or {"outcome": "never synced"}
-        out.append({"name": src.name, "kind": src.kind, **{k: v for k, v in last.items() if k not in ("name", "kind")}})
+        out.append({"name": src.name, "kind": src.kind, **shown(last)})
     configured = {s.name for s in settings.sources}
-    out += [{"name": n, **{k: v for k, v in e.items() if k != "name"}, "configured": False}
-            for n, e in sorted(done.items()) if n not in configured]
+    out += [{"name": n, **shown(e), "configured": False} for n, e in sorted(done.items()) if n not in configured]
     return out
+
+
+def shown(entry: dict[str, Any]) -> dict[str, Any]:
+    """A status entry without its bookkeeping (`listed`: a sitemap's pages at the last run, kept for pruning)."""
+    return {k: v for k, v in entry.items() if k not in ("listed",)}
 
 
 def status_line(entry: dict[str, Any]) -> str:

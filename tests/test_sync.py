@@ -125,11 +125,14 @@ git_pull = true
     assert json.loads(run_kb("status", "--json", env=env).stdout)["pages"] == 2
 
 
-def test_sync_fetches_urls_and_sitemaps_over_http(tmp_path):
+def test_sync_fetches_urls_and_sitemaps_and_drops_pages_that_left_the_sitemap(tmp_path):
     pages = {"/kettle": PAGES["kettle.md"], "/samovar": NEW_PAGE}
+    sitemap_up = [True]
 
     def handler(method, path, headers, body):
         if path == "/sitemap.xml":
+            if not sitemap_up[0]:
+                return 503, {}, b"down"
             urls = "".join(f"<url><loc>{server.url}{p}</loc></url>" for p in pages)
             xml = f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'
             return 200, {"content-type": "application/xml"}, xml.encode()
@@ -147,10 +150,23 @@ sitemap = "{server.url}/sitemap.xml"
 urls = ["{server.url}/gone"]
 ''')
         proc = run_kb("sync", "--json", env=env)
-    assert proc.returncode == 1, proc.stderr  # the second source's page is a 404
-    site, gone = json.loads(proc.stdout)["sources"]
-    assert site["kind"] == "sitemap" and site["outcome"] == "ok" and site["counts"]["added"] == 2
-    assert gone["name"] == f"{server.url}/gone" and gone["outcome"] == "failed" and "404" in gone["message"]
+        assert proc.returncode == 1, proc.stderr  # the second source's page is a 404
+        site, gone = json.loads(proc.stdout)["sources"]
+        assert site["kind"] == "sitemap" and site["outcome"] == "ok" and site["counts"]["added"] == 2
+        assert gone["name"] == f"{server.url}/gone" and gone["outcome"] == "failed" and "404" in gone["message"]
+        assert "listed" not in site  # bookkeeping, not shown
+
+        sitemap_up[0] = False
+        del pages["/samovar"]
+        down = json.loads(run_kb("sync", "--json", "--source", "site", env=env).stdout)["sources"][0]
+        assert down["outcome"] == "failed" and down["counts"]["removed"] == 0  # an unread sitemap removes nothing
+        assert json.loads(run_kb("status", "--json", env=env).stdout)["pages"] == 2
+
+        sitemap_up[0] = True
+        back = json.loads(run_kb("sync", "--json", "--source", "site", env=env).stdout)["sources"][0]
+        assert back["outcome"] == "ok" and back["counts"]["removed"] == 1 and back["counts"]["unchanged"] == 1
+        status = json.loads(run_kb("status", "--json", env=env).stdout)
+        assert status["pages"] == 1 and [s["name"] for s in status["sources"]] == ["site", f"{server.url}/gone"]
 
 
 def test_sync_every_runs_again_and_bad_config_is_one_clear_line(tmp_path):
