@@ -153,6 +153,7 @@ def run_ingest(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     remove: Sequence[str] = (),
+    reopen: bool = False,
 ) -> IngestReport:
     """Ingest files/folders (and already fetched docs, e.g. URLs) into the store.
 
@@ -160,13 +161,17 @@ def run_ingest(
     loads the model. With `prune`, stored pages under the given folders whose
     file is gone are removed. `include`/`exclude` are globs for what a folder
     holds (matched against the path inside the folder, or the file name). `remove` names stored
-    pages to delete in the same locked run (a sync's pages that left their sitemap).
+    pages to delete in the same locked run (a sync's pages that left their sitemap). `reopen`
+    reloads the store once the lock is held, for a long-lived caller (`kb sync --every`) whose
+    client would not see what other processes wrote since it opened the store.
     """
     import time
 
     started = time.perf_counter()
     report = IngestReport(skipped=list(extra_skipped))
     with ingest_lock(settings, store, list(paths) + [d.source for d in extra_docs], wait):
+        if reopen:
+            store.reopen()
         docs = load_docs(paths, report, settings.max_page_bytes, include, exclude) + list(extra_docs)
         run = Run(store, report, embedder, progress)
         run.ingest(docs, prune_roots=_roots(paths) if prune else None, remove=remove)

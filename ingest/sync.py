@@ -66,7 +66,8 @@ def sync_source(settings: Settings, store: Any, embedder: Callable[[], Any], sou
         gone = _left_sitemap(settings, source, docs, failed, entry)
         report = run_ingest([source.path] if source.path else [], settings, store, embedder,
                             prune=source.prune and bool(source.path), wait=-1, extra_docs=docs,
-                            extra_skipped=failed, include=source.include, exclude=source.exclude, remove=gone)
+                            extra_skipped=failed, include=source.include, exclude=source.exclude, remove=gone,
+                            reopen=True)  # another process may have written since the last source or run
     except (KbError, OSError) as exc:
         problems.append(str(exc))
         report = None

@@ -220,3 +220,27 @@ def test_running_kb_serve_answers_from_pages_kb_sync_added(tmp_path, model_cache
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+
+
+def test_sync_every_sees_what_another_ingest_wrote_between_runs(tmp_path):
+    """A long-lived `kb sync --every` reloads the store under the lock: a page another `kb ingest` already
+    brought up to date is `unchanged` at the next run, not embedded again from a stale view."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "kettle.md").write_text(PAGES["kettle.md"])
+    env = {**os.environ, **write_config(tmp_path / "kb.toml", f'[[sources]]\npath = "{docs}"\n')}
+    proc = subprocess.Popen([*KB, "sync", "--every", "45s", "--runs", "2", "--json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT)
+    try:
+        first = json.loads(proc.stdout.readline())
+        assert first["sources"][0]["counts"]["added"] == 1
+        (docs / "kettle.md").write_text(PAGES["kettle.md"].replace("three", "five"))
+        other = run_kb("ingest", "--json", str(docs), env=env)
+        assert other.returncode == 0 and len(json.loads(other.stdout)["updated"]) == 1
+        second = json.loads(proc.stdout.readline())
+        counts = second["sources"][0]["counts"]
+        assert (counts["unchanged"], counts["updated"], counts["added"]) == (1, 0, 0)
+        assert proc.wait(timeout=120) == 0
+    finally:
+        proc.kill()
+        proc.wait()
