@@ -50,7 +50,7 @@ def clean_doc(raw: RawDoc) -> tuple[Page, list[Removed]]:
         from ingest.notebook import notebook_to_markdown
 
         title, text, front, removed = clean_markdown(notebook_to_markdown(raw.text))
-    elif raw.kind == "md" or looks_like_markdown(raw.text):
+    elif raw.kind in ("md", "pdf", "docx") or looks_like_markdown(raw.text):  # pdf/docx: converted at read
         title, text, front, removed = clean_markdown(raw.text)
     else:
         title, text, front, removed = clean_text(raw.text)
@@ -73,7 +73,7 @@ def looks_like_markdown(text: str) -> bool:
 
 def _title_from_source(source: str) -> str:
     name = source.rstrip("/").rsplit("/", 1)[-1]
-    name = re.sub(r"\.(md|mdx|markdown|html?|txt|rst|rest|qmd|rmd|ipynb)$", "", name, flags=re.I)
+    name = re.sub(r"\.(md|mdx|markdown|html?|txt|rst|rest|qmd|rmd|ipynb|pdf|docx)$", "", name, flags=re.I)
     return name.replace("-", " ").replace("_", " ").strip().capitalize() or source
 
 

@@ -5,6 +5,7 @@ Only click and kb.cli are imported here; the pipeline loads inside the command, 
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
@@ -30,7 +31,7 @@ from kb.text import is_url
 @json_option
 @with_settings
 def ingest(settings, paths, prune, sitemaps, allow_hosts, wait, include, exclude, as_json):
-    """Ingest files, folders or URLs (.md .mdx .rst .qmd .Rmd .ipynb .html .htm .txt) into the store.
+    """Ingest files, folders or URLs (.md .mdx .rst .qmd .Rmd .ipynb .html .htm .txt .pdf .docx) into the store.
 
     Re-running is cheap: unchanged pages are skipped before embedding. Every
     file under a folder is added, updated, unchanged or skipped with a reason
@@ -77,3 +78,70 @@ def ingest(settings, paths, prune, sitemaps, allow_hosts, wait, include, exclude
             click.echo(f"  skipped {s.source}: {s.reason}", err=True)
     if report.failed:
         sys.exit(1)
+
+
+@click.command()
+@click.option("--every", metavar="DURATION", help="Run again every DURATION (90s, 30m, 1h, 1d) until stopped; "
+              "without it, run once (for cron).")
+@click.option("--runs", type=click.IntRange(min=1), help="With --every: stop after this many runs.")
+@click.option("--source", "names", multiple=True, metavar="NAME", help="Only this source (repeatable).")
+@json_option
+@with_settings
+def sync(settings, every, runs, names, as_json):
+    """Re-ingest the sources listed in kb.toml ([[sources]]), incrementally.
+
+    Folders (a git clone is pulled first with git_pull = true), URLs and sitemaps, each
+    with the include/exclude/allow_hosts options of kb ingest. Unchanged pages are not
+    embedded again; a page whose file left a folder source is removed from the store.
+    Each source's last run is shown by `kb status`. Exits 1 when a source failed
+    (one run); with --every it keeps going. A running kb serve or Slack bot answers
+    from the new pages at its next question.
+
+    Example: kb sync --every 1h
+    """
+    import time
+
+    from ingest.sync import sync_once
+    from kb.sources import parse_duration, shown, status_line
+    from kb.store import Store
+
+    if not settings.sources:
+        raise click.UsageError("no sources configured: add [[sources]] tables to kb.toml (or KB_SOURCES), "
+                               "e.g. [[sources]] path = \"docs/\"; see docs/ingest.md")
+    unknown = sorted(set(names) - {s.name for s in settings.sources})
+    if unknown:
+        raise click.UsageError(f"no source named {unknown[0]!r} (configured: "
+                               f"{', '.join(s.name for s in settings.sources)})")
+    try:
+        interval = parse_duration(every) if every else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--every") from None
+    store = Store(settings)
+    model: list = []
+
+    def embedder():  # loaded once, at the first page that needs embedding, then kept across runs
+        if not model:
+            from kb.backends import load_embedder
+
+            model.append(load_embedder(settings))
+        return model[0]
+
+    done = 0
+    while True:
+        started = time.monotonic()
+        entries = sync_once(settings, store, embedder, echo=lambda line: click.echo(line, err=True), names=names)
+        done += 1
+        failed = any(e["outcome"] != "ok" for e in entries)
+        if as_json:
+            click.echo(json.dumps({"sources": [shown(e) for e in entries], "failed": failed}, ensure_ascii=False,
+                                  indent=None if interval else 2))
+        else:
+            for entry in entries:
+                click.echo(status_line(entry))
+        if interval is None:
+            sys.exit(1 if failed else 0)
+        if runs and done >= runs:
+            return
+        wait = max(0.0, interval - (time.monotonic() - started))
+        click.echo(f"kb sync: next run in {wait:.0f}s (Ctrl-C stops)", err=True)
+        time.sleep(wait)

@@ -91,8 +91,16 @@ def _deadline_transport(deadline: _Deadline) -> Any:
     return transport
 
 
+DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
 def _kind(url: str, content_type: str) -> str | None:
     ct = content_type.split(";")[0].strip().lower()
+    path = url.lower().split("?", 1)[0].split("#", 1)[0]
+    if ct == "application/pdf" or (ct in ("application/octet-stream", "") and path.endswith(".pdf")):
+        return "pdf"
+    if ct == DOCX_TYPE or (ct in ("application/octet-stream", "") and path.endswith(".docx")):
+        return "docx"
     if "html" in ct:
         return "html"
     if ct in ("text/markdown", "text/x-markdown") or url.lower().endswith((".md", ".mdx", ".markdown")):

@@ -152,22 +152,29 @@ def run_ingest(
     extra_skipped: Sequence[Skipped] = (),
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    remove: Sequence[str] = (),
+    reopen: bool = False,
 ) -> IngestReport:
     """Ingest files/folders (and already fetched docs, e.g. URLs) into the store.
 
     `embedder` may be a zero-argument loader so a run with nothing to embed never
     loads the model. With `prune`, stored pages under the given folders whose
     file is gone are removed. `include`/`exclude` are globs for what a folder
-    holds (matched against the path inside the folder, or the file name).
+    holds (matched against the path inside the folder, or the file name). `remove` names stored
+    pages to delete in the same locked run (a sync's pages that left their sitemap). `reopen`
+    reloads the store once the lock is held, for a long-lived caller (`kb sync --every`) whose
+    client would not see what other processes wrote since it opened the store.
     """
     import time
 
     started = time.perf_counter()
     report = IngestReport(skipped=list(extra_skipped))
     with ingest_lock(settings, store, list(paths) + [d.source for d in extra_docs], wait):
+        if reopen:
+            store.reopen()
         docs = load_docs(paths, report, settings.max_page_bytes, include, exclude) + list(extra_docs)
         run = Run(store, report, embedder, progress)
-        run.ingest(docs, prune_roots=_roots(paths) if prune else None)
+        run.ingest(docs, prune_roots=_roots(paths) if prune else None, remove=remove)
     report.total_chunks = store.count()
     report.seconds = round(time.perf_counter() - started, 3)
     return report
@@ -197,12 +204,12 @@ class Run:
             self.stored.setdefault(chunk.source, []).append(chunk)
         self.now = _now()
 
-    def ingest(self, docs: Sequence[RawDoc], prune_roots: list[str] | None) -> None:
+    def ingest(self, docs: Sequence[RawDoc], prune_roots: list[str] | None, remove: Sequence[str] = ()) -> None:
         pages = self.clean(docs)
         seen = {d.source for d in docs} | {s.source for s in self.report.skipped}
-        gone = set()
+        gone = {s for s in remove if s in self.known and s not in seen}
         if prune_roots is not None:
-            gone = {s for s in self.known if _inside(s, prune_roots) and s not in seen}
+            gone |= {s for s in self.known if _inside(s, prune_roots) and s not in seen}
         pages = self.collapse(pages, seen, gone)
         self.drop_repeated_lines(pages)
         self.write(pages)

@@ -20,13 +20,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 SUPPORTED = {".md": "md", ".markdown": "md", ".mdx": "md", ".html": "html", ".htm": "html", ".txt": "txt",
-             ".rst": "rst", ".rest": "rst", ".qmd": "qmd", ".rmd": "qmd", ".ipynb": "ipynb"}
+             ".rst": "rst", ".rest": "rst", ".qmd": "qmd", ".rmd": "qmd", ".ipynb": "ipynb", ".pdf": "pdf",
+             ".docx": "docx"}
+CONVERTED = {"pdf", "docx"}  # binary formats: a converter turns the bytes into Markdown (ingest/pdf.py, word.py)
 # Known document types kb cannot read yet: skipped with a reason that says so.
 UNREADABLE = {
     ".adoc": "AsciiDoc is not supported yet (no maintained AsciiDoc parser is installed); convert it to Markdown "
              "or HTML (asciidoctor -b html5)",
     ".asciidoc": "AsciiDoc is not supported yet (no maintained AsciiDoc parser is installed); convert it to "
                  "Markdown or HTML (asciidoctor -b html5)",
+    ".doc": "old Word format (.doc) is not read; save it as .docx (Word, or libreoffice --convert-to docx)",
 }
 SUPPORTED_LIST = " ".join(sorted(SUPPORTED))
 MAX_BYTES = 5 * 1024 * 1024
@@ -39,7 +42,7 @@ class RawDoc:
 
     source: str
     text: str
-    kind: str  # md | html | txt | rst | qmd | ipynb
+    kind: str  # md | html | txt | rst | qmd | ipynb | pdf | docx (the last two: text is converted Markdown)
     modified: str
     content_hash: str
 
@@ -214,9 +217,11 @@ def read_file(path: Path, max_bytes: int = MAX_BYTES) -> RawDoc | Skipped:
 
 
 def decode(source: str, data: bytes, kind: str, modified: str) -> RawDoc | Skipped:
-    """Check the bytes look like text before anything else sees them."""
+    """Check the bytes look like text before anything else sees them (binary formats: convert them)."""
     if not data.strip():
         return Skipped(source, "empty")
+    if kind in CONVERTED:
+        return convert(source, data, kind, modified)
     if b"\x00" in data[:8192]:
         return Skipped(source, "binary content (NUL bytes)")
     try:
@@ -225,3 +230,19 @@ def decode(source: str, data: bytes, kind: str, modified: str) -> RawDoc | Skipp
         return Skipped(source, f"not UTF-8 text (byte {exc.start}); convert it with iconv -t UTF-8")
     digest = hashlib.sha256(data).hexdigest()
     return RawDoc(source=source, text=text, kind=kind, modified=modified, content_hash=digest)
+
+
+def convert(source: str, data: bytes, kind: str, modified: str) -> RawDoc | Skipped:
+    """A PDF or Word file as Markdown; a file the converter cannot read (encrypted, scanned, damaged) is
+    Skipped with the converter's reason, and no converter error can stop the run."""
+    from ingest.pdf import pdf_to_markdown
+    from ingest.word import docx_to_markdown
+
+    try:
+        text = pdf_to_markdown(data) if kind == "pdf" else docx_to_markdown(data)
+    except ValueError as exc:
+        return Skipped(source, str(exc))
+    except Exception as exc:  # noqa: BLE001 - a damaged file is one skipped page, not a failed run
+        return Skipped(source, f"could not be parsed: {type(exc).__name__}: {str(exc)[:200]}")
+    return RawDoc(source=source, text=text, kind=kind, modified=modified,
+                  content_hash=hashlib.sha256(data).hexdigest())

@@ -20,6 +20,7 @@ from kb.errors import KbError
 # command name -> "module:attribute" of a click command
 FRONT_END_COMMANDS: dict[str, str] = {
     "ingest": "ingest.cli:ingest",
+    "sync": "ingest.cli:sync",
     "eval": "eval.cli:eval_",
     "gaps": "eval.cli:gaps",
     "slack": "bot.cli:slack",
@@ -297,6 +298,7 @@ def status(settings, as_json):
 
     Example: kb status --json
     """
+    from kb.sources import sources_status, status_line
     from kb.store import Store
 
     store = Store(settings)
@@ -313,6 +315,7 @@ def status(settings, as_json):
         "drift": _drift(pages),
         "embed_model": settings.embed_model,
         "llm": settings.llm_url and f"{settings.llm_model} @ {settings.llm_url}" or settings.llm_model,
+        "sources": sources_status(settings),  # `kb sync`: each source's last run
     }
     if as_json:
         emit_json(info)
@@ -320,11 +323,16 @@ def status(settings, as_json):
     for key in ("store", "mode", "collection", "pages", "chunks", "empty", "embed_model", "llm"):
         click.echo(f"{key:12} {info[key]}")
     if info["empty"]:
-        click.echo("The store is empty: run `kb ingest PATH...` to fill it.")
+        from kb.engine import empty_store_message
+
+        message = empty_store_message(store.location, settings)
+        click.echo(message[0].upper() + message[1:])
     for src in info["incomplete_pages"]:
         click.echo(f"incomplete  {src} (an ingest was interrupted; run kb ingest again)")
     for d in info["drift"]:
         click.echo(f"drift       {d['source']}: {d['why']}")
+    for entry in info["sources"]:
+        click.echo(f"source      {status_line(entry)}")
 
 
 def _drift(pages) -> list[dict[str, str]]:

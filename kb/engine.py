@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from kb.cite import cite_draft, refusal
@@ -28,6 +29,7 @@ from kb.types import Answer, Hit, Progress
 from kb.verify import Checker, check_draft
 
 log = logging.getLogger(__name__)
+CLONE = Path(__file__).resolve().parent.parent  # where `make demo` puts its store (.kb-demo)
 
 
 class Engine:
@@ -97,10 +99,7 @@ class Engine:
 
     def ensure_not_empty(self) -> None:
         if self.store.count() == 0:
-            raise EmptyStore(
-                f"the knowledge base at {self.store.location} is empty. "
-                "Fill it with `kb ingest PATH...` (for example `kb ingest corpus/`)."
-            )
+            raise EmptyStore(empty_store_message(self.store.location, self.settings))
 
     # -- public API ---------------------------------------------------------
     def search(self, question: str, k: int | None = None) -> list[Hit]:
@@ -194,3 +193,23 @@ class Engine:
                 tell(Progress("verified", titles, list(kept)))
 
         return self.llm.chat(messages, self.settings.max_new_tokens, on_text=on_text)
+
+
+def demo_store(clone: Path = CLONE) -> str | None:
+    """The store `make demo` fills (.kb-demo in the clone kb runs from), when it exists.
+
+    After `make demo`, a plain `kb ask` uses the per-user store: the message then names the
+    folder that does hold pages, so the user does not think the demo lost them.
+    """
+    folder = clone / ".kb-demo"
+    return str(folder) if (folder / "chroma.sqlite3").is_file() else None
+
+
+def empty_store_message(location: str, settings: Settings, clone: Path = CLONE) -> str:
+    """Why there is nothing to answer from, and the three ways out: ingest, --store/KB_STORE, the demo store."""
+    text = (f"the knowledge base at {location} is empty. Fill it with `kb ingest PATH...` (for example "
+            "`kb ingest corpus/`), or point kb at another store with `kb --store FOLDER ...` or KB_STORE=FOLDER.")
+    demo = demo_store(clone)
+    if demo and not settings.chroma_url and Path(demo) != Path(settings.store).resolve():
+        text += f" The demo store (`make demo`) is at {demo}: kb --store {demo} ask \"...\""
+    return text

@@ -2,8 +2,9 @@
 
 Dense search finds paraphrases; BM25 finds exact terms ("MoE", "DPO") that a
 small embedder blurs. Questions about a named term ("what is X", "X vs Y") are
-routed so each term's defining page comes first. Near-identical passages are
-collapsed so a duplicated page can never fill the context twice.
+routed so each term's defining page comes first. A passage that repeats one ranked
+above it (a near-copy from the same page, the same text on another page) is dropped,
+so a duplicate can never fill the context twice while similar pages each keep theirs.
 """
 
 from __future__ import annotations
@@ -208,7 +209,7 @@ class Retriever:
         qvec: list[float] = []
         for qi, query in enumerate(queries):
             weight = 1.0 if qi == 0 else 0.8
-            vec = self._fuse(query, weight, fused)
+            vec = self._fuse(query, weight, fused, max(self.candidates, k))  # -k 30 needs 30 candidates
             qvec = qvec or vec  # the question's own embedding
         self._route_entries(terms, qvec, fused)
         for term in terms:
@@ -237,16 +238,16 @@ class Retriever:
                     fused[cid] = Hit(chunk=chunk, score=0.0, dense=dense)
                 fused[cid].score += 2.0 / (RRF_K + 1)
 
-    def _fuse(self, query: str, weight: float, fused: dict[str, Hit]) -> list[float]:
+    def _fuse(self, query: str, weight: float, fused: dict[str, Hit], candidates: int) -> list[float]:
         import numpy as np
 
         qvec = self.embed(query)
-        dense = self.store.dense_query(qvec, min(self.candidates, len(self.corpus.ids)), checked=True)
+        dense = self.store.dense_query(qvec, min(candidates, len(self.corpus.ids)), checked=True)
         for rank, (chunk, cos) in enumerate(dense):
             hit = fused.setdefault(chunk.id, Hit(chunk=chunk, score=0.0))
             hit.score += weight / (RRF_K + rank + 1)
             hit.dense = max(hit.dense, cos)
-        lexical = self.corpus.bm25_ranked(query, self.candidates)
+        lexical = self.corpus.bm25_ranked(query, candidates)
         # lexical-only hits need text and a similarity: one read of what ingest stored
         new = self.store.get_with_vectors([cid for cid, _ in lexical if cid not in fused])
         q = np.asarray(qvec, dtype=np.float32)
@@ -294,12 +295,26 @@ def _interleave_terms(ranked: list[Hit], terms: list[str], corpus: Corpus) -> li
 
 
 def collapse_near_duplicates(hits: list[Hit], threshold: float = 0.8, limit: int | None = None) -> list[Hit]:
+    """Drop a hit that repeats one ranked above it: a near-copy from the same page, or the same text elsewhere.
+
+    Within a page, overlapping pieces (a section and its split-off tail, a FAQ shown twice)
+    say one thing, so the second is dropped when most (`threshold`) of its content words are
+    in the first. Across pages only an exact copy (same words, whitespace and case aside) is
+    dropped: similar pages (200 runbooks from one template) are each a distinct answer, and
+    ingest has already folded near-copies of whole pages into one (ingest/dedupe.py), so
+    `-k N` gives N hits when N distinct passages exist.
+    """
     kept: list[tuple[Hit, set[str]]] = []
+    texts: set[str] = set()
     for hit in hits:
         if limit is not None and len(kept) >= limit:
             break
+        text = " ".join(hit.chunk.text.lower().split())
         words = set(content_words(hit.chunk.text))
-        if any(words and len(words & w) / max(1, min(len(words), len(w))) >= threshold for _, w in kept):
+        if text in texts or any(words and h.chunk.source == hit.chunk.source
+                                and len(words & w) / max(1, min(len(words), len(w))) >= threshold
+                                for h, w in kept):
             continue
         kept.append((hit, words))
+        texts.add(text)
     return [h for h, _ in kept]

@@ -23,6 +23,7 @@ from pydantic_settings import (
 )
 
 from kb.backends.registry import EMBED_BACKENDS, LLM_RUNTIMES
+from kb.sources import SyncSource
 
 # front ends' settings classes ("module:class", subclasses of Settings), imported when described
 FRONT_END_SETTINGS: list[str] = ["bot.settings:SlackSettings"]
@@ -80,6 +81,9 @@ class Settings(BaseSettings):
     # ingest
     fetch_timeout: float = Field(15.0, description="Seconds one URL may take to fetch (kb ingest URL / --sitemap).")
     max_page_bytes: int = Field(5 * 1024 * 1024, description="Larger files and fetched pages are skipped.")
+    sources: list[SyncSource] = Field(default_factory=list, description="What `kb sync` re-ingests: `[[sources]]` "
+                                      "tables in kb.toml (path, git_pull, urls, sitemap, include, exclude, "
+                                      "allow_hosts, prune; docs/ingest.md), or a JSON list.")
 
     source_urls: dict[str, str] = Field(
         default_factory=dict, description="Links for local pages: a folder -> the base URL its files are published "
@@ -153,6 +157,16 @@ class Settings(BaseSettings):
             out[str(path.resolve() if path.is_absolute() or path.exists() else path.absolute())] = str(base)
         return out
 
+    @field_validator("sources")
+    @classmethod
+    def _distinct_names(cls, value: list[SyncSource]) -> list[SyncSource]:
+        """`kb status` keys each source's last run by its name."""
+        names = [s.name for s in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"two sources are named {twice[0]!r}; give each a distinct `name`")
+        return value
+
     @field_validator("embed_backend", "llm_runtime", mode="before")
     @classmethod
     def _normalise_choice(cls, value: Any) -> Any:
@@ -207,7 +221,8 @@ def load_settings(settings_cls: type[Settings] = Settings, **overrides: Any) -> 
     except ValidationError as exc:
         first = exc.errors()[0]
         name = ".".join(str(p) for p in first["loc"])
-        raise SettingsError(f"setting {name!r} (env KB_{name.upper()}): {first['msg']}") from None
+        env = f"KB_{str(first['loc'][0]).upper()}" if first["loc"] else "KB_*"  # sources.0.path: KB_SOURCES
+        raise SettingsError(f"setting {name!r} (env {env}, or kb.toml): {first['msg']}") from None
 
 
 def settings_table(classes: list[type[Settings]] | None = None) -> str:

@@ -118,7 +118,23 @@ def test_empty_store_says_how_to_fill_it(tmp_path):
     proc = run_kb("--store", str(tmp_path / "empty"), "ask", "what is a base model?")
     assert proc.returncode != 0
     assert "kb ingest" in proc.stderr
+    assert "--store" in proc.stderr and "KB_STORE" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_empty_store_message_names_the_demo_store_when_there_is_one(tmp_path, settings):
+    """After `make demo` the pages are in the clone's .kb-demo, not the per-user store kb opened."""
+    from kb.engine import empty_store_message
+
+    clone = tmp_path / "clone"
+    assert "demo" not in empty_store_message("/x/store", settings, clone=clone)
+    (clone / ".kb-demo").mkdir(parents=True)
+    (clone / ".kb-demo" / "chroma.sqlite3").write_bytes(b"")
+    text = empty_store_message("/x/store", settings, clone=clone)
+    assert f"kb --store {clone / '.kb-demo'} ask" in text and "KB_STORE" in text
+    # asking the demo store itself: no advice to use it
+    demo_settings = settings.model_copy(update={"store": clone / ".kb-demo"})
+    assert "demo" not in empty_store_message("/x", demo_settings, clone=clone)
 
 
 def test_search_and_status_json(sample_store):
@@ -137,16 +153,16 @@ def test_bad_files_are_skipped_with_reasons(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "good.md").write_text("# Widget\n\nA widget is a small reusable part of a dashboard page.\n")
-    (docs / "slides.pdf").write_bytes(b"%PDF-1.4 binary")
+    (docs / "slides.pptx").write_bytes(b"%PDF-1.4 binary")
     (docs / "empty.txt").write_text("")
     (docs / "blob.md").write_bytes(b"\x00\x01\x02binary")
     (docs / "latin1.txt").write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))
-    proc = run_kb("--store", str(tmp_path / "s"), "ingest", "--json", str(docs), str(docs / "slides.pdf"))
+    proc = run_kb("--store", str(tmp_path / "s"), "ingest", "--json", str(docs), str(docs / "slides.pptx"))
     assert proc.returncode == 1
     report = json.loads(proc.stdout)
     reasons = {Path(s["source"]).name: s["reason"] for s in report["skipped"]}
-    assert set(reasons) == {"slides.pdf", "empty.txt", "blob.md", "latin1.txt"}
-    assert "unsupported" in reasons["slides.pdf"] and "empty" in reasons["empty.txt"]
+    assert set(reasons) == {"slides.pptx", "empty.txt", "blob.md", "latin1.txt"}
+    assert "unsupported" in reasons["slides.pptx"] and "empty" in reasons["empty.txt"]
     assert "binary" in reasons["blob.md"] and "UTF-8" in reasons["latin1.txt"]
     assert [Path(p).name for p in report["added"]] == ["good.md"]
     missing = run_kb("--store", str(tmp_path / "s"), "ingest", str(tmp_path / "nope"))
@@ -303,3 +319,51 @@ def test_terminal_answer_keeps_a_quoted_list_one_item_per_line():
     lines = wrap(text, 60).split("\n")
     assert lines[0] == "\u201cTasks include:" and lines[1].startswith("- Chat:") and lines[2].startswith("  ")
     assert lines[-1].startswith("- RAG:") and all(len(line) <= 60 for line in lines)
+
+
+def test_search_k_gives_k_hits_from_similar_pages_and_collapses_only_real_repeats(tmp_path, settings, embedder):
+    """30 runbooks from one template differ in one service name: `-k 10` is 10 runbooks, not the 3 that
+    survived when near-duplicate passages were collapsed across pages. An exact copy of a passage on another
+    page, and a near-copy inside one page, still count once."""
+    from ingest.pipeline import run_ingest
+    from kb.engine import Engine
+    from kb.store import Store
+
+    docs = tmp_path / "runbooks"
+    docs.mkdir()
+    services = ["billing", "search", "ledger", "mailer", "gateway", "indexer", "scheduler", "uploader", "tracker",
+                "resolver", "notifier", "renderer", "importer", "exporter", "archiver", "router", "planner",
+                "checker", "syncer", "counter", "watcher", "crawler", "parser", "signer", "pager", "sorter",
+                "mapper", "reducer", "loader", "cleaner"]
+    for name in services:
+        (docs / f"{name}.md").write_text(
+            f"# Restarting the {name} service\n\nWhen the {name} service stops answering health checks, drain its "
+            f"queue, restart the {name} pods one at a time and watch the error rate on the {name} dashboard for "
+            "ten minutes before closing the incident.\n")
+    same = ("A restart is safe during business hours as long as one replica stays up; page the owner first "
+            "when the error rate is above two percent.")
+    (docs / "copy-a.md").write_text(f"# Restart policy\n\n{same}\n")
+    (docs / "copy-b.md").write_text(f"# Restart rules for on-call staff\n\n{same}\n")
+    store = Store(settings)
+    run_ingest([str(docs)], settings, store, embedder, progress=False)
+    engine = Engine(settings, store=store, embedder=embedder)
+    hits = engine.search("how do I restart a service that fails health checks?", 10)
+    assert len(hits) == 10 and len({h.chunk.source for h in hits}) == 10
+    assert len(engine.search("restart the pods and watch the dashboard", 25)) == 25  # more than `candidates`
+    policy = [h for h in engine.search("is a restart safe during business hours with one replica up?", 10)
+              if same in h.chunk.text]
+    assert len(policy) == 1  # the exact copy on another page is collapsed
+
+
+def test_near_copies_within_one_page_are_collapsed():
+    from kb.retrieve import collapse_near_duplicates
+    from kb.types import Chunk, Hit
+
+    def hit(cid: str, source: str, text: str) -> Hit:
+        return Hit(chunk=Chunk(id=cid, text=text, source=source, title="t", section="s", position=0), score=1.0)
+
+    text = "Drain the queue, restart the pods one at a time and watch the error rate for ten minutes."
+    hits = [hit("a1", "/a.md", text), hit("a2", "/a.md", text.replace("ten", "fifteen")),
+            hit("b1", "/b.md", text.replace("ten", "fifteen")), hit("c1", "/c.md", "  " + text.upper())]
+    assert [h.chunk.id for h in collapse_near_duplicates(hits)] == ["a1", "b1"]
+    assert [h.chunk.id for h in collapse_near_duplicates(hits, limit=1)] == ["a1"]

@@ -467,3 +467,159 @@ def test_realdocs_rst_glossary_terms_route_to_their_entry(realdocs_store, embedd
         if top.id != abbreviations.id and "Acronyms" not in top.section:
             missed[short] = f"{top.title} - {top.section}"
     assert not missed, missed
+
+
+# -- PDF and Word ---------------------------------------------------------------------------------
+# The files are written here at run time: PDFs with fpdf2 (a test dependency), .docx with python-docx.
+
+def make_pdf(path: Path, blocks: list[tuple[int, str]], *, title: str = "", outline: bool = False,
+             user_password: str | None = None) -> Path:
+    """A PDF of (font size, text) blocks; size 0 starts a new page. With `outline`, each size-14 block is a
+    bookmark and is set in the body size, so only the outline says where sections start."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    if title:
+        pdf.set_title(title)
+    pdf.add_page()
+    for size, text in blocks:
+        if size == 0:
+            pdf.add_page()
+            continue
+        if outline and size == 14:
+            pdf.start_section(text)
+            continue
+        pdf.set_font("Helvetica", size=size)
+        pdf.multi_cell(w=0, text=text)
+        pdf.ln(size * 0.8)
+    pdf.output(str(path))
+    if user_password is not None:
+        from pypdf import PdfWriter
+
+        writer = PdfWriter(clone_from=str(path))
+        writer.encrypt(user_password=user_password, owner_password="owner-secret", algorithm="RC4-128")
+        writer.write(str(path))
+    return path
+
+
+FERRY_PDF = [
+    (22, "Harbour ferry manual"),
+    (11, "The harbour ferry carries passengers between the two piers every twenty minutes."),
+    (15, "Boarding the ferry"),
+    (11, "Passengers board from the north pier after the crew lowers the ramp. " * 3
+     + "Bicycles are loaded last and strapped to the rail by the stern."),
+    (11, "A ticket is checked at the gate, not on board."),
+    (0, ""),
+    (15, "Bad weather"),
+    (11, "When the wind is stronger than forty knots, the captain cancels the crossing and posts a notice."),
+]
+
+
+def test_pdf_headings_come_from_font_sizes_then_the_outline_then_pages(tmp_path):
+    from ingest.pdf import pdf_to_markdown
+
+    text = pdf_to_markdown(make_pdf(tmp_path / "ferry.pdf", FERRY_PDF, title="Ferry manual").read_bytes())
+    assert text.startswith('---\ntitle: "Ferry manual"\n---')
+    assert "\n# Harbour ferry manual\n" in text
+    assert "\n## Boarding the ferry\n" in text and "\n## Bad weather\n" in text
+    # the wrapped paragraph is one paragraph again, and the next one stays apart
+    assert "meshes" not in text and ("Bicycles are loaded last and strapped to the rail by the stern.\n\n"
+                                     "A ticket is checked") in text
+
+    same_size = [(14, "Tides"), (11, "High tide floods the lower deck."), (0, ""), (14, "Moorings"),
+                 (11, "Each mooring line is checked at dusk.")]
+    outlined = pdf_to_markdown(make_pdf(tmp_path / "o.pdf", same_size, outline=True).read_bytes())
+    assert outlined.index("## Tides") < outlined.index("High tide") < outlined.index("## Moorings") \
+        < outlined.index("Each mooring line")
+
+    plain = pdf_to_markdown(make_pdf(tmp_path / "p.pdf", [(11, "Gulls nest on the roof."), (0, ""),
+                                                          (11, "Nets are dried on the quay.")]).read_bytes())
+    assert plain.index("## Page 1") < plain.index("Gulls") < plain.index("## Page 2") < plain.index("Nets")
+
+
+def test_docx_heading_styles_lists_and_tables_become_markdown(tmp_path):
+    from ingest.word import docx_to_markdown
+
+    text = docx_to_markdown(make_docx(tmp_path / "loom.docx").read_bytes())
+    assert text.startswith('---\ntitle: "Loom care"\n---')
+    assert "\n# Loom care\n" in text and "\n## Threading the warp\n" in text and "\n### Knots\n" in text
+    assert "- Count the heddles.\n- Tie the warp to the back beam." in text
+    assert "shuttle: the tool that carries the weft across" in text
+    assert "Part: reed; Material: steel; Replace: yearly" in text
+
+
+def make_docx(path: Path) -> Path:
+    from docx import Document
+
+    doc = Document()
+    doc.core_properties.title = "Loom care"
+    doc.add_heading("Loom care", 0)
+    doc.add_paragraph("A floor loom weaves cloth from a warp held under tension and a weft passed across it.")
+    doc.add_heading("Threading the warp", 1)
+    doc.add_paragraph("Threading a loom takes most of a morning, so plan it before the weaving day.")
+    doc.add_paragraph("Count the heddles.", style="List Bullet")
+    doc.add_paragraph("Tie the warp to the back beam.", style="List Bullet")
+    doc.add_heading("Knots", 2)
+    doc.add_paragraph("A weaver's knot joins a broken warp thread without a bump in the cloth.")
+    terms = doc.add_table(rows=1, cols=2)
+    terms.cell(0, 0).text, terms.cell(0, 1).text = "shuttle", "the tool that carries the weft across"
+    parts = doc.add_table(rows=2, cols=3)
+    for i, (a, b) in enumerate([("Part", "reed"), ("Material", "steel"), ("Replace", "yearly")]):
+        parts.cell(0, i).text, parts.cell(1, i).text = a, b
+    doc.save(str(path))
+    return path
+
+
+def test_pdf_and_docx_are_ingested_and_unreadable_ones_skipped_with_reasons(tmp_path, settings, embedder):
+    from ingest.pipeline import run_ingest
+    from kb.engine import Engine
+    from kb.store import Store
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    make_pdf(docs / "ferry.pdf", FERRY_PDF)
+    make_docx(docs / "loom.docx")
+    make_pdf(docs / "locked.pdf", FERRY_PDF, user_password="s3cret")
+    make_pdf(docs / "scan.pdf", [(0, "")])  # pages without a text layer
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.4 cut off here")
+    (docs / "broken.docx").write_bytes(b"PK\x03\x04 not really a zip")
+    (docs / "old.doc").write_bytes(b"\xd0\xcf\x11\xe0 an OLE file")
+    store = Store(settings)
+    report = run_ingest([str(docs)], settings, store, embedder, progress=False)
+    assert sorted(Path(p).name for p in report.added) == ["ferry.pdf", "loom.docx"]
+    reasons = {Path(s.source).name: s for s in report.skipped}
+    assert reasons["locked.pdf"].reason.startswith("encrypted PDF (it needs a password)")
+    assert reasons["scan.pdf"].reason.startswith("no text layer")
+    assert reasons["broken.pdf"].reason.startswith("could not be parsed")
+    assert reasons["broken.docx"].reason.startswith("could not be parsed: not a valid .docx")
+    assert reasons["old.doc"].rule and "save it as .docx" in reasons["old.doc"].reason
+    assert report.failed and not any(reasons[n].rule for n in ("locked.pdf", "scan.pdf", "broken.pdf"))
+    sections = {(Path(c.source).name, c.section) for c in store.all_chunks()}
+    assert {("ferry.pdf", "Boarding the ferry"), ("ferry.pdf", "Bad weather"), ("loom.docx", "Knots"),
+            ("loom.docx", "Threading the warp")} <= sections
+    hits = Engine(settings, store=store, embedder=embedder).search("when is the ferry crossing cancelled?", 3)
+    assert hits[0].chunk.section == "Bad weather" and "forty knots" in hits[0].chunk.text
+    again = run_ingest([str(docs)], settings, store, embedder, progress=False)
+    assert sorted(Path(p).name for p in again.unchanged) == ["ferry.pdf", "loom.docx"]  # incremental as any page
+
+
+def test_pdf_and_docx_urls_are_fetched_and_converted(tmp_path):
+    from ingest.fetch import DOCX_TYPE, fetch_urls
+    from tests.helpers import Recorder
+
+    files = {"/manual": ("application/pdf", make_pdf(tmp_path / "f.pdf", FERRY_PDF).read_bytes()),
+             "/loom.docx": ("application/octet-stream", make_docx(tmp_path / "l.docx").read_bytes()),
+             "/loom": (DOCX_TYPE, (tmp_path / "l.docx").read_bytes()),
+             "/blob": ("application/octet-stream", b"%PDF-1.4")}
+
+    def handler(method, path, headers, body):
+        kind, data = files[path]
+        return 200, {"content-type": kind}, data
+
+    with Recorder(handler) as server:
+        docs, failed = fetch_urls([server.url + p for p in files])
+    kinds = {d.source.rsplit("/", 1)[-1]: d for d in docs}
+    assert kinds["manual"].kind == "pdf" and "\n## Bad weather\n" in kinds["manual"].text
+    assert kinds["loom.docx"].kind == kinds["loom"].kind == "docx" and "\n### Knots\n" in kinds["loom"].text
+    assert [(f.source.rsplit("/", 1)[-1], f.reason.split(" (")[0]) for f in failed] == [
+        ("blob", "unsupported content type 'application/octet-stream'")]

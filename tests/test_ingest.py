@@ -189,7 +189,7 @@ def test_bad_files_each_get_an_outcome_and_the_rest_is_ingested(tmp_path):
     (folder / "latin1.txt").write_bytes("Caf\u00e9 menus are short lists of dishes.".encode("latin-1"))
     (folder / "big.md").write_text("# Big\n\n" + "word " * 3000)
     (folder / "picture.png").write_bytes(b"\x89PNG")  # not a page type: reported, but not a failure
-    named = tmp_path / "notes.pdf"
+    named = tmp_path / "notes.pptx"
     named.write_bytes(b"%PDF-1.4")
     res = CliRunner().invoke(cli, ["ingest", str(folder), str(named), "--json"],
                              env={"KB_MAX_PAGE_BYTES": "10000"})
@@ -200,7 +200,7 @@ def test_bad_files_each_get_an_outcome_and_the_rest_is_ingested(tmp_path):
     assert reasons["empty.md"] == "empty"
     assert reasons["latin1.txt"].startswith("not UTF-8")
     assert reasons["big.md"].startswith("too large")
-    assert reasons["notes.pdf"].startswith("unsupported file type")
+    assert reasons["notes.pptx"].startswith("unsupported file type")
     assert reasons["picture.png"].startswith("unsupported file type '.png'")
     assert [s["rule"] for s in report["skipped"] if s["source"].endswith("picture.png")] == [True]
     assert [Path(s).name for s in report["added"]] == ["good.md"]
