@@ -303,3 +303,43 @@ def test_terminal_answer_keeps_a_quoted_list_one_item_per_line():
     lines = wrap(text, 60).split("\n")
     assert lines[0] == "\u201cTasks include:" and lines[1].startswith("- Chat:") and lines[2].startswith("  ")
     assert lines[-1].startswith("- RAG:") and all(len(line) <= 60 for line in lines)
+
+
+def test_draft_never_answers_with_quotes_without_the_model(sample_store, embedder):
+    from kb.engine import Engine
+
+    s, store, _ = sample_store
+
+    class Exploding:
+        label = "must-not-run"
+
+        def chat(self, messages, max_new_tokens):
+            raise AssertionError("draft=never called the model")
+
+    engine = Engine(s.model_copy(update={"draft": "never"}), store=store, embedder=embedder, llm=Exploding())
+    answer = engine.ask("What is a mixture of experts model?")
+    assert answer.mode == "quoted" and answer.citations and not answer.raw
+    assert answer.timings["generate_s"] == 0.0 and answer.timings["tokens"] == 0
+    assert all(f"[{c.id}]" in answer.answer for c in answer.citations)
+
+
+def test_draft_auto_skips_a_runtime_whose_drafts_are_not_kept(sample_store, embedder, monkeypatch):
+    """auto: no model is loaded for onnx-genai (DRAFTS_NOT_KEPT); other runtimes and handed-in LLMs draft."""
+    import kb.backends
+    from kb.backends.registry import DRAFTS_NOT_KEPT
+    from kb.engine import Engine
+
+    s, store, _ = sample_store
+    assert "onnx-genai" in DRAFTS_NOT_KEPT
+    monkeypatch.setattr(kb.backends, "load_llm", lambda settings: pytest.fail("auto loaded the LLM"))
+    engine = Engine(s.model_copy(update={"draft": "auto", "llm_runtime": "onnx-genai"}), store=store,
+                    embedder=embedder)
+    answer = engine.ask("What is a mixture of experts model?")
+    assert answer.mode == "quoted" and answer.citations and engine._llm is None
+    assert Engine(s.model_copy(update={"draft": "auto", "llm_runtime": "transformers"}), store=store,
+                  embedder=embedder).wants_draft()
+    handed = Engine(s.model_copy(update={"draft": "auto", "llm_runtime": "onnx-genai"}), store=store,
+                    embedder=embedder, llm=object())
+    assert handed.wants_draft()
+    assert Engine(s.model_copy(update={"draft": "always", "llm_runtime": "onnx-genai"}), store=store,
+                  embedder=embedder).wants_draft()
