@@ -45,6 +45,7 @@ test: test-install
 # The answer-quality benchmarks whose tables are in README (retrieval ~2 min, answers ~25 min);
 # speed, scale and ingest benchmarks: see docs/bench-speed.md and docs/bench-ingest.md.
 bench: install
+	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python bench/retrieval.py
 	KB_LLM_RUNTIME=transformers KB_LLM_DTYPE=bfloat16 $(BIN)/python bench/answers.py
 
