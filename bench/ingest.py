@@ -180,6 +180,7 @@ def interleaved(systems: list[tuple[str, str, dict[str, str]]], corpus: Path, tm
         for label, worker, env in (systems if r % 2 == 0 else systems[::-1]):
             print(f"round {r + 1}/{rounds}: {label} ...", file=sys.stderr, flush=True)
             runs[label].append(run_worker(worker, corpus, tmp / f"store-{label}", env))
+            print(f"  {label}: {json.dumps(runs[label][-1])}", file=sys.stderr, flush=True)  # kept if a later run dies
     return runs
 
 

@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     # ingest
     fetch_timeout: float = Field(15.0, description="Seconds one URL may take to fetch (kb ingest URL / --sitemap).")
     max_page_bytes: int = Field(5 * 1024 * 1024, description="Larger files and fetched pages are skipped.")
-    ingest_max_tokens: int = Field(256, ge=16, le=512, description="Word pieces of each chunk the embedder "
+    ingest_max_tokens: int = Field(128, ge=16, le=512, description="Word pieces of each chunk the embedder "
                                    "reads at ingest ([CLS] and [SEP] included; the model's own limit, 256, still "
                                    "applies). MiniLM was trained on 128; embedding time grows with what is read, and "
                                    "BM25 indexes every word anyway (docs/bench-ingest.md). Applies to pages embedded "
