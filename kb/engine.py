@@ -33,6 +33,7 @@ class Engine:
         self._llm = llm
         self._corpus: Corpus | None = None
         self._draft_auto: bool | None = None  # draft=auto's decision, made once per Engine
+        self._llm_given = llm is not None  # handed in by the caller (not loaded from the settings): it drafts
 
     # -- lazily loaded parts: `kb search` never loads the LLM, refusals never call it
     @property
@@ -121,7 +122,7 @@ class Engine:
         mode = self.settings.draft
         if mode == "auto":
             if self._draft_auto is None:
-                if self._llm is not None:
+                if self._llm_given:
                     return True
                 from kb.backends.registry import drafts_kept
 

@@ -343,3 +343,14 @@ def test_draft_auto_skips_a_runtime_whose_drafts_are_not_kept(sample_store, embe
     assert handed.wants_draft()
     assert Engine(s.model_copy(update={"draft": "always", "llm_runtime": "onnx-genai"}), store=store,
                   embedder=embedder).wants_draft()
+
+
+def test_draft_auto_holds_after_the_model_was_loaded_lazily(sample_store, embedder):
+    """kb serve and the bot load models up front; a lazily loaded onnx-genai LLM must not turn drafting back on."""
+    from kb.engine import Engine
+
+    s, store, _ = sample_store
+    engine = Engine(s.model_copy(update={"draft": "auto", "llm_runtime": "onnx-genai"}), store=store,
+                    embedder=embedder)
+    engine._llm = object()  # as if `engine.llm` had loaded it
+    assert not engine.wants_draft()
