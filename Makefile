@@ -45,13 +45,16 @@ test: test-install
 # The answer-quality benchmarks whose tables are in README (retrieval ~2 min, answers ~25 min);
 # speed, scale and ingest benchmarks: see docs/bench-speed.md and docs/bench-ingest.md.
 bench: install
+	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python bench/retrieval.py
 	KB_LLM_RUNTIME=transformers KB_LLM_DTYPE=bfloat16 $(BIN)/python bench/answers.py
 
 # Optional: llama.cpp runtime for the LLM (~5x faster decoding; kb picks it up automatically).
-# Portable build flags: the default native build crashed on generate on our AVX-512 EPYC.
+# kb/speedup.py picks the build flags from /proc/cpuinfo (AMX / AVX-512 / AVX2 / portable, never
+# -march=native, which crashed on an AVX-512 EPYC), checks the build with a one-token generate,
+# rebuilds portable if that fails, and uninstalls it if the portable build fails too.
 speedup: install
-	CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF" $(BIN)/pip install llama-cpp-python
+	$(BIN)/python -m kb.speedup
 
 clean:
 	rm -rf $(VENV) $(DEMO_STORE) .pytest_cache

@@ -132,7 +132,8 @@ def warm(engine: Any) -> None:
     """Load store, embedder and LLM now, so the first question costs a warm ask."""
     engine.ensure_not_empty()
     engine.search("warm up", 1)
-    engine.llm  # noqa: B018 - loading is the point
+    if engine.wants_draft():  # KB_DRAFT=auto with onnx-genai answers with quotes: no model to load
+        engine.llm  # noqa: B018 - loading is the point
 
 
 def create_app(settings: SlackSettings, engine: Any = None) -> App:

@@ -40,8 +40,10 @@ class Scopes:
                 from kb.engine import Engine
 
                 base = self._engines[self.settings.collection]
+                # share the loaded models; no LLM when answers do not wait for a draft (KB_DRAFT=auto)
+                llm = base.llm if base.wants_draft() else None
                 self._engines[collection] = Engine(self.settings.model_copy(update={"collection": collection}),
-                                                   embedder=base.embedder, llm=base.llm)
+                                                   embedder=base.embedder, llm=llm)
             return self._engines[collection]
 
     def collections(self) -> list[str]:

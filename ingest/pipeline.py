@@ -173,7 +173,7 @@ def run_ingest(
         if reopen:
             store.reopen()
         docs = load_docs(paths, report, settings.max_page_bytes, include, exclude) + list(extra_docs)
-        run = Run(store, report, embedder, progress)
+        run = Run(store, report, embedder, progress, max_tokens=settings.ingest_max_tokens)
         run.ingest(docs, prune_roots=_roots(paths) if prune else None, remove=remove)
     report.total_chunks = store.count()
     report.seconds = round(time.perf_counter() - started, 3)
@@ -191,8 +191,10 @@ def _inside(source: str, roots: Sequence[str]) -> bool:
 class Run:
     """One ingest run against the store's state as it was when the run began."""
 
-    def __init__(self, store: Store, report: IngestReport, embedder: Any, progress: bool | None) -> None:
+    def __init__(self, store: Store, report: IngestReport, embedder: Any, progress: bool | None,
+                 max_tokens: int = 0) -> None:
         self.store = store
+        self.max_tokens = max_tokens
         self.report = report
         self.embedder = embedder
         self.model: Any = None
@@ -310,8 +312,7 @@ class Run:
             embedder = self.embedder
             self.model = embedder() if callable(embedder) and not hasattr(embedder, "encode") else embedder
         chunks = [c for page_chunks, _ in pending for c in page_chunks]
-        vectors = self.model.encode([c.embed_text() for c in chunks], batch_size=16, normalize_embeddings=True,
-                                    show_progress_bar=False)
+        vectors = embed_texts(self.model, [c.embed_text() for c in chunks], self.max_tokens)
         self.store.upsert(chunks, vectors)
         for page_chunks, rec in pending:
             source = page_chunks[0].source
@@ -320,3 +321,24 @@ class Run:
                 self.store.delete_ids([i for i in rec.ids if i not in new_ids])
             self.report.chunks_written += len(page_chunks)
             (self.report.updated if rec else self.report.added).append(source)
+
+
+def embed_texts(model: Any, texts: list[str], max_tokens: int = 0) -> Any:
+    """Unit vectors for chunk texts, each read up to `max_tokens` word pieces (0: the model's limit).
+
+    Embedding is ~90% of an ingest and its cost grows with the word pieces read, so
+    the cap (`ingest_max_tokens`) is the main lever on ingest time; BM25 still
+    indexes the whole chunk. The ONNX embedder cuts the ids itself; a
+    SentenceTransformer gets its `max_seq_length` lowered for the call.
+    """
+    kwargs: dict[str, Any] = {"batch_size": 16, "normalize_embeddings": True, "show_progress_bar": False}
+    if not max_tokens or max_tokens >= getattr(model, "max_seq_length", 0):
+        return model.encode(texts, **kwargs)
+    if getattr(model, "cuts_tokens", False):  # kb.backends.onnx_embed.OnnxEmbedder
+        return model.encode(texts, max_tokens=max_tokens, **kwargs)
+    before = model.max_seq_length
+    model.max_seq_length = max_tokens
+    try:
+        return model.encode(texts, **kwargs)
+    finally:
+        model.max_seq_length = before

@@ -40,6 +40,8 @@ class Engine:
         self._embedder = embedder
         self._llm = llm
         self._corpus: Corpus | None = None
+        self._draft_auto: bool | None = None  # draft=auto's decision, made once per Engine
+        self._llm_given = llm is not None  # handed in by the caller (not loaded from the settings): it drafts
 
     # -- lazily loaded parts: `kb search` never loads the LLM, refusals never call it
     @property
@@ -115,6 +117,26 @@ class Engine:
         hits = self.retriever().retrieve(question, self.settings.top_k)
         return self.answer_from_hits(question, hits, time.perf_counter() - start, progress)
 
+    def wants_draft(self) -> bool:
+        """`draft` setting: always / never, or auto: only from a runtime whose drafts the checker can keep.
+
+        Without a draft the answer is the quotes the prompt would have shown (what `cite_draft`
+        returns when no draft sentence is kept), so it costs retrieval and checks only, and the
+        LLM is never loaded. auto judges the runtime the settings pick (kb/backends/registry.py
+        DRAFTS_NOT_KEPT); an LLM handed to the Engine (tests, eval replay) was chosen on purpose
+        and always drafts.
+        """
+        mode = self.settings.draft
+        if mode == "auto":
+            if self._draft_auto is None:
+                if self._llm_given:
+                    return True
+                from kb.backends.registry import drafts_kept
+
+                self._draft_auto = drafts_kept(self.settings)
+            return self._draft_auto
+        return mode == "always"
+
     def answer_from_hits(self, question: str, hits: list[Hit], retrieve_s: float,
                          progress: Callable[[Progress], None] | None = None) -> Answer:
         start = time.perf_counter()
@@ -129,12 +151,14 @@ class Engine:
         # quotes: the source sentences kb would quote; the focused prompt shows only these
         terms = question_terms(question)
         focus = best_quotes(checker, question, terms, limit=MAX_SENTENCES) if self.settings.focused_prompt else None
-        # prompt -> LLM (clipped to the model's context)
-        messages = build_messages(question, hits, focus, sources=checker.sources)
-        messages = fit_prompt(messages, context_tokens(self.llm), self.settings.max_new_tokens)
-        gen_start = time.perf_counter()
-        raw, n_tokens = self._draft(messages, question, hits, checker, focus, progress)
-        generate_s = time.perf_counter() - gen_start
+        raw, n_tokens, generate_s = "", 0, 0.0
+        if self.wants_draft():
+            # prompt -> LLM (clipped to the model's context)
+            messages = build_messages(question, hits, focus, sources=checker.sources)
+            messages = fit_prompt(messages, context_tokens(self.llm), self.settings.max_new_tokens)
+            gen_start = time.perf_counter()
+            raw, n_tokens = self._draft(messages, question, hits, checker, focus, progress)
+            generate_s = time.perf_counter() - gen_start
         # verify: a verdict per draft sentence
         verdicts = check_draft(question, raw, hits, checker, self.settings.min_support, self.settings.min_coverage)
         # cite: the kept sentences with their citations, then quotes of what they missed

@@ -184,7 +184,8 @@ def serve(settings: Settings, port: int | None = None, ready: Any = None) -> Non
     engine.ensure_not_empty()
     engine.corpus()  # BM25 index
     engine.embedder  # noqa: B018 - warm the lazily loaded models now, not on the first question
-    engine.llm  # noqa: B018
+    if engine.wants_draft():  # KB_DRAFT=auto with onnx-genai answers with quotes: no model to load
+        engine.llm  # noqa: B018
     log.info("models and corpus loaded in %.1fs", time.perf_counter() - t0)
     import secrets
 

@@ -33,6 +33,7 @@ DEFAULT_EMBED = "bundled:all-MiniLM-L6-v2"
 EmbedBackend = Literal[("auto", *EMBED_BACKENDS)]  # type: ignore[valid-type]
 LlmRuntime = Literal[("auto", *LLM_RUNTIMES)]  # type: ignore[valid-type]
 LlmDtype = Literal["float32", "bfloat16", "int8"]
+DraftMode = Literal["auto", "always", "never"]
 DEFAULT_LLM = "bundled:SmolLM2-135M-Instruct"
 
 
@@ -91,6 +92,12 @@ class Settings(BaseSettings):
         "'guide/a.md', or fills `{path}` / `{stem}` (no .md) in the base. A page's front matter `url:` or fetched URL "
         "wins; pages with none show their file path.")
 
+    ingest_max_tokens: int = Field(128, ge=16, le=512, description="Word pieces of each chunk the embedder "
+                                   "reads at ingest ([CLS] and [SEP] included; the model's own limit, 256, still "
+                                   "applies). MiniLM was trained on 128; embedding time grows with what is read, and "
+                                   "BM25 indexes every word anyway (docs/bench-ingest.md). Applies to pages embedded "
+                                   "from then on.")
+
     # models
     embed_model: str = Field(DEFAULT_EMBED, description="sentence-transformers model: 'bundled:all-MiniLM-L6-v2', "
                              "a Hugging Face id or a local folder.")
@@ -120,6 +127,11 @@ class Settings(BaseSettings):
     top_k: int = Field(8, ge=1, description="Passages retrieved for an answer (and shown by `kb search`); quotes are "
                        "picked from their sentences (quotes alone recalled 0.84 of the seed pages' key facts with 8, "
                        "0.79 with 4).")
+    draft: DraftMode = Field("auto", description="When the LLM drafts an answer: always | never (the answer is "
+                             "the cited source sentences kb quotes; no model is loaded) | auto (never for a runtime "
+                             "whose drafts the checker has not kept: onnx-genai's int4 export kept 0 of 64 on the "
+                             "sample eval; always for the others). An answer made of quotes anyway then costs "
+                             "retrieval and checks only.")
     focused_prompt: bool = Field(True, description="Show the model only the source sentences kb would quote "
                                  "(~200-token prompt) instead of each passage's first 90 words (~420 tokens).")
     candidates: int = Field(20, ge=1, description="Candidates each retriever returns before fusion.")

@@ -367,3 +367,54 @@ def test_near_copies_within_one_page_are_collapsed():
             hit("b1", "/b.md", text.replace("ten", "fifteen")), hit("c1", "/c.md", "  " + text.upper())]
     assert [h.chunk.id for h in collapse_near_duplicates(hits)] == ["a1", "b1"]
     assert [h.chunk.id for h in collapse_near_duplicates(hits, limit=1)] == ["a1"]
+
+
+def test_draft_never_answers_with_quotes_without_the_model(sample_store, embedder):
+    from kb.engine import Engine
+
+    s, store, _ = sample_store
+
+    class Exploding:
+        label = "must-not-run"
+
+        def chat(self, messages, max_new_tokens):
+            raise AssertionError("draft=never called the model")
+
+    engine = Engine(s.model_copy(update={"draft": "never"}), store=store, embedder=embedder, llm=Exploding())
+    answer = engine.ask("What is a mixture of experts model?")
+    assert answer.mode == "quoted" and answer.citations and not answer.raw
+    assert answer.timings["generate_s"] == 0.0 and answer.timings["tokens"] == 0
+    assert all(f"[{c.id}]" in answer.answer for c in answer.citations)
+
+
+def test_draft_auto_skips_a_runtime_whose_drafts_are_not_kept(sample_store, embedder, monkeypatch):
+    """auto: no model is loaded for onnx-genai (DRAFTS_NOT_KEPT); other runtimes and handed-in LLMs draft."""
+    import kb.backends
+    from kb.backends.registry import DRAFTS_NOT_KEPT
+    from kb.engine import Engine
+
+    s, store, _ = sample_store
+    assert "onnx-genai" in DRAFTS_NOT_KEPT
+    monkeypatch.setattr(kb.backends, "load_llm", lambda settings: pytest.fail("auto loaded the LLM"))
+    engine = Engine(s.model_copy(update={"draft": "auto", "llm_runtime": "onnx-genai"}), store=store,
+                    embedder=embedder)
+    answer = engine.ask("What is a mixture of experts model?")
+    assert answer.mode == "quoted" and answer.citations and engine._llm is None
+    assert Engine(s.model_copy(update={"draft": "auto", "llm_runtime": "transformers"}), store=store,
+                  embedder=embedder).wants_draft()
+    handed = Engine(s.model_copy(update={"draft": "auto", "llm_runtime": "onnx-genai"}), store=store,
+                    embedder=embedder, llm=object())
+    assert handed.wants_draft()
+    assert Engine(s.model_copy(update={"draft": "always", "llm_runtime": "onnx-genai"}), store=store,
+                  embedder=embedder).wants_draft()
+
+
+def test_draft_auto_holds_after_the_model_was_loaded_lazily(sample_store, embedder):
+    """kb serve and the bot load models up front; a lazily loaded onnx-genai LLM must not turn drafting back on."""
+    from kb.engine import Engine
+
+    s, store, _ = sample_store
+    engine = Engine(s.model_copy(update={"draft": "auto", "llm_runtime": "onnx-genai"}), store=store,
+                    embedder=embedder)
+    engine._llm = object()  # as if `engine.llm` had loaded it
+    assert not engine.wants_draft()

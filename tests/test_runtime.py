@@ -84,3 +84,20 @@ def test_unknown_embed_backend_is_a_user_error(settings):
 
     with pytest.raises(ModelNotFound, match="KB_EMBED_BACKEND"):
         load_embedder(settings.model_copy(update={"embed_backend": "tensorrt"}))
+
+
+def test_ingest_reads_only_the_first_ingest_max_tokens_of_a_chunk(embedder):
+    """The cap cuts like the model's own limit: two texts that differ only past it get one vector."""
+    import numpy as np
+
+    from ingest.pipeline import embed_texts
+
+    head = "A mixture of experts model routes each token to a few expert networks chosen by a router. " * 3
+    texts = [head + "The tail talks about bread and ovens.", head + "Quite another ending, about rivers and boats."]
+    cut = embed_texts(embedder, texts, max_tokens=32)
+    assert len(embedder.tokenizer([head])["input_ids"][0]) > 32
+    assert np.allclose(cut[0], cut[1], atol=1e-6)
+    whole = embed_texts(embedder, texts, max_tokens=0)
+    assert not np.allclose(whole[0], whole[1], atol=1e-3)
+    short = ["what is a router?"]  # shorter than the cap: the same vector as without it
+    assert np.allclose(embed_texts(embedder, short, 32), embedder.encode(short, normalize_embeddings=True), atol=1e-6)

@@ -93,6 +93,8 @@ def _export_fp32(folder: Path, target: Path) -> None:
 class OnnxEmbedder:
     """Drop-in for the parts of SentenceTransformer kb uses: `encode` and `tokenizer`."""
 
+    cuts_tokens = True  # encode(max_tokens=...) reads a prefix of each text (ingest/pipeline.py embed_texts)
+
     def __init__(self, folder: str | Path, onnx_file: Path, threads: int = 0) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
@@ -123,25 +125,30 @@ class OnnxEmbedder:
         return int(self.session.get_outputs()[0].shape[-1] or 384)
 
     def encode(self, sentences: str | list[str], batch_size: int = 32, normalize_embeddings: bool = False,
-               show_progress_bar: bool | None = None, convert_to_numpy: bool = True, **_: Any) -> Any:
+               show_progress_bar: bool | None = None, convert_to_numpy: bool = True, max_tokens: int = 0,
+               **_: Any) -> Any:
+        """`max_tokens` (> 0): read at most that many word pieces of each text, [CLS] and [SEP] included
+        (ingest's `ingest_max_tokens`); the text's end is cut as the model's own limit would cut it."""
         import numpy as np
 
         single = isinstance(sentences, str)
         texts = [sentences] if single else list(sentences)
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
-        encs = self._tok.encode_batch(texts)
-        order = sorted(range(len(texts)), key=lambda i: -len(encs[i].ids))  # similar lengths pad less
+        ids_of = [e.ids for e in self._tok.encode_batch(texts)]
+        if 2 < max_tokens < self.max_seq_length:
+            ids_of = [ids if len(ids) <= max_tokens else ids[:max_tokens - 1] + ids[-1:] for ids in ids_of]
+        order = sorted(range(len(texts)), key=lambda i: -len(ids_of[i]))  # similar lengths pad less
         out = np.zeros((len(texts), 0), dtype=np.float32)
         parts: dict[int, Any] = {}
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
-            width = max(len(encs[i].ids) for i in idx)
+            width = max(len(ids_of[i]) for i in idx)
             ids = np.zeros((len(idx), width), dtype=np.int64)
             mask = np.zeros((len(idx), width), dtype=np.int64)
             for row, i in enumerate(idx):
-                n = len(encs[i].ids)
-                ids[row, :n] = encs[i].ids
+                n = len(ids_of[i])
+                ids[row, :n] = ids_of[i]
                 mask[row, :n] = 1
             feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
             hidden = self.session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0]
@@ -173,7 +180,8 @@ def _load_onnx_embedder(settings: Settings, target: str, quantize: bool) -> Any:
         raise ModelNotFound(f"KB_EMBED_BACKEND=onnx needs a local model folder, not {settings.embed_model!r} "
                             "(KB_EMBED_MODEL); use KB_EMBED_BACKEND=torch")
     try:
-        return OnnxEmbedder(target, export(target, settings.cache_dir, quantize=quantize), threads=inference_threads(settings))
+        return OnnxEmbedder(target, export(target, settings.cache_dir, quantize=quantize),
+                            threads=inference_threads(settings))
     except ImportError as exc:  # onnx/onnxscript missing for the one-time export: the torch path still works
         log.warning("ONNX embedder unavailable (%s); using sentence-transformers", _short(exc))
         return _load_st_embedder(settings, target)

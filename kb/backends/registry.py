@@ -28,6 +28,13 @@ LLM_RUNTIMES: dict[str, str] = {
     "onnx-genai": "kb.backends.onnx_genai:load",
     "openai": "kb.backends.openai_llm:load",  # chosen by KB_LLM_URL
 }
+# Runtimes whose drafts kb's checker has not kept, measured: `draft=auto` does not wait for their draft and
+# answers with quotes (kb/engine.py). onnx-genai runs an int4 re-quantization of the bundled model: 0 of 64
+# sample-eval answers kept a draft sentence (int8 and fp32-activation exports: 0 of 16; docs/bench-speed.md),
+# where llama.cpp's Q4_1 kept one in 18 of 64. Re-check with `KB_DRAFT=always kb eval --set sample` (the
+# report's "answers using a model sentence") after a change to the runtime or the checker; remove the name
+# when its drafts survive.
+DRAFTS_NOT_KEPT: frozenset[str] = frozenset({"onnx-genai"})
 EMBED_BACKENDS: dict[str, str] = {
     "torch": "kb.backends.st_embed:load",
     "onnx": "kb.backends.onnx_embed:load",
@@ -93,6 +100,22 @@ def pick_runtime(settings: Settings, src: LLMSource) -> str:
             return "onnx-genai"
         return "transformers"
     return choice
+
+
+def drafts_kept(settings: Settings) -> bool:
+    """Whether a draft by the runtime `load_llm` would pick can survive the checker (see DRAFTS_NOT_KEPT).
+
+    Decided without loading the model. An endpoint (KB_LLM_URL) and an unknown model are given the benefit
+    of the doubt; when auto picked onnx-genai and its export failed, the export's transformers stand-in is
+    still skipped (its answers are then quotes, as they would be with onnx-genai).
+    """
+    if settings.llm_url:
+        return True
+    try:
+        runtime = pick_runtime(settings, resolve_llm_model(settings.llm_model))
+    except ModelNotFound:
+        return True  # load_llm will say what is wrong
+    return runtime not in DRAFTS_NOT_KEPT
 
 
 def load_llm(settings: Settings) -> Any:
