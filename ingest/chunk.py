@@ -17,7 +17,7 @@ from kb.types import Chunk, Page
 
 MAX_WORDS = 150  # ~200 word pieces of English, under MiniLM's 256 with the title prefix
 MIN_WORDS = 8
-CHUNKER_VERSION = "3"
+CHUNKER_VERSION = "4"  # 4: one sentence splitter for ingest and query (kb/text.py)
 PAGE_KEYS = ("description", "keywords", "term", "aliases", "duplicates", "url")
 TIME_KEYS = ("ingested", "modified")
 def sections(page: Page) -> list[tuple[str, str]]:
