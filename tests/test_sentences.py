@@ -74,3 +74,36 @@ def test_ingest_cuts_chunks_where_query_splits_sentences():
         "Sparse layers route tokens to experts (e.g. 8), where each expert is a network.", "It is small.",
         "- First item.", "More on it.", "2. Second item"]
     assert [s.lstrip("-2. ") for s in split_sentences(text)] == sentences(text)
+
+
+# -- answer-first (kb/quotes.py): only the order of the picked quotes changes -----------------------
+def _quotes(*texts: str):
+    from kb.passages import SourceSentence
+
+    return [SourceSentence(t, 0) for t in texts]
+
+
+@pytest.mark.parametrize("question, terms, texts, first", [
+    ("What is a router network?", ["router network"],
+     ["Router networks are hard to train.", "A router network is a small layer that scores experts.",
+      "A router is cheap."], 1),
+    ("What is a token in a language model?", ["token in a language model"],
+     ["A tokenizer is the part that splits text.", "A token is a small piece of text."], 1),
+    ("What is GRPO?", ["GRPO"],
+     ["GRPO is usually run after tuning.", "Group relative policy optimization (GRPO) is a method that ranks samples."],
+     1),
+    ("What is the difference between a sparse layer and a dense layer?", ["sparse layer", "dense layer"],
+     ["A sparse layer is new.", "A sparse layer runs a few experts, whereas a dense layer runs all of them."], 1),
+    ("Why is the cache flushed at night?", [],
+     ["The cache holds pages.", "The cache is flushed at night because traffic is low then."], 1),
+    ("Should I pin the version?", [], ["Pin it for builds.", "Do not pin it for tests."], 0),  # ranking kept
+    ("What is a router network?", ["router network"], ["Nothing here defines it.", "Nor here."], 0),
+])
+def test_the_quote_that_fits_the_question_opens_the_answer(question, terms, texts, first):
+    from kb.quotes import answer_first
+
+    quotes = _quotes(*texts)
+    got = answer_first(question, terms, quotes)
+    assert got[0].text == texts[first]
+    assert sorted(q.text for q in got) == sorted(texts)  # the same quotes, reordered
+    assert [q.text for q in got[1:]] == [t for i, t in enumerate(texts) if i != first]
