@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kb.junk import junk_reason
 from kb.text import sentences
 from kb.types import Answer, Chunk, Citation, Hit
 
@@ -73,6 +74,31 @@ def forbidden_claims(text: str, patterns: Iterable[str]) -> list[str]:
     return [p for p in patterns if re.search(p, norm, re.I)]
 
 
+def first_sentence(text: str) -> str:
+    """The answer's first sentence as a reader meets it: a leading quotation whole (a lead-in quoted
+    with its list is one unit), else the first sentence of the text."""
+    m = QUOTATION.match(text.lstrip())
+    if m:
+        return m.group(1)
+    parts = sentences(MARKS.sub("", text))
+    return parts[0] if parts else ""
+
+
+def first_fact_recall(text: str, facts: Sequence[Sequence[str]]) -> float:
+    """Share of the key facts found in the answer's first sentence: answer-first, the definition for
+    "what is", the reason for "why", the difference for "X vs Y" opens the answer."""
+    return fact_recall(first_sentence(text), facts)[0]
+
+
+# -- junk quotes ------------------------------------------------------------------
+QUOTATION = re.compile(r"\u201c(.+?)\u201d(?=\s*\[\d)", re.S)  # how kb/cite.py prints a quote: \u201c...\u201d [n]
+
+
+def junk_quotes(text: str) -> list[str]:
+    """The answer's quotes that kb/junk.py's rule says must never be quoted, each with why."""
+    return [f"{junk_reason(q)}: {q[:80]}" for q in QUOTATION.findall(text) if junk_reason(q)]
+
+
 # -- citations ------------------------------------------------------------------
 @dataclass
 class CitedSentence:
@@ -110,7 +136,7 @@ def _add_segment(out: list[CitedSentence], segment: str, ids: list[int]) -> None
 def quote_in_passage(quote: str, passage: str) -> bool:
     """Every sentence of the quote occurs verbatim (up to spacing/case) in the passage."""
     norm_passage = normalise(passage)
-    parts = sentences(quote) or [quote]
+    parts = sentences(quote) or [quote]  # a gap mark between non-adjacent sentences ('A. ... C.') is no sentence
     return all(normalise(p) in norm_passage for p in parts)
 
 
@@ -206,16 +232,19 @@ def score_answer(case: Any, answer: Answer, support: SupportFn, *, support_thres
                            "total_s": t.get("total_s"), "generate_s": t.get("generate_s"), "tokens": t.get("tokens")}
     if case.refuse:
         rec.update(rank=None, hit_at_1=None, hit_at_3=None, rr=None, fact_recall=None, missing_facts=[],
-                   forbidden=None, forbidden_found=[])
+                   forbidden=None, forbidden_found=[], first_fact_recall=None)
         rec.update(citation_validity=None, citation_precision=None, citation_recall=None, sentences=[],
                    citations=[])
     else:
         rec.update(retrieval_scores(sources, case.sources))
         recall, missing = fact_recall("" if answer.refused else answer.answer, case.facts)
         found = forbidden_claims(answer.answer, case.forbidden) if not answer.refused else []
-        rec.update(fact_recall=recall, missing_facts=missing, forbidden_found=found,
+        first = None if answer.refused or not case.facts else first_fact_recall(answer.answer, case.facts)
+        rec.update(fact_recall=recall, missing_facts=missing, forbidden_found=found, first_fact_recall=first,
                    forbidden=(float(bool(found)) if case.forbidden and not answer.refused else None))
         rec.update(citation_scores(answer, case.sources, support, support_threshold))
+    junk = [] if answer.refused else junk_quotes(answer.answer)
+    rec.update(junk_quotes=junk, junk_quote=None if answer.refused else float(bool(junk)))
     rec["grade"] = grade(case.refuse, answer.refused, rec["fact_recall"], bool(rec["forbidden_found"]), min_recall)
     return rec
 
@@ -235,7 +264,9 @@ METRICS: list[Metric] = [
     Metric("hit_at_3", "retrieval hit@3", "hit_at_3"),
     Metric("mrr", "retrieval MRR", "rr"),
     Metric("fact_recall", "key-fact recall", "fact_recall"),
+    Metric("first_fact_recall", "first-sentence key-fact recall", "first_fact_recall"),
     Metric("forbidden_rate", "forbidden-claim rate", "forbidden", higher_is_better=False),
+    Metric("junk_rate", "junk-quote rate", "junk_quote", higher_is_better=False),
     Metric("citation_validity", "citation validity", "citation_validity"),
     Metric("citation_precision", "citation precision", "citation_precision"),
     Metric("citation_recall", "citation recall", "citation_recall"),

@@ -70,6 +70,8 @@ def problems(q: dict[str, Any]) -> list[str]:
             out.append("refused an answerable question")
     if s.get("missing_facts"):
         out.append("missing facts: " + "; ".join(" / ".join(f) for f in s["missing_facts"]))
+    if s.get("junk_quotes"):
+        out.append("junk quote: " + "; ".join(s["junk_quotes"]))
     if s.get("forbidden_found"):
         out.append("forbidden claim: " + "; ".join(s["forbidden_found"]))
     if not q["refuse"] and not s.get("hit_at_3"):
@@ -86,7 +88,8 @@ def problems(q: dict[str, Any]) -> list[str]:
 
 def is_failing(q: dict[str, Any]) -> bool:
     s = q["scores"]
-    return (s["grade"] != CORRECT or bool(s.get("forbidden_found")) or (not q["refuse"] and not s.get("hit_at_3"))
+    return (s["grade"] != CORRECT or bool(s.get("forbidden_found")) or bool(s.get("junk_quotes"))
+            or (not q["refuse"] and not s.get("hit_at_3"))
             or (s.get("citation_validity") is not None and s["citation_validity"] < 1))
 
 

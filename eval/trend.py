@@ -10,7 +10,7 @@ from eval.metrics import METRIC_BY_NAME
 
 TREND_METRICS = ["hit_at_3", "mrr", "fact_recall", "forbidden_rate", "citation_validity", "refusal_recall",
                  "refusal_precision", "correct", "citation_precision", "citation_recall", "latency_p50",
-                 "tokens_per_s"]
+                 "tokens_per_s", "junk_rate", "first_fact_recall"]
 
 
 def history_line(results: dict[str, Any]) -> dict[str, Any]:

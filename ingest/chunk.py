@@ -11,13 +11,13 @@ import hashlib
 import json
 import re
 
-from ingest.clean import HEADING
+from ingest.clean import FENCE, HEADING
 from kb.text import split_sentences
 from kb.types import Chunk, Page
 
 MAX_WORDS = 150  # ~200 word pieces of English, under MiniLM's 256 with the title prefix
 MIN_WORDS = 8
-CHUNKER_VERSION = "3"
+CHUNKER_VERSION = "4"  # 4: one sentence splitter for ingest and query (kb/text.py); code blocks whole
 PAGE_KEYS = ("description", "keywords", "term", "aliases", "duplicates", "url")
 TIME_KEYS = ("ingested", "modified")
 def sections(page: Page) -> list[tuple[str, str]]:
@@ -29,8 +29,10 @@ def sections(page: Page) -> list[tuple[str, str]]:
     """
     found: list[tuple[int, str, str]] = []
     level, heading, buf = 0, page.title, []
+    in_fence = False
     for line in page.text.splitlines():
-        m = HEADING.match(line)
+        in_fence ^= bool(FENCE.match(line))
+        m = None if in_fence else HEADING.match(line)  # a '# comment' in a code block is no heading
         if m:
             found.append((level, heading, "\n".join(buf).strip()))
             level, heading, buf = len(m.group(1)), m.group(2).strip() or heading, []
@@ -65,12 +67,14 @@ def _subsection_list(level: int, following: list[tuple[int, str, str]]) -> list[
 
 
 def _pieces(body: str) -> list[str]:
-    """Paragraph-aligned pieces of at most MAX_WORDS words (a longer sentence stands alone)."""
+    """Paragraph-aligned pieces of at most MAX_WORDS words (a longer sentence stands alone, and so
+    does a longer code block: cut inside, its lines would read as prose in the next chunk)."""
     pieces: list[str] = []
     cur: list[str] = []
     count = 0
-    for para in re.split(r"\n\s*\n", body):
-        units = [para] if len(para.split()) <= MAX_WORDS else split_sentences(para)
+    for para in _code_whole(re.split(r"\n\s*\n", body)):
+        code = any(FENCE.match(line) for line in para.splitlines())
+        units = [para] if code or len(para.split()) <= MAX_WORDS else split_sentences(para)
         for unit in units:
             words = len(unit.split())
             if cur and count + words > MAX_WORDS:
@@ -81,6 +85,19 @@ def _pieces(body: str) -> list[str]:
     if cur:
         pieces.append("\n\n".join(cur))
     return [p for p in pieces if p.strip()]
+
+
+def _code_whole(paras: list[str]) -> list[str]:
+    """Paragraphs with a fenced code block's blank-line-separated parts joined back into one."""
+    out: list[str] = []
+    open_fence = False
+    for para in paras:
+        if open_fence:
+            out[-1] += "\n\n" + para
+        else:
+            out.append(para)
+        open_fence ^= sum(1 for line in para.splitlines() if FENCE.match(line)) % 2 == 1
+    return out
 
 
 def chunk_id(source: str, position: int) -> str:

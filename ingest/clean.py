@@ -8,7 +8,9 @@ returned with its reason, so what cleaning does can be shown and tested.
 
 from __future__ import annotations
 
+import html
 import re
+from collections.abc import Callable
 from typing import Any
 
 from ingest.boilerplate import Removed, strip_boilerplate
@@ -27,12 +29,21 @@ HTML_TAG = re.compile(r"</?[a-z][\w-]*(\s[^<>]*?)?/?>")
 HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
 MDX_COMMENT = re.compile(r"\{/\*.*?\*/\}", re.S)
 ADMONITION = re.compile(r"^\s*:::\s*(\w+)?\s*(.*)$")
-MD_LINK = re.compile(r"!?\[([^\]]*)\]\(([^)\s]*)(\s+\"[^\"]*\")?\)")
+MD_LINK = re.compile(r"!?\[([^\]]*)\]\(([^)\s]*)(\s+\"[^\"]*\")?\s*\)")
 LINK_ITEM = re.compile(r"^(\s*[-*+]\s+)\[([^\]]+)\]\(([^)\s]+)(\s+\"[^\"]*\")?\)\s*$")
 MD_EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1")
 GLUED_LABEL = re.compile(r"^([A-Z][\w ]{1,30}):(?=[A-Z\"“])")
 BULLET_GLYPH = re.compile(r"^[•▪◦‣∙·✓✔✗✘✕×☑☐]\s*|^([-*]\s+)[✓✔✗✘✕×☑☐]\s*")
 FRONT_KEYS = (str, int, float, bool, list)
+# Markup that reads as noise in a quote (kb/junk.py says why); removed here so it never reaches a chunk.
+BLOCKQUOTE = re.compile(r"^\s*(?:>(?!>>)\s?)+")  # '> text' and '> > text', not a '>>>' Python prompt
+ALERT = re.compile(r"^\[!(\w+)\]\s*")  # GitHub's '> [!NOTE]'
+DOC_LINK = re.compile(r"\[(`[^`\]]+`)\](?!\()|\{[\w:-]+\}(?=`)")  # [`SFTTrainer`], {class}`X`: cross-references
+TEMPLATE_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")  # {{ site.baseurl }}, {% include x %}: unrendered Jekyll/Liquid
+INLINE_CODE = re.compile(r"(`[^`\n]+`)")
+HTML_ENTITY = re.compile(r"&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]{2,8});")
+TABLE_LINE = re.compile(r"^\s*\|.*\S")  # a row; some pages drop the closing pipe
+TABLE_RULE = re.compile(r"^\s*\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)+\|?\s*$")
 
 
 def clean_doc(raw: RawDoc) -> tuple[Page, list[Removed]]:
@@ -119,13 +130,18 @@ def clean_markdown(text: str, *, dump: bool = False) -> tuple[str, str, dict[str
             lines.append(adm.group(2).strip())  # ':::note Title' keeps its title, ':::' goes
             continue
         line = INDENTED_HEADING.sub(r"\1", line)
+        line = BLOCKQUOTE.sub("", line)
+        line = ALERT.sub(lambda m: f"{m.group(1).capitalize()}: ", line)
+        line = _outside_code(DOC_LINK.sub(lambda m: m.group(1) or "", line), lambda t: TEMPLATE_TAG.sub("", t))
         line = JSX_TAG.sub(lambda m: _jsx_text(m.group(0)), line)
         line = HTML_TAG.sub("", line)
         line = LINK_ITEM.sub(lambda m: f"{m.group(1)}{m.group(2)} ({m.group(3)})", line)
         line = MD_LINK.sub(lambda m: m.group(1), line)
         line = MD_EMPHASIS.sub(r"\2", line)
+        line = _outside_code(line, lambda t: HTML_ENTITY.sub(lambda m: html.unescape(m.group()), t))
         lines.append(line.rstrip())
     lines, removed = strip_boilerplate(lines, dump=dump)
+    lines = markdown_tables(lines)
     body = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
     title = str(front.get("title") or "").strip()
     if not title:
@@ -135,6 +151,50 @@ def clean_markdown(text: str, *, dump: bool = False) -> tuple[str, str, dict[str
                 title = m.group(2)
                 break
     return title, body, front, removed
+
+
+def _outside_code(line: str, fix: Callable[[str], str]) -> str:
+    """`fix` applied to the line's text outside `inline code` (a template tag shown in code is content)."""
+    return "".join(part if INLINE_CODE.fullmatch(part) else fix(part) for part in INLINE_CODE.split(line))
+
+
+def markdown_tables(lines: list[str]) -> list[str]:
+    """Markdown tables (outside code) as one paragraph a row, as ingest/rst.py writes reStructuredText
+    tables: 'term: definition' for two columns, else 'header: cell; header: cell'. Flattened into a
+    paragraph, '| a | b |' rows were one long sentence of pipes that could be neither read nor quoted."""
+    out: list[str] = []
+    in_fence = False
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if FENCE.match(line):
+            in_fence = not in_fence
+        if in_fence or not (TABLE_LINE.match(line) and i + 1 < len(lines) and TABLE_RULE.match(lines[i + 1])):
+            out.append(line)
+            i += 1
+            continue
+        header = _cells(line)
+        i += 2
+        if out and out[-1].strip():
+            out.append("")
+        while i < len(lines) and TABLE_LINE.match(lines[i]):
+            cells = _cells(lines[i])
+            i += 1
+            if not any(cells):
+                continue
+            if len(cells) == 2 and cells[0]:
+                row = f"{cells[0]}: {cells[1]}".rstrip(": ")
+            elif len(header) == len(cells) and any(header):
+                row = "; ".join(f"{h}: {c}" if h else c for h, c in zip(header, cells, strict=True) if c)
+            else:
+                row = "; ".join(c for c in cells if c)
+            out += [row, ""]
+    return out
+
+
+def _cells(line: str) -> list[str]:
+    inner = line.strip()[1:-1] if line.strip().endswith("|") else line.strip()[1:]
+    return [c.strip() for c in re.split(r"(?<!\\)\|", inner)]
 
 
 def _jsx_text(tag: str) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from kb.passages import SourceSentence
 from kb.quotes import MAX_SENTENCES, best_quotes
+from kb.text import GAP, sentences
 from kb.types import Answer, Citation, Hit, SentenceCheck
 from kb.verify import Checker, Verdict, check_draft
 
@@ -45,13 +46,23 @@ class CitationBook:
                            modified=str(chunk.metadata.get("modified", "")))
             self.by_hit[src.hit_index] = cit
         elif src.text not in cit.quote:
-            cit.quote = f"{cit.quote} {src.text}"
+            joint = " " if _adjacent(cit.quote, src.text, self.hits[src.hit_index].chunk.text) else GAP
+            cit.quote = f"{cit.quote}{joint}{src.text}"
             cit.score = round(max(cit.score, score), 3)
         return cit.id
 
     @property
     def citations(self) -> list[Citation]:
         return sorted(self.by_hit.values(), key=lambda c: c.id)
+
+
+def _adjacent(quote: str, text: str, passage: str) -> bool:
+    """Whether `text` starts with the sentence that follows `quote`'s last one in the passage: only
+    then are they one stretch of it; otherwise the joined quote shows the gap ('A. ... C.'), so it
+    never reads as if the page said them together."""
+    seq = sentences(passage)
+    last, first = (sentences(quote) or [quote])[-1], (sentences(text) or [text])[0]
+    return any(a == last and b == first for a, b in zip(seq, seq[1:], strict=False))
 
 
 def cite_draft(question: str, verdicts: list[Verdict], hits: list[Hit], checker: Checker, terms: list[str],

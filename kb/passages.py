@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from kb.junk import is_junk, without_code
 from kb.text import VERB, paragraphs, split_paragraph
 from kb.types import Hit
 
@@ -27,16 +28,17 @@ def source_sentences(hits: list[Hit]) -> list[SourceSentence]:
     A short label ('**Small models**. Used for ...') is joined to the sentence after
     it, so no quote is a bare heading. A lead-in ('... tasks, including:') is quoted
     with the list it introduces, one '- item' line each: alone it answers nothing.
-    The items stay quotable on their own too.
+    The items stay quotable on their own too. Code blocks and junk (kb/junk.py: a lead-in
+    whose list is not there, filler, markup) are never quotable.
     """
-    out = []
+    out: list[SourceSentence] = []
     for i, hit in enumerate(hits):
-        paras = paragraphs(hit.chunk.text)
+        paras = paragraphs(without_code(hit.chunk.text))
         pending = ""
         for k, (para, item) in enumerate(paras):
             if item or (k and paras[k - 1][1]):  # labels are not joined across list items
                 if len(pending.split()) >= 4:
-                    out.append(SourceSentence(pending, i))
+                    _add(out, SourceSentence(pending, i))
                 pending = ""
             sents = split_paragraph(para)
             for j, s in enumerate(sents):
@@ -49,13 +51,18 @@ def source_sentences(hits: list[Hit]) -> list[SourceSentence]:
                     continue
                 if j == len(sents) - 1 and s.endswith(":"):
                     # ranked by the lead-in alone: a list of names is close to every question about them
-                    out.append(SourceSentence(with_list(s, paras[k + 1:]), i, key=s))
+                    _add(out, SourceSentence(with_list(s, paras[k + 1:]), i, key=s))
                 elif POINTS_BACK.search(s) and out and out[-1].hit_index == i:
                     # 'There are various methods for this, ...' is about the sentence before it
-                    out.append(SourceSentence(s, i, key=f"{out[-1].match_text} {s}"))
+                    _add(out, SourceSentence(s, i, key=f"{out[-1].match_text} {s}"))
                 else:
-                    out.append(SourceSentence(s, i))
+                    _add(out, SourceSentence(s, i))
     return out
+
+
+def _add(out: list[SourceSentence], src: SourceSentence) -> None:
+    if not is_junk(src.text):
+        out.append(src)
 
 
 LIST_WORDS = 80  # a lead-in and its list stay a readable quote (~100 tokens)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import re
 
-SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”)\]]*\s+(?=[A-Z0-9\"'“(\[])")
 WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'+-]*")
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are as at be because been before being below
@@ -25,28 +24,94 @@ make makes many much way ways thing things something
 """.split())
 
 
-LIST_MARK = re.compile(r"^(?:[-*•]|\d+\.)\s+")
+# -- sentences (one rule for ingest and query) --------------------------------------
+# ingest/chunk.py cuts over-long paragraphs with `split_sentences`, kb/passages.py quotes and
+# kb/verify.py checks `paragraphs` + `split_paragraph`: both rest on `split_paragraph`, so a
+# chunk is never cut where a quote would not end (real pages cut at "e.g." gave quotes such
+# as "8), where each expert is a neural network.").
+LIST_MARK = re.compile(r"^(?:[-*+•]|\d{1,3}[.)])\s+")
+ITEM_START = re.compile(r"\n(?=[ \t]*(?:[-*+•]|\d{1,3}[.)])\s)")
+BOUNDARY = re.compile(r"(?:[.!?]+|\u2026)[\"'\u201d\u2019)\]]*(?=\s+[\"'\u201c\u2018(\[]*[A-Z0-9])")
+GAP = " ... "  # joins quotes of sentences that are not adjacent in their passage (kb/cite.py)
+GAP_MARK = re.compile(r"(?<=[.!?\"'\u201d)\]])\s+(?:\.\.\.|\u2026)\s+(?=\S)")
+# Words that end in "." without ending a sentence: the next word is never a new sentence
+# ("e.g. GPT-4", "Dr. Smith", "Fig. 3", "Jan. 2027", "approx. 7B").
+ABBREVIATIONS = frozenset("""
+e.g eg i.e ie cf viz vs al approx ca esp incl resp dept fig figs eq eqs mr mrs ms dr prof sr jr inc ltd corp
+jan feb mar apr jun jul aug sep sept oct nov dec
+""".split())
+# Ends a sentence only when what follows cannot continue it ("..., pears, etc. The next ...").
+SOFT_ABBREVIATIONS = frozenset({"etc", "al"})
+INITIALS = re.compile(r"(?:^|[\s(\[\"'])((?:[A-Za-z]\.){2,}|[A-Z]\.)$")  # "U.S.", "J.", "e.g." spelled with dots
+
+
+def _ends_sentence(before: str, mark: str, after: str) -> bool:
+    """Whether the '.', '!' or '?' (with any closing quote) at the end of `before` ends a sentence,
+    given the text `after` it (which starts with an upper-case letter, a digit or an opening quote)."""
+    if mark[0] in "!?\u2026" or mark.startswith(".."):
+        return True
+    word = re.search(r"(\S+)$", before)
+    token = word.group(1) if word else ""
+    bare = token.rstrip(".").lower().lstrip("([\"'\u201c")
+    if bare in SOFT_ABBREVIATIONS:
+        return after[:1].isupper() and mark == "."
+    if bare in ABBREVIATIONS or bare.replace(".", "") in ABBREVIATIONS:
+        return False
+    if INITIALS.search(before) and (after[:1].isupper() or after[:1].isdigit()):
+        # "U.S. Army", "J. R. R. Tolkien"; a dotted acronym at the end of a sentence followed by a
+        # capitalised word is indistinguishable, and keeping the two together loses nothing.
+        return False
+    if re.fullmatch(r"\d{1,3}", token.rstrip(".")) and not before[:-len(token)].strip():
+        return False  # "1. Load the data": a list number, not a sentence
+    return True
+
+
+def split_paragraph(para: str) -> list[str]:
+    """The sentences of one paragraph: ends at '.', '!', '?', '…' followed by a capitalised word,
+    a digit or an opening quote, except after abbreviations and initials. Decimals ("3.5"), version
+    numbers ("v1.2.3") and URLs never split, as no space follows their dots; a gap mark between
+    quoted sentences (GAP) is a boundary and is dropped."""
+    out: list[str] = []
+    for part in GAP_MARK.split(para):
+        start = 0
+        for m in BOUNDARY.finditer(part):
+            after = part[m.end():].lstrip().lstrip("\"'\u201c\u2018([")
+            if _ends_sentence(part[start:m.start() + 1], m.group(), after):
+                out.append(part[start:m.end()].strip())
+                start = m.end()
+        out.append(part[start:].strip())
+    return [s for s in out if s and s not in ("...", "\u2026")]
+
+
+def _blocks(text: str) -> list[tuple[str, str]]:
+    """Paragraphs and list items of a passage, whitespace-normalised, each with its list mark ('' for none)."""
+    out: list[tuple[str, str]] = []
+    for para in re.split(r"\n\s*\n|" + ITEM_START.pattern, text):
+        para = " ".join(para.split())
+        mark = LIST_MARK.match(para)
+        if para:
+            out.append((para[mark.end():], mark.group().strip()) if mark else (para, ""))
+    return [(p, m) for p, m in out if p]
 
 
 def paragraphs(text: str) -> list[tuple[str, bool]]:
     """Paragraphs and list items of a passage, whitespace-normalised, each with whether it is a list item."""
-    out: list[tuple[str, bool]] = []
-    for para in re.split(r"\n\s*\n|\n(?=\s*(?:[-*•]|\d+\.)\s)", text):
-        para = " ".join(para.split())
-        item = bool(LIST_MARK.match(para))
-        para = LIST_MARK.sub("", para)
-        if para:
-            out.append((para, item))
-    return out
-
-
-def split_paragraph(para: str) -> list[str]:
-    return [s.strip() for s in SENTENCE_END.split(para) if s.strip()]
+    return [(para, bool(mark)) for para, mark in _blocks(text)]
 
 
 def sentences(text: str) -> list[str]:
     """Sentences of a passage; list items and paragraphs end sentences too."""
     return [s for para, _ in paragraphs(text) for s in split_paragraph(para)]
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences to cut an over-long paragraph into chunk-sized pieces (ingest/chunk.py): the same
+    sentences kb quotes, with each list item's mark kept on its first sentence."""
+    out: list[str] = []
+    for para, mark in _blocks(text):
+        sents = split_paragraph(para)
+        out.extend(f"{mark} {s}" if mark and k == 0 else s for k, s in enumerate(sents))
+    return out
 
 
 @functools.lru_cache(maxsize=1)
@@ -83,27 +148,6 @@ def tokens_for_bm25(text: str) -> list[str]:
 VERB = re.compile(r"\b(is|are|was|were|has|have|had|can|could|does|do|did|will|would|should|must|may|"
                   r"uses?|needs?|activates?|sends?|runs?|learns?|follows?|completes?|predicts?|scores?|"
                   r"maps?|stores?|reduces?|makes?|adds?|produces?|continues?|answers?|means?|refers?)\b", re.I)
-
-
-# -- sentences for chunking (ingest) -----------------------------------------------
-CHUNK_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'“(\[])")
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences to cut an over-long paragraph into chunk-sized pieces (ingest/chunk.py).
-
-    Differs from `paragraphs`/`split_paragraph` (what query quotes and checks): a
-    sentence ending in a closing quote or bracket ('... "done." Next') is not split
-    there; a line starting with '-', '*', '•' or 'N.' starts a new piece even without
-    a space after the mark; list marks are kept. It only decides where a chunk may be
-    cut; changing it moves chunk boundaries, so every store would need a re-ingest.
-    """
-    parts: list[str] = []
-    for para in re.split(r"\n\s*\n|\n(?=\s*[-*•]|\s*\d+\.)", text):
-        para = " ".join(para.split())
-        if para:
-            parts.extend(s.strip() for s in CHUNK_SENTENCE_END.split(para) if s.strip())
-    return parts
 
 
 # -- terms -------------------------------------------------------------------------

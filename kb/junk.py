@@ -1,0 +1,106 @@
+"""The junk-quote rule, defined once: a source sentence that must never be quoted as an answer.
+
+A quote is read without its page around it, so it has to stand on its own as prose.
+Real documentation pages gave quotes that do not: lead-ins whose list or table was not
+quoted with them ("We can see an example below:"), pointers to what a quote cannot show
+("in the image below", "For a more detailed reading, we recommend ..."), and markup that
+reads as noise outside its page (blockquote marks, table pipes, LaTeX, doc-link syntax,
+template tags, code fences, chat-template tokens, HTML entities, lines of code).
+
+`junk_reason` is used where quotable sentences are chosen (kb/passages.py) and by the
+eval's junk-quote rate (eval/metrics.py), so what is never quoted and what is counted
+as junk cannot drift apart. ingest/clean.py removes the same markup from pages where
+it can (doc links, template tags, HTML entities, markdown tables as rows), so most of
+it never reaches a chunk at all.
+"""
+
+from __future__ import annotations
+
+import re
+
+INLINE_CODE = re.compile(r"`[^`\n]+`")  # `model.generate()` is content the page shows; what is in it is not markup
+
+# A lead-in announces what follows; quoted without it, it answers nothing. A lead-in quoted
+# with its list ends with the list's last item, so it never matches.
+LEAD_IN = re.compile(r"(?::|\b(?:as follows|the following|(?<!\bor )(?<!\band )below|like this"
+                     r"|(?:shown|listed|given) here)\s*[.:]?)\s*$", re.I)  # not '... at 4-bit or below.'
+
+FILLER = [re.compile(p, re.I) for p in (
+    r"\b(?:image|figure|diagram|picture|screenshot|illustration|chart|graph|video|animation|plot|table|simulator|"
+    r"widget|demo|playground|example|snippet|code|command|output|cell)s?\s+(?:below|above)\b",
+    r"\b(?:below|above|following|next)\s+(?:image|figure|diagram|picture|screenshot|illustration|chart|video|plot)s?\b",
+    r"\bin (?:the|this) (?:image|figure|diagram|picture|screenshot|illustration|video|animation)\b",
+    r"\b(?:see|check out|take a look at|refer to) (?:the |this )?(?:figure|image|diagram|fig\.|screenshot|video)\b",
+    r"\bfor (?:a |an )?(?:more )?(?:detailed|deeper|in-depth|thorough|further|complete)\b.{0,60}?"
+    r"\b(?:read|reading|look|dive|explanation|overview|discussion|understanding|treatment|guide)\b",
+    r"\bwe (?:highly |strongly )?(?:recommend|suggest|encourage you to)\b.{0,40}?\b(?:read|reading|check|checking|"
+    r"look|looking|review|reviewing|dive|diving|visit|visiting|go through)\b",
+    r"\b(?:click|tap) (?:here|on|the (?:button|link))\b",
+    r"\blet'?s (?:take a look|have a look|dive|see|look)\b",
+    r"\bin (?:this|the next|the previous|the following) (?:section|chapter|unit|lesson|tutorial|post|blog post|"
+    r"article|notebook|video),? (?:we|you)(?:'ll| will| are going to| learn)\b",
+    r"\bvisit (?:this|the following) (?:page|link)\b",
+)]
+MARKUP = [(re.compile(p, re.M), why) for p, why in (
+    (r"^\s*>", "a blockquote mark"),
+    (r"(?:^|\s)\|(?=\s)|\|\s*:?-{3,}|^\s*\|", "table pipes"),
+    (r"^\s*\+[-=]{3,}", "a table border"),
+    (r"```|~~~", "a code fence"),
+    (r"\$\$|\\[(\[]|\\(?:mathbb|mathcal|mathrm|mathbf|frac|sum|prod|int|text|left|right|cdot|times|log|exp|"
+     r"alpha|beta|gamma|theta|sigma|lambda|nabla|partial|leq|geq|approx|sqrt|hat|bar|top)\b"
+     r"|\$[^$\n]*[\\_^{][^$\n]*\$", "LaTeX"),
+    (r"\{\{.*?\}\}|\{%.*?%\}", "a template tag"),
+    (r"&(?:gt|lt|amp|quot|apos|nbsp|#\d+|#x[0-9a-f]+);", "an HTML entity"),
+    (r"\]\(|\[\[|\]\]", "link syntax"),
+    (r"\{[\w:-]+\}`|(?:^|\s):[\w:-]+:`", "a Sphinx/MyST role"),
+    (r"\\n", "an escaped newline"),
+)]
+DOC_LINK = re.compile(r"\[`[^`\]]+`\]")  # [`SFTTrainer`]: a docs site's cross-reference, unrendered
+CODE_LINE = re.compile(r"^\s*(?:from\s+[\w.]+\s+import\b|import\s+[\w.]+\s*$|def\s+\w+\(|class\s+\w+[(:]|"
+                       r"[\w.\[\]'\"]+\s*[+\-*/]?=\s*[\w\[{(\"'])|^\s*[$#]\s+\w", re.M)
+CHAT_TOKEN = re.compile(r"<\|[\w-]+\|>|</?s>|\[/?INST\]|<(?:start|end)_of_turn>")
+QUOTED = re.compile(r"\"[^\"\n]*\"|\u201c[^\u201d\n]*\u201d")
+TALKS_ABOUT_TOKENS = re.compile(r"\b(?:tokens?|tags?)\b", re.I)  # a sentence about "[INST]" tags is content
+CODE_CHARS = re.compile(r"[{}\[\]=;<>\\|$]")
+
+
+FENCE = re.compile(r"^\s*(```|~~~)")
+
+
+def without_code(text: str) -> str:
+    """A passage without its fenced code blocks: code is retrieved (it answers "how do I run X") but
+    never quoted. A chunk cut inside a long block starts with its rest, closed by a bare fence."""
+    lines = text.splitlines()
+    fences = [i for i, line in enumerate(lines) if FENCE.match(line)]
+    inside = bool(fences) and len(fences) % 2 == 1 and lines[fences[0]].strip() in ("```", "~~~")
+    out = []
+    for line in lines:
+        if FENCE.match(line):
+            inside = not inside
+            out.append("")
+        elif not inside:
+            out.append(line)
+    return "\n".join(out)
+
+
+def junk_reason(text: str) -> str:
+    """Why this source sentence (or lead-in with its list) must not be quoted; '' when it may be."""
+    if DOC_LINK.search(text):
+        return "doc-link syntax"
+    prose = INLINE_CODE.sub("`code`", text)
+    for pattern, why in MARKUP:
+        if pattern.search(prose):
+            return why
+    if CHAT_TOKEN.search(QUOTED.sub('"quoted"', prose)) and not TALKS_ABOUT_TOKENS.search(prose):
+        return "a chat-template token"
+    if CODE_LINE.search(prose) or len(CODE_CHARS.findall(prose)) >= max(4, len(prose) // 25):
+        return "code"
+    if LEAD_IN.search(text):
+        return "a lead-in without what it leads into"
+    if any(p.search(prose) for p in FILLER):
+        return "filler"
+    return ""
+
+
+def is_junk(text: str) -> bool:
+    return bool(junk_reason(text))
