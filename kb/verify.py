@@ -23,6 +23,7 @@ from kb.exact import (
     unsupported_clause,
     vacuous,
 )
+from kb.extractive import compression_mismatch
 from kb.passages import SourceSentence, source_sentences
 from kb.text import VERB, WORD, content_words, sentences
 from kb.types import Hit
@@ -251,7 +252,7 @@ class Checker:
         """kb.exact's rules against this source sentence: (why not, or '', further sentences cited)."""
         why = (unsupported_clause(sentence, src.text, subject_words(sentence)) or quantity_mismatch(sentence, src.text)
                or predicate_mismatch(sentence, src.text) or order_mismatch(sentence, src.text)
-               or subject_mismatch(sentence, src.text))
+               or subject_mismatch(sentence, src.text) or compression_mismatch(sentence, src.text))
         return why, []
 
 
