@@ -32,7 +32,7 @@ import re
 from dataclasses import dataclass
 
 from kb.exact import NP_END, QUANTITY, _subject_text
-from kb.text import STOPWORDS, stem
+from kb.text import STOPWORDS
 
 TOKEN = re.compile(r"[A-Za-z0-9]+(?:'[A-Za-z]+)?|[(),;:]|[—–]|(?<=\s)-(?=\s)")
 ARTICLES = {"a", "an", "the"}
@@ -46,6 +46,12 @@ MODAL = {"can", "could", "may", "might", "must", "should", "would", "will", "usu
          "mainly", "largely", "partly", "still", "even", "yet"}
 RELATION = {"than", "instead", "rather", "versus", "vs", "unless", "except", "if", "only", "before", "after",
             "until", "but", "although", "though", "or", "either", "whether"}
+# judgements and comparisons: 'a poor way to add facts' is not 'a way to add facts'
+EVALUATIVE = {"good", "bad", "poor", "better", "worse", "best", "worst", "right", "wrong", "safe", "unsafe", "common",
+              "rare", "main", "key", "easy", "easier", "hard", "harder", "difficult", "simple", "simpler", "fast",
+              "faster", "slow", "slower", "cheap", "cheaper", "expensive", "costly", "strong", "weak", "high", "higher",
+              "low", "lower", "same", "different", "similar", "separate", "standard", "default", "preferred",
+              "recommended", "necessary", "optional", "required", "mistake", "risky", "useful", "useless"}
 # where a trailing piece may start (after which the whole rest of the sentence is dropped)
 CLAUSE_START = {"which", "that", "who", "whose", "because", "so", "since", "while", "whereas", "using",
                 "for", "such", "including", "as", "with", "by", "to", "in", "on", "and", "rather", "instead",
@@ -76,13 +82,27 @@ class Tok:
         return self.text in PUNCT
 
 
+def number(word: str) -> str:
+    """A word without its plural or third-person -s: 'models' = 'model', 'needs' = 'need', 'studies' = 'study'.
+
+    Only that: a stemmer would also make 'tokenizer' a 'token' and 'distillation' 'distill', and a
+    compression may change a word's number, never which word it is."""
+    if len(word) <= 3 or word.endswith(("ss", "us", "is")):
+        return word
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith(("sses", "xes", "ches", "shes")):
+        return word[:-2]
+    return word[:-1] if word.endswith("s") else word
+
+
 def _tokens(text: str) -> list[Tok]:
     out = []
     for raw in TOKEN.findall(text):
         low = raw.lower()
         if low.endswith("'s"):
             low = low[:-2]
-        key = low if low in PUNCT else INFLECTION.get(low) or (f"#q{QUANTITY[low]}" if low in QUANTITY else stem(low))
+        key = low if low in PUNCT else INFLECTION.get(low) or (f"#q{QUANTITY[low]}" if low in QUANTITY else number(low))
         out.append(Tok(low, key))
     return out
 
@@ -95,7 +115,7 @@ def _words(text: str) -> list[Tok]:
 def _protected(tok: Tok) -> bool:
     w = tok.text
     return (w in NEGATION or w.endswith("n't") or any(ch.isdigit() for ch in w) or w in QUANTITY
-            or w in MODAL or w in RELATION)
+            or w in MODAL or w in RELATION or w in EVALUATIVE)
 
 
 def _align(draft: list[Tok], source: list[Tok]) -> list[int] | None:
@@ -137,7 +157,7 @@ def _align(draft: list[Tok], source: list[Tok]) -> list[int] | None:
 def _head_word(phrase: str) -> str:
     np = NP_END.split(phrase, maxsplit=1)[0]
     words = [w.lower() for w in re.findall(r"[A-Za-z0-9]+", np) if w.lower() not in STOPWORDS]
-    return stem(words[-1]) if words else ""
+    return number(words[-1]) if words else ""
 
 
 COPULA = re.compile(r"^(?P<subj>[^,;:]{2,80}?)\s+(?:is|are|was|were)\s+(?:also\s+)?(?P<pred>[^,;:]+)", re.I)
@@ -180,8 +200,9 @@ def _head_positions(source: str, src: list[Tok]) -> list[int]:
     subject = m.group("subj") if m else _subject_text(source)
     n_subj = _subject_span(source)
     subject = " ".join(t.text for t in src[:n_subj])
+    predicate = m.group("pred") if m else ""
     out = []
-    for head, lo, hi in ((_head_word(subject), 0, n_subj), (_head_word(m.group("pred")) if m else "", n_subj, len(src))):
+    for head, lo, hi in ((_head_word(subject), 0, n_subj), (_head_word(predicate), n_subj, len(src))):
         at = next((j for j in range(lo, hi) if head and src[j].key == head), None)
         if at is not None:
             out.append(at)
