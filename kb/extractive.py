@@ -45,7 +45,7 @@ MODAL = {"can", "could", "may", "might", "must", "should", "would", "will", "usu
          "sometimes", "rarely", "generally", "roughly", "about", "approximately", "nearly", "almost", "mostly",
          "mainly", "largely", "partly", "still", "even", "yet"}
 RELATION = {"than", "instead", "rather", "versus", "vs", "unless", "except", "if", "only", "before", "after",
-            "until", "but", "although", "though", "or", "either", "whether"}
+            "until", "but", "although", "though", "or", "either", "whether", "between"}
 # judgements and comparisons: 'a poor way to add facts' is not 'a way to add facts'
 EVALUATIVE = {"good", "bad", "poor", "better", "worse", "best", "worst", "right", "wrong", "safe", "unsafe", "common",
               "rare", "main", "key", "easy", "easier", "hard", "harder", "difficult", "simple", "simpler", "fast",
@@ -68,6 +68,12 @@ PREPOSITION = {"on", "in", "with", "for", "during", "from", "at", "by", "across"
 STRUCTURE = {"and", "or", "of", "that", "which", "who", "whose", "than", "to", "as", "so", "because", "while"} \
     | PREPOSITION
 PUNCT = {"(", ")", ",", ";", ":", "—", "–", "-"}
+# what may open an aside between commas: another name, an example, a description ('a problem called ...')
+ASIDE_START = {"also", "such", "for", "e", "i", "like", "including", "especially", "which", "who", "whose", "a", "an",
+               "the", "or", "often", "usually", "typically", "called", "known"}
+# a word after which a dropped word may have been a clause's subject ('... and the tokenizer maps')
+CLAUSE_JOIN = {"and", "or", "but", "that", "which", "who", "so", "because", "while", "when", "if", "since", "whereas"}
+PAIRED = {"both", "either", "between", "neither"}  # 'both A and B' must keep 'and B'
 MAX_MODIFIER = 2  # words of a modifier that may be dropped inside a phrase ('small low-rank matrices')
 MAX_PHRASE = 5  # words of a prepositional phrase that may be dropped ('on narrow data')
 
@@ -210,12 +216,16 @@ def _head_positions(source: str, src: list[Tok]) -> list[int]:
 
 
 def _is_aside(piece: list[Tok]) -> bool:
-    """A parenthesis, or a piece between two commas or dashes."""
+    """A parenthesis, or a piece between two commas or dashes that opens like an aside (', also called
+    ...,', ', such as ...,', ', a problem called ...,'), not like a clause of its own."""
     first, last = piece[0].text, piece[-1].text
-    return (first == "(" and last == ")") or (first in (",", "—", "–", "-") and last == first)
+    if first == "(" and last == ")":
+        return True
+    return first in (",", "—", "–", "-") and last == first and len(piece) > 2 and piece[1].text in ASIDE_START
 
 
-def _deletion_ok(piece: list[Tok], before: Tok | None, after: Tok | None, in_subject: bool) -> str:
+def _deletion_ok(piece: list[Tok], before: Tok | None, after: Tok | None, in_subject: bool,
+                 kept_before: list[Tok]) -> str:
     """'' when this deleted piece of the source can be dropped, else why not."""
     words = [t for t in piece if not t.punct and t.text not in ARTICLES]
     if not words:
@@ -235,6 +245,8 @@ def _deletion_ok(piece: list[Tok], before: Tok | None, after: Tok | None, in_sub
         if not (piece[0].punct or first in CLAUSE_START):
             return f"cuts its source sentence mid-phrase ('{said}')"
         limits = [t.text for t in _clause_starts(piece) if t.text in CONDITION | LIMITING_START]
+        if first in ("and", "or") and PAIRED & {t.text for t in kept_before}:
+            limits.append(first)
         if limits:
             return f"drops a limit on what is left ('{limits[0]}': '{said}')"
         return ""
@@ -247,10 +259,13 @@ def _deletion_ok(piece: list[Tok], before: Tok | None, after: Tok | None, in_sub
         return ""  # ', also called a gating network,'
     if any(t.punct for t in piece):
         return f"drops a piece across punctuation ('{said}')"
+    if before.text in CLAUSE_JOIN:
+        return f"drops what follows '{before.text}', maybe a clause's subject ('{said}')"
     if words[0].text in PREPOSITION and len(words) <= MAX_PHRASE and not any(t.text in STRUCTURE for t in words[1:]):
         return ""  # a prepositional phrase ('on narrow data')
-    if len(words) <= MAX_MODIFIER and not any(t.text in STRUCTURE for t in words):
-        return ""  # a modifier ('small', 'original model')
+    if len(words) <= MAX_MODIFIER and not any(t.text in STRUCTURE for t in words) \
+            and after.text not in STOPWORDS and not after.punct:
+        return ""  # a modifier of the word after it ('small', 'original model'), not that word's head
     return f"drops a piece that holds the sentence together ('{said}')"
 
 
@@ -295,7 +310,8 @@ def compression_mismatch(sentence: str, source: str) -> str:
     start, prev = 0, None
     for j in [*kept, len(src)]:
         if j > start:
-            why = _deletion_ok(src[start:j], prev, src[j] if j < len(src) else None, start < n_subj)
+            why = _deletion_ok(src[start:j], prev, src[j] if j < len(src) else None, start < n_subj,
+                               [src[k] for k in kept if k < start])
             if why:
                 return why
         if j < len(src):
