@@ -73,6 +73,7 @@ ASIDE_START = {"also", "such", "for", "e", "i", "like", "including", "especially
                "the", "or", "often", "usually", "typically", "called", "known"}
 # a word after which a dropped word may have been a clause's subject ('... and the tokenizer maps')
 CLAUSE_JOIN = {"and", "or", "but", "that", "which", "who", "so", "because", "while", "when", "if", "since", "whereas"}
+DISCOURSE = {"however", "also", "so", "thus", "therefore", "then", "moreover", "furthermore", "additionally", "and"}
 PAIRED = {"both", "either", "between", "neither"}  # 'both A and B' must keep 'and B'
 MAX_MODIFIER = 2  # words of a modifier that may be dropped inside a phrase ('small low-rank matrices')
 MAX_PHRASE = 5  # words of a prepositional phrase that may be dropped ('on narrow data')
@@ -177,13 +178,14 @@ def _copula(source: str) -> re.Match[str] | None:
 
 
 def _subject_span(source: str) -> int:
-    """How many tokens of the source sentence its subject takes (0 when not found).
+    """How many tokens of the source sentence its subject takes.
 
     The words before the main verb (kb.exact's estimate), cut at the first punctuation that
     does not open a parenthesis or an aside closed within them: 'RLHF requires ... rankings,
-    which is slow' has no listed verb before ', which', and its subject must not run past it."""
+    which is slow' has no listed verb before ', which', and its subject must not run past it.
+    When no verb is found, the whole first clause counts as the subject: nothing in it may go."""
     m = _copula(source)
-    toks = _tokens(m.group("subj") if m else _subject_text(source))
+    toks = _tokens((m.group("subj") if m else _subject_text(source)) or source)
     i = 0
     while i < len(toks):
         if toks[i].text in ("(", ",", "—", "–", "-"):
@@ -237,7 +239,7 @@ def _deletion_ok(piece: list[Tok], before: Tok | None, after: Tok | None, in_sub
     if in_subject:  # 'Full fine-tuning updates every weight' is not 'Fine-tuning updates every weight'
         return "" if _is_aside(piece) and not negates else f"changes its source sentence's subject ('{said}')"
     if before is None:
-        if all(t.text in STOPWORDS and not _protected(t) for t in words):
+        if all(t.text in DISCOURSE for t in words):
             return ""  # 'However, ...'
         return f"drops the start of its source sentence ('{said}')"
     if after is None:  # the rest of the sentence, from a comma or a clause word on
