@@ -55,7 +55,8 @@ EVALUATIVE = {"good", "bad", "poor", "better", "worse", "best", "worst", "right"
 # where a trailing piece may start (after which the whole rest of the sentence is dropped)
 CLAUSE_START = {"which", "that", "who", "whose", "because", "so", "since", "while", "whereas", "using",
                 "for", "such", "including", "as", "with", "by", "to", "in", "on", "and", "rather", "instead",
-                "via", "through", "from", "at", "like", "e", "i", "counting", "making", "allowing", "meaning"}
+                "via", "through", "from", "at", "like", "e", "i", "counting", "making", "allowing", "meaning", "when",
+                "where", "if", "unless", "but", "only"}  # the last ones only to say that they limit what is left
 # a trailing piece that starts with one of these, or holds a condition or contrast anywhere, limits what
 # is left: dropping it overstates the claim ('draws curves, but only when the grid is on')
 LIMITING_START = {"only", "not", "never", "without", "before", "after", "than", "where"}
@@ -177,40 +178,63 @@ def _copula(source: str) -> re.Match[str] | None:
     return m if m and len(words) <= 8 and not SUBORDINATE & set(words) else None
 
 
-def _subject_span(source: str) -> int:
-    """How many tokens of the source sentence its subject takes.
+def _lead(src: list[Tok]) -> int:
+    """Tokens of discourse words and punctuation that open the sentence ('However, ...')."""
+    i = 0
+    while i < len(src) and (src[i].text in DISCOURSE or src[i].punct):
+        i += 1
+    return i
 
-    The words before the main verb (kb.exact's estimate), cut at the first punctuation that
-    does not open a parenthesis or an aside closed within them: 'RLHF requires ... rankings,
-    which is slow' has no listed verb before ', which', and its subject must not run past it.
-    When no verb is found, the whole first clause counts as the subject: nothing in it may go."""
-    m = _copula(source)
-    toks = _tokens((m.group("subj") if m else _subject_text(source)) or source)
+
+SINGULAR_START = {"a", "an", "the", "each", "every"}
+
+
+def _subject_span(source: str) -> int:
+    """How many tokens of the source sentence its subject takes (with a leading 'However,').
+
+    The words before the main verb (kb.exact's estimate; for 'A/The X ...', the first word in -s
+    outside brackets), cut at the first punctuation that does not open a parenthesis or an aside
+    closed within them: 'RLHF requires ... rankings, which is slow' has no listed verb before
+    ', which', and its subject must not run past it. When no verb is found, the whole first
+    clause counts as the subject: nothing in it may go."""
+    src = _tokens(source)
+    lead = _lead(src)
+    rest = " ".join(t.text for t in src[lead:])
+    m = _copula(rest)
+    toks = _tokens((m.group("subj") if m else _subject_text(rest)) or rest)
+    if not m and toks and toks[0].text in SINGULAR_START:
+        depth = 0
+        for i, t in enumerate(toks[2:], 2):
+            depth += (t.text == "(") - (t.text == ")")
+            if depth == 0 and not t.punct and t.text not in STOPWORDS and number(t.text) != t.text \
+                    and not t.text.endswith(("ss", "us", "is")):
+                toks = toks[:i]
+                break
     i = 0
     while i < len(toks):
         if toks[i].text in ("(", ",", "—", "–", "-"):
             close = ")" if toks[i].text == "(" else toks[i].text
             end = next((k for k in range(i + 1, len(toks)) if toks[k].text == close), None)
             if end is None:
-                return i
+                return lead + i
             i = end + 1
         elif toks[i].punct or toks[i].text in SUBORDINATE:
-            return i
+            return lead + i
         else:
             i += 1
-    return len(toks)
+    return lead + len(toks)
 
 
 def _head_positions(source: str, src: list[Tok]) -> list[int]:
     """Tokens that must survive a compression: the head nouns of the subject and of a copula's predicate
     (their first occurrence in the subject, resp. after it)."""
-    m = _copula(source)
-    subject = m.group("subj") if m else _subject_text(source)
+    lead = _lead(src)
+    m = _copula(" ".join(t.text for t in src[lead:]))
     n_subj = _subject_span(source)
-    subject = " ".join(t.text for t in src[:n_subj])
+    subject = " ".join(t.text for t in src[lead:n_subj])
     predicate = m.group("pred") if m else ""
     out = []
-    for head, lo, hi in ((_head_word(subject), 0, n_subj), (_head_word(predicate), n_subj, len(src))):
+    for head, lo, hi in ((_head_word(subject), lead, n_subj), (_head_word(predicate), n_subj, len(src))):
         at = next((j for j in range(lo, hi) if head and src[j].key == head), None)
         if at is not None:
             out.append(at)
@@ -236,12 +260,12 @@ def _deletion_ok(piece: list[Tok], before: Tok | None, after: Tok | None, in_sub
     negates = any(t.text in NEGATION or t.text.endswith("n't") for t in words)
     if piece[0].text == "(" and (piece[-1].text == ")" or after is None):
         return f"drops a negation ('{said}')" if negates else ""  # '(MoE)', '(for example ...)'
-    if in_subject:  # 'Full fine-tuning updates every weight' is not 'Fine-tuning updates every weight'
-        return "" if _is_aside(piece) and not negates else f"changes its source sentence's subject ('{said}')"
     if before is None:
         if all(t.text in DISCOURSE for t in words):
             return ""  # 'However, ...'
         return f"drops the start of its source sentence ('{said}')"
+    if in_subject:  # 'Full fine-tuning updates every weight' is not 'Fine-tuning updates every weight'
+        return "" if _is_aside(piece) and not negates else f"changes its source sentence's subject ('{said}')"
     if after is None:  # the rest of the sentence, from a comma or a clause word on
         first = words[0].text
         if not (piece[0].punct or first in CLAUSE_START):
