@@ -314,8 +314,38 @@ def _short(text: str, n: int = 40) -> str:
     return text if len(text) <= n else text[:n - 3] + "..."
 
 
+ABBREVIATION = re.compile(r"\(([A-Z][A-Za-z]{1,7})\)")
+
+
+def _abbreviated(source: str) -> list[str]:
+    """The source with a term replaced by the abbreviation it introduces: 'A mixture-of-experts (MoE)
+    model ...' also reads 'A MoE model ...', so 'An MoE model ...' may shorten it."""
+    out = []
+    for m in ABBREVIATION.finditer(source):
+        abbr = m.group(1).lower()
+        words = list(re.finditer(r"[A-Za-z0-9]+", source[:m.start()]))
+        for n in range(1, min(len(words), 8) + 1):
+            run = words[-n:]
+            initials = "".join(w.group(0)[0].lower() for w in run)
+            content = "".join(w.group(0)[0].lower() for w in run if w.group(0).lower() not in STOPWORDS)
+            if abbr in (initials, content) and run[0].group(0).lower() not in STOPWORDS:
+                out.append(source[:run[0].start()] + m.group(1) + source[m.end():])
+                break
+    return out
+
+
 def compression_mismatch(sentence: str, source: str) -> str:
-    """Why the sentence is not an extractive compression of the source sentence, or ''."""
+    """Why the sentence is not an extractive compression of the source sentence, or ''.
+
+    A term may also be shortened to the abbreviation the source introduces for it."""
+    why = _compression_mismatch(sentence, source)
+    for variant in _abbreviated(source) if why else []:
+        if not _compression_mismatch(sentence, variant):
+            return ""
+    return why
+
+
+def _compression_mismatch(sentence: str, source: str) -> str:
     draft = _words(sentence)
     src = _tokens(source)
     if not draft:
