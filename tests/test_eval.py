@@ -207,6 +207,26 @@ def test_score_answer_records():
     assert score_answer(case(), good, lambda s, c: 0.8, hit_sources=["/c/glossary/moe.md"])["rank"] == 1
 
 
+def test_the_share_of_answers_that_keep_a_model_sentence_is_reported_beside_the_checkers_precision():
+    from eval.report import metric_rows
+
+    hits = [hit("/c/glossary/moe.md", MOE)]
+    quoted = answer("\u201cOnly a subset is active.\u201d [1]", hits=hits)
+    quoted.mode = "quoted"
+    refused = answer("The knowledge base does not cover this.", hits=hits, refused=True)
+    recs = [score_answer(case(), a, lambda s, c: 0.8)
+            for a in (answer("MoE sends tokens to experts [1].", hits=hits), quoted, refused)]
+    assert [r["model_kept"] for r in recs] == [1.0, 0.0, None]  # a refusal has no answer to keep a sentence in
+    metrics = aggregate(recs)
+    assert metrics["model_share"] == 0.5
+    metrics["checker_precision"] = 0.97  # set by the runner from eval/claims.py's held-out half
+    _, rows = metric_rows({"runs": [{"model": "m", "metrics": metrics}]}, load_thresholds(None))
+    labels = [r[0] for r in rows]
+    at = labels.index("answers with a kept model sentence")
+    assert labels[at + 1] == "checker precision (claims, held-out)"
+    assert rows[at + 1][1].startswith("0.970") and "low" in rows[at + 1][1] and rows[at + 1][2] == ">= 0.980"
+
+
 def rec(grade_, refused=False, expect=False, **kw):
     base = {"grade": grade_, "refused": refused, "expect_refusal": expect, "hit_at_1": None, "hit_at_3": None,
             "rr": None, "fact_recall": None, "forbidden": None, "citation_validity": None,
@@ -467,6 +487,7 @@ def test_kb_eval_end_to_end(tmp_path, settings):
     for q in run["questions"]:
         assert q["answer"]["answer"] and {"grade", "hit_at_3", "fact_recall", "citation_validity"} <= set(q["scores"])
     assert run["metrics"]["n"] == 4 and run["metrics"]["latency_p50"] > 0
+    assert 0 <= run["metrics"]["checker_precision"] <= 1  # the claims set's held-out half, beside model_share
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and "<script" not in html
     failing = [q["id"] for q in run["questions"] if q["scores"]["grade"] != CORRECT]
