@@ -158,7 +158,9 @@ def test_quote_support_uses_the_bundled_minilm_and_catches_contradictions(embedd
     support = QuoteSupport(embedder)
     c = cite(1, "/c/glossary/moe.md", "During inference, only a subset of the experts is activated.")
     assert support("During inference, only a subset of the experts is activated.", c) >= 0.9
-    assert support("Only a subset of experts is activated during inference.", c) >= 0.6
+    assert support("During inference, only a subset of experts is activated.", c) >= 0.6
+    # a reordering is no shortening of the quote (kb/extractive.py, issue 18): the answer drops it, the eval agrees
+    assert support("Only a subset of experts is activated during inference.", c) < 0.6
     assert support("During inference, every expert is activated.", c) < 0.6
     assert support("During inference, the experts are not activated.", c) < 0.6
     assert support("MoE was invented in 2023 by OpenAI.", c) < 0.6
