@@ -221,12 +221,21 @@ def score(claims: list[Claim], verdicts: dict[str, Verdict]) -> dict[str, Any]:
     return out
 
 
-def run_claims(settings: Any, path: Path, out_dir: Path | None = None) -> dict[str, Any]:
+CLAIMS_SET = ROOT / "eval" / "sets" / "claims.yaml"
+
+
+def checker_precision(settings: Any, embedder: Any, path: Path = CLAIMS_SET) -> dict[str, Any]:
+    """The checker's held-out precision and recall with these settings, for `kb eval`'s table beside the
+    share of answers that keep a model sentence (issue 18)."""
+    return run_claims(settings, path, embedder=embedder)["scores"]["held-out"]["overall"]
+
+
+def run_claims(settings: Any, path: Path, out_dir: Path | None = None, embedder: Any = None) -> dict[str, Any]:
     from kb.backends.registry import load_embedder
     from kb.verify import Checker
 
     cs = load_claims(path)
-    embedder = load_embedder(settings)
+    embedder = embedder if embedder is not None else load_embedder(settings)
     verdicts: dict[str, Verdict] = {}
     by_ctx: dict[str, list[Claim]] = defaultdict(list)
     for c in cs.claims:

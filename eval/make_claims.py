@@ -388,6 +388,7 @@ HEADER = """# kb's checker challenge set (issue 18): `kb eval --set claims`.
 # Split: an item is held-out when the first byte of sha1(context id) is even, else dev
 # (eval/claims.py split_of); the checker is tuned on dev only.
 # Contexts from ../shared pages store references (page, offset, length, sha1), not text.
+# Items marked `added: c18` come from a second generator run, labelled before the checker saw them.
 """
 
 

@@ -230,6 +230,8 @@ def score_answer(case: Any, answer: Answer, support: SupportFn, *, support_thres
     t = answer.timings or {}
     rec: dict[str, Any] = {"expect_refusal": case.refuse, "refused": answer.refused, "mode": answer.mode,
                            "total_s": t.get("total_s"), "generate_s": t.get("generate_s"), "tokens": t.get("tokens")}
+    # an answered question whose answer keeps a sentence the model wrote (mode 'generated'), not only quotes
+    rec["model_kept"] = None if case.refuse or answer.refused else float(answer.mode == "generated")
     if case.refuse:
         rec.update(rank=None, hit_at_1=None, hit_at_3=None, rr=None, fact_recall=None, missing_facts=[],
                    forbidden=None, forbidden_found=[], first_fact_recall=None)
@@ -270,6 +272,10 @@ METRICS: list[Metric] = [
     Metric("citation_validity", "citation validity", "citation_validity"),
     Metric("citation_precision", "citation precision", "citation_precision"),
     Metric("citation_recall", "citation recall", "citation_recall"),
+    # issue 18: the share of answers with a kept model sentence is shown next to the checker's precision on the
+    # claims set's held-out half (eval/claims.py); a change that raises the first must not lower the second
+    Metric("model_share", "answers with a kept model sentence", "model_kept"),
+    Metric("checker_precision", "checker precision (claims, held-out)", None),
     Metric("refusal_precision", "refusal precision", None),
     Metric("refusal_recall", "refusal recall", None),
     Metric("correct", "graded correct", None),

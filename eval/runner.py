@@ -10,6 +10,7 @@ trend.png.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import subprocess
@@ -22,12 +23,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from eval.cases import ROOT, Case, EvalError, load_set, resolve_set
+from eval.cases import ROOT, Case, EvalError, EvalSetError, load_set, resolve_set
 from eval.gate import Failure, check_run, load_baseline, load_thresholds
 from eval.metrics import QuoteSupport, aggregate, score_answer
 from kb.settings import Settings
 from kb.text import is_url
 from kb.types import Answer
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -185,6 +188,9 @@ def run_eval(settings: Settings, opts: EvalOptions) -> EvalOutcome:
         finally:
             bar.close()
         settings_used = eval_settings.describe()
+    checker = _checker_precision(settings, embedder)
+    for run in runs:
+        run["metrics"]["checker_precision"] = checker.get("precision")
 
     results = {
         "schema": 1,
@@ -209,6 +215,17 @@ def run_eval(settings: Settings, opts: EvalOptions) -> EvalOutcome:
         "runs": runs,
     }
     return EvalOutcome(results, out_dir, write_outputs(results, out_dir, history_path, th), failures)
+
+
+def _checker_precision(settings: Any, embedder: Any) -> dict[str, Any]:
+    """The checker's held-out precision on the claims set (eval/claims.py), or {} when it cannot be scored."""
+    from eval.claims import checker_precision
+
+    try:
+        return checker_precision(settings, embedder)
+    except (OSError, EvalSetError) as exc:
+        log.warning("checker precision not scored: %s", exc)
+        return {}
 
 
 def write_outputs(results: dict[str, Any], out_dir: Path, history_path: Path, th: Any) -> dict[str, Path]:

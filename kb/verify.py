@@ -23,6 +23,7 @@ from kb.exact import (
     unsupported_clause,
     vacuous,
 )
+from kb.extractive import compression_mismatch
 from kb.passages import SourceSentence, source_sentences
 from kb.text import VERB, WORD, content_words, sentences
 from kb.types import Hit
@@ -31,6 +32,8 @@ NEGATIONS = {"not", "no", "never", "cannot", "can't", "don't", "doesn't", "isn't
              "neither", "nor"}
 ALL_WORDS = {"all", "every", "entire", "whole", "always"}
 FEW_WORDS = {"only", "few", "fraction", "subset", "some", "small", "sparse", "part", "never", "selected"}
+# a later part of a merge that opens with a pronoun: the join points it at the first part's subject
+ANAPHOR = re.compile(r"^(?:it|its|this|that|these|those|they|their|them|such|he|she|his|her)\b", re.I)
 PROMPT_ECHO = re.compile(r"\b(passages?|question|answer|context|\[\d+\])\s*:|^\s*(sure|here is|here's)\b", re.I)
 
 
@@ -190,6 +193,9 @@ class Checker:
                 return Support(1.0, src)  # a source sentence word for word
         parts = independent_parts(sentence)
         if len(parts) > 1:  # 'X does A, and Y is B': each part needs its own source sentence, and cites it
+            for part in parts[1:]:
+                if ANAPHOR.match(part):  # 'X is A, and it needs B': 'it' now means X, whatever it meant in B's source
+                    return Support(0.0, None, f"in '{part[:50]}': a pronoun that the join points at another subject")
             sups = [self.support(p) for p in parts]
             for part, sup in zip(parts, sups, strict=True):
                 if sup.reason or sup.source is None:
@@ -251,7 +257,7 @@ class Checker:
         """kb.exact's rules against this source sentence: (why not, or '', further sentences cited)."""
         why = (unsupported_clause(sentence, src.text, subject_words(sentence)) or quantity_mismatch(sentence, src.text)
                or predicate_mismatch(sentence, src.text) or order_mismatch(sentence, src.text)
-               or subject_mismatch(sentence, src.text))
+               or subject_mismatch(sentence, src.text) or compression_mismatch(sentence, src.text))
         return why, []
 
 

@@ -238,3 +238,64 @@ def test_no_stored_draft_repeats_a_seed_pages_sentence():
     for c in cs.claims:
         if not c.context.startswith("sample/"):
             assert not _copies(c.sentence, cs.contexts[c.context].sentences), c.id
+
+
+# -- the acceptance rule: an extractive compression of one source sentence (kb/extractive.py) ----------
+SPLINE = "A spline tool (a curve editor) draws smooth curves through control points, which makes editing fast."
+LENS = "Cheap lenses blur the edges of a frame, but only when the aperture is wide open."
+
+
+@pytest.mark.parametrize("sentence,source", [
+    (SPLINE, SPLINE),
+    ("A spline tool draws smooth curves through control points.", SPLINE),  # an aside and a trailing clause
+    ("Spline tools draw smooth curves through control points.", SPLINE),  # number and agreement change
+    ("A spline tool draws curves through control points.", SPLINE),  # a modifier of 'curves'
+    ("A spline tool draws smooth curves.", SPLINE),  # the rest from a clause word on ('through ...')
+    ("A knot vector, also called a knot sequence, fixes where curve pieces join.",
+     "A knot vector, also called a knot sequence, fixes where curve pieces join."),
+    ("A knot vector fixes where curve pieces join.",
+     "A knot vector, also called a knot sequence, fixes where curve pieces join."),  # an aside between commas
+    ("A raster editor paints pixels in layers.", "A raster editor paints pixels with a soft brush in layers."),
+    ("However, a raster editor stores pixels.", "However, a raster editor stores pixels."),
+    ("A raster editor stores pixels.", "However, a raster editor stores pixels."),  # a discourse word at the start
+])
+def test_an_extractive_compression_is_accepted(sentence, source):
+    from kb.extractive import compression_mismatch
+
+    assert compression_mismatch(sentence, source) == ""
+
+
+@pytest.mark.parametrize("sentence,source,why", [
+    ("A spline tool draws smooth curves quickly.", SPLINE, "quickly"),  # a word the source does not have
+    ("A spline tool draws control points through smooth curves.", SPLINE, "order"),  # roles swapped
+    ("A spline tool draws smooth curves through 3 control points.", SPLINE, "3"),
+    ("Lenses blur the edges of a frame, but only when the aperture is wide open.", LENS, "start"),  # "cheap" went
+    ("Cheap lenses blur the edges of a frame.", LENS, "limit"),  # ', but only when ...' overstates what is left
+    ("A lens hood is useful when the sun is low.", "A lens hood is useful when the sun is low.", ""),
+    ("A lens hood is useful.", "A lens hood is useful when the sun is low.", "limit"),  # a condition dropped
+    ("A mirage is a camera that looks sharp.", "A mirage is output from a camera that looks sharp.", "output"),
+    ("A scan reads barcodes at the till.", "A scanner reads barcodes at the till.", "scan"),  # not an inflection
+    ("A router sends each token to a few experts.", "A router sends each token to only a few experts.", "only"),
+    ("A router scores for each token.", "A router scores the experts for each token.", "holds"),  # the object went
+    ("Pixels are small and scales them up.", "Pixels are small and the upscaler scales them up.", "subject"),
+    ("Fine-tuning is a way to add facts.", "Fine-tuning is a poor way to add facts.", "poor"),  # a judgement went
+    ("The lake freezes.", "In a cold winter, the lake freezes.", "start"),  # a condition at the start
+    ("Kriging needs no manual tuning.", "Kriging needs no manual tuning, unless the data is sparse.", "limit"),
+    ("A kiln reaches the glaze temperature.", "A kiln never reaches the glaze temperature.", "never"),
+])
+def test_anything_else_is_not_an_extractive_compression(sentence, source, why):
+    from kb.extractive import compression_mismatch
+
+    got = compression_mismatch(sentence, source)
+    assert (why in got) if why else got == "", got
+
+
+def test_a_merge_whose_later_part_opens_with_a_pronoun_is_dropped(embedder):
+    checker, _ = _checker(
+        embedder,
+        ("Spline tool", "A spline tool draws smooth curves through control points."),
+        ("Raster editor", "A raster editor paints pixels one by one. It stores them in layers."))
+    merged = "A spline tool draws smooth curves through control points, and it stores them in layers."
+    assert "pronoun" in checker.support(merged).reason
+    fine = "A spline tool draws smooth curves through control points, and a raster editor paints pixels one by one."
+    assert not checker.support(fine).reason

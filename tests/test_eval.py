@@ -158,7 +158,9 @@ def test_quote_support_uses_the_bundled_minilm_and_catches_contradictions(embedd
     support = QuoteSupport(embedder)
     c = cite(1, "/c/glossary/moe.md", "During inference, only a subset of the experts is activated.")
     assert support("During inference, only a subset of the experts is activated.", c) >= 0.9
-    assert support("Only a subset of experts is activated during inference.", c) >= 0.6
+    assert support("During inference, only a subset of experts is activated.", c) >= 0.6
+    # a reordering is no shortening of the quote (kb/extractive.py, issue 18): the answer drops it, the eval agrees
+    assert support("Only a subset of experts is activated during inference.", c) < 0.6
     assert support("During inference, every expert is activated.", c) < 0.6
     assert support("During inference, the experts are not activated.", c) < 0.6
     assert support("MoE was invented in 2023 by OpenAI.", c) < 0.6
@@ -205,6 +207,26 @@ def test_score_answer_records():
 
     # a search call's ranking can stand in for the answer's hits
     assert score_answer(case(), good, lambda s, c: 0.8, hit_sources=["/c/glossary/moe.md"])["rank"] == 1
+
+
+def test_the_share_of_answers_that_keep_a_model_sentence_is_reported_beside_the_checkers_precision():
+    from eval.report import metric_rows
+
+    hits = [hit("/c/glossary/moe.md", MOE)]
+    quoted = answer("\u201cOnly a subset is active.\u201d [1]", hits=hits)
+    quoted.mode = "quoted"
+    refused = answer("The knowledge base does not cover this.", hits=hits, refused=True)
+    recs = [score_answer(case(), a, lambda s, c: 0.8)
+            for a in (answer("MoE sends tokens to experts [1].", hits=hits), quoted, refused)]
+    assert [r["model_kept"] for r in recs] == [1.0, 0.0, None]  # a refusal has no answer to keep a sentence in
+    metrics = aggregate(recs)
+    assert metrics["model_share"] == 0.5
+    metrics["checker_precision"] = 0.97  # set by the runner from eval/claims.py's held-out half
+    _, rows = metric_rows({"runs": [{"model": "m", "metrics": metrics}]}, load_thresholds(None))
+    labels = [r[0] for r in rows]
+    at = labels.index("answers with a kept model sentence")
+    assert labels[at + 1] == "checker precision (claims, held-out)"
+    assert rows[at + 1][1].startswith("0.970") and "low" in rows[at + 1][1] and rows[at + 1][2] == ">= 0.980"
 
 
 def rec(grade_, refused=False, expect=False, **kw):
@@ -467,6 +489,7 @@ def test_kb_eval_end_to_end(tmp_path, settings):
     for q in run["questions"]:
         assert q["answer"]["answer"] and {"grade", "hit_at_3", "fact_recall", "citation_validity"} <= set(q["scores"])
     assert run["metrics"]["n"] == 4 and run["metrics"]["latency_p50"] > 0
+    assert 0 <= run["metrics"]["checker_precision"] <= 1  # the claims set's held-out half, beside model_share
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and "<script" not in html
     failing = [q["id"] for q in run["questions"] if q["scores"]["grade"] != CORRECT]

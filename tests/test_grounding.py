@@ -47,7 +47,9 @@ def test_comparison_retrieves_each_term(sample_engine):
 
 
 def test_faithful_sentence_is_kept_and_cited(sample_engine):
-    draft = "An MoE model sends each token to only a few experts, so only a fraction of its parameters is active."
+    # a shortening of the source sentence, with the abbreviation it introduces (kb/extractive.py); a paraphrase
+    # ('sends each token to only a few experts') falls back to the quote since issue 18
+    draft = "An MoE model activates only a few experts per token, so only a fraction of its parameters is active."
     hits, text, citations, checks, mode = draft_answer(sample_engine, MOE_Q, draft)
     assert mode == "generated"
     assert checks[0].action == "kept" and checks[0].citation == 1
@@ -81,7 +83,7 @@ def test_degenerate_drafts_fall_back_to_quotes(sample_engine, draft):
 
 
 def test_model_marks_are_replaced_by_computed_citations(sample_engine):
-    draft = "A router scores the experts for each token [7]. The weather is sunny today [1]."
+    draft = "A small router scores the experts for each token [7]. The weather is sunny today [1]."
     _, text, citations, checks, _ = draft_answer(sample_engine, MOE_Q, draft)
     assert "[7]" not in text and "sunny" not in text
     assert checks[0].action == "kept" and checks[1].action == "dropped"
@@ -133,7 +135,7 @@ def test_passage_label_echo_is_stripped_and_the_claim_checked(sample_engine, twi
     label = f"{hits[0].chunk.title} - {hits[0].chunk.section}"
     if twice:  # 'Title - Section: Other section: claim', seen with llama.cpp drafts
         label = f"{label}: {next(h.chunk.section for h in hits if h.chunk.section != hits[0].chunk.section)}"
-    draft = f"{label}: An MoE model sends each token to only a few experts."
+    draft = f"{label}: An MoE model activates only a few experts per token."
     _, text, _, checks, mode = draft_answer(sample_engine, MOE_Q, draft)
     assert checks[0].action == "kept" and checks[0].text.startswith("An MoE model"), checks[0]
     assert label not in text.split("\u201c")[0]
@@ -226,10 +228,12 @@ def test_a_draft_that_keeps_little_of_its_source_sentence_is_dropped(sample_engi
     draft = "You should use an embedding model for applications that answer users."
     args = (q, draft, hits, checker, question_terms(q), sample_engine.settings.min_support)
     loose = compose(*args)
-    assert loose.checks[0].action == "kept"  # support alone lets it through
+    # similarity and word overlap alone let it through (before issue 18; then min_coverage caught it); it is
+    # no shortening of one source sentence, so kb/extractive.py drops it whatever min_coverage says
+    assert loose.checks[0].action == "dropped", loose.checks[0]
     strict = compose(*args, min_coverage=sample_engine.settings.min_coverage)
     text, checks = strict.text, strict.checks
-    assert checks[0].action == "dropped" and "keeps only" in checks[0].reason, checks[0]
+    assert checks[0].action == "dropped", checks[0]
     assert "embedding model for applications" not in text and "instruct model" in text
 
 
