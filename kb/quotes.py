@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from kb.passages import SourceSentence, with_context
@@ -25,11 +26,28 @@ class QuoteWeights:
     heading: float = 0.15  # times the question/heading overlap: quote-only key-fact recall 0.870 -> 0.878 (sample),
     # 0.884 -> 0.905 (seed pages)
     definition: float = 0.08  # a definition-shaped sentence ('X is ...') when the question names a term
+    other_page: float = 0.12  # penalty of a sentence from a page below the top one: it must earn its place
+    specific: float = 0.25  # times the share of the question's names the top page lacks ('Mixtral') in the sentence
+    number: float = 0.1  # a sentence with a number, for a question asking for one ('how many', 'context window')
     relevance: float = 0.75  # MMR: weight of a candidate's value
     redundancy: float = 0.25  # MMR: weight of its similarity to the quotes already picked
 
 
 WEIGHTS = QuoteWeights()
+QUOTE_PAGES = 3  # quotes may come from the pages of the first three hits (the page that answers may rank 2nd)
+NAME = re.compile(r"(?<!^)(?<![.?!] )\b(?:[A-Z][\w.-]*[A-Z0-9][\w.-]*|[A-Z][a-z]+[\w-]*|\w*\d\w*)\b")
+ASKS_NUMBER = re.compile(r"\b(?:how (?:many|much|long|big|large|fast|small)|what(?:'s| is| are)? (?:the )?"
+                         r"(?:size|number|count|length|limit|default|maximum|minimum|context (?:window|length))|"
+                         r"context (?:window|length)|how many)\b", re.I)
+DIGIT = re.compile(r"\d")
+
+
+def question_names(question: str) -> set[str]:
+    """The specific names a question is about: capitalised or digit-bearing words past its first
+    ('Mixtral', 'DeepSeek-V3', '8x7B'), as content words. A sentence holding them is about the
+    thing asked, not only its topic."""
+    found = " ".join(m.group(0) for m in NAME.finditer(question.strip()))
+    return set(content_words(found))
 
 
 
@@ -65,8 +83,12 @@ def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 
                 weights: QuoteWeights = WEIGHTS) -> list[SourceSentence]:
     """Source sentences that together answer the question best.
 
-    Candidates come from the top-ranked page only (one page per term for "X vs Y"
-    questions), so quotes never drift to a page that merely mentions the topic.
+    Candidates come from the pages of the first QUOTE_PAGES hits: the top-ranked page
+    (one per term for "X vs Y") is preferred, and a sentence from a lower page pays
+    `other_page` unless its evidence earns it back: the question's specific names
+    ('Mixtral'), a number when one is asked for. So "what is Mixtral's context window?"
+    quotes the sentence with Mixtral's number over a glossary's generic definition of
+    a context window, and quotes never drift to a page that merely mentions the topic.
     Sentences are picked by maximal marginal relevance: similarity to the
     question, nudged towards higher-ranked passages, definition-shaped sentences
     and sections whose heading reads like the question, minus redundancy with
@@ -80,7 +102,8 @@ def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 
     for hit in checker.hits:
         if hit.chunk.source not in pages:
             pages.append(hit.chunk.source)
-    keep = set(pages[:max(1, len(terms))])
+    top = set(pages[:max(1, len(terms))])
+    keep = set(pages[:max(QUOTE_PAGES, len(terms))])
     n = max(1, len(checker.hits))
     index = {id(src): i for i, src in enumerate(checker.sources)}
     pool = [(sim, src) for sim, src in ranked
@@ -88,11 +111,23 @@ def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 
     overlap = _question_overlap(question, checker, [src for _, src in pool])
     qwords = set(content_words(question))
     heading = [_heading_match(qwords, hit.chunk.section) for hit in checker.hits]  # once per passage
+    # names the top page never mentions: the evidence that another page is the one that answers
+    names = question_names(question) - {w for h in checker.hits if h.chunk.source in top
+                                        for w in content_words(h.chunk.embed_text())}
+    asks_number = bool(ASKS_NUMBER.search(question))
     candidates = []
     for (sim, src), lex in zip(pool, overlap, strict=True):
+        chunk = checker.hits[src.hit_index].chunk
         bonus = w.rank * (n - src.hit_index) / n + w.lexical * lex + w.heading * heading[src.hit_index]
         if terms and DEFINITION_SENTENCE.match(src.text):
             bonus += w.definition
+        if chunk.source not in top:
+            bonus -= w.other_page
+        if names:
+            held = set(content_words(f"{src.match_text} {chunk.section}"))
+            bonus += w.specific * len(names & held) / len(names)
+        if asks_number and DIGIT.search(src.match_text):
+            bonus += w.number
         candidates.append((sim + bonus, src))
     chosen: list[SourceSentence] = list(exclude)
     picked: list[SourceSentence] = []

@@ -467,3 +467,22 @@ def test_realdocs_rst_glossary_terms_route_to_their_entry(realdocs_store, embedd
         if top.id != abbreviations.id and "Acronyms" not in top.section:
             missed[short] = f"{top.title} - {top.section}"
     assert not missed, missed
+
+
+def test_realdocs_markdown_glossary_entries_route_to_their_entry(realdocs_store, embedder):
+    """Every entry of the Markdown glossary (headings like '### Block (KV Block)'), asked "what is X"
+    by its name and by each other name, retrieves that entry's chunk first."""
+    from kb.retrieve import Corpus, Retriever
+
+    s, store, _ = realdocs_store
+    glossary = [c for c in store.all_chunks() if c.source.endswith("inferencesim__glossary.md")]
+    names = {name: c.id for c in glossary for name in str(c.metadata.get("entries", "")).split("; ") if name}
+    headings = {c.section for c in glossary if c.section.startswith(tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))}
+    assert len(names) >= 60 and len(headings) >= 50, (len(names), len(headings))  # every '###' entry is tagged
+    retriever = Retriever(store, embedder, Corpus.load(store, s.cache_dir), candidates=s.candidates)
+    missed = {}
+    for name, chunk_id in names.items():
+        top = retriever.retrieve(f"what is {name}?", k=3)[0].chunk
+        if top.id != chunk_id:
+            missed[name] = f"{top.source.rsplit('/', 1)[-1]} - {top.section}"
+    assert not missed, missed
