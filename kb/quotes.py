@@ -84,9 +84,10 @@ def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 
     """Source sentences that together answer the question best.
 
     Candidates come from the pages of the first QUOTE_PAGES hits: the top-ranked page
-    (one per term for "X vs Y") is preferred, and a sentence from a lower page pays
-    `other_page` unless its evidence earns it back: the question's specific names
-    ('Mixtral'), a number when one is asked for. So "what is Mixtral's context window?"
+    (one per term for "X vs Y") is preferred; a sentence from a lower page is a
+    candidate only with evidence the top page lacks (the question's specific names,
+    'Mixtral', that the top page never mentions; a number when one is asked for), and
+    pays `other_page`. So "what is Mixtral's context window?"
     quotes the sentence with Mixtral's number over a glossary's generic definition of
     a context window, and quotes never drift to a page that merely mentions the topic.
     Sentences are picked by maximal marginal relevance: similarity to the
@@ -121,12 +122,15 @@ def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 
         bonus = w.rank * (n - src.hit_index) / n + w.lexical * lex + w.heading * heading[src.hit_index]
         if terms and DEFINITION_SENTENCE.match(src.text):
             bonus += w.definition
+        held = names & set(content_words(f"{src.match_text} {chunk.section}")) if names else set()
+        number = asks_number and bool(DIGIT.search(src.match_text))
         if chunk.source not in top:
+            if not held and not number:
+                continue  # a lower page offers only what the top page has: it would dilute the answer
             bonus -= w.other_page
         if names:
-            held = set(content_words(f"{src.match_text} {chunk.section}"))
-            bonus += w.specific * len(names & held) / len(names)
-        if asks_number and DIGIT.search(src.match_text):
+            bonus += w.specific * len(held) / len(names)
+        if number:
             bonus += w.number
         candidates.append((sim + bonus, src))
     chosen: list[SourceSentence] = list(exclude)
