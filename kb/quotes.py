@@ -107,26 +107,33 @@ def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 
     keep = set(pages[:max(QUOTE_PAGES, len(terms))])
     n = max(1, len(checker.hits))
     index = {id(src): i for i, src in enumerate(checker.sources)}
-    pool = [(sim, src) for sim, src in ranked
-            if checker.hits[src.hit_index].chunk.source in keep and src not in exclude]
-    overlap = _question_overlap(question, checker, [src for _, src in pool])
+    # names the top page never mentions: the evidence that another page is the one that answers
+    names = question_names(question) - {word for h in checker.hits if h.chunk.source in top
+                                        for word in content_words(h.chunk.embed_text())}
+    asks_number = bool(ASKS_NUMBER.search(question))
+
+    def evidence(src: SourceSentence) -> tuple[set[str], bool]:
+        chunk = checker.hits[src.hit_index].chunk
+        held = names & set(content_words(f"{src.match_text} {chunk.section}")) if names else set()
+        return held, asks_number and bool(DIGIT.search(src.match_text))
+
+    pool = []
+    for sim, src in ranked:
+        source = checker.hits[src.hit_index].chunk.source
+        if source not in keep or src in exclude:
+            continue
+        held, number = evidence(src)
+        if source in top or held or number:  # a lower page offering only what the top page has would dilute
+            pool.append((sim, src, held, number))
+    overlap = _question_overlap(question, checker, [src for _, src, _, _ in pool])
     qwords = set(content_words(question))
     heading = [_heading_match(qwords, hit.chunk.section) for hit in checker.hits]  # once per passage
-    # names the top page never mentions: the evidence that another page is the one that answers
-    names = question_names(question) - {w for h in checker.hits if h.chunk.source in top
-                                        for w in content_words(h.chunk.embed_text())}
-    asks_number = bool(ASKS_NUMBER.search(question))
     candidates = []
-    for (sim, src), lex in zip(pool, overlap, strict=True):
-        chunk = checker.hits[src.hit_index].chunk
+    for (sim, src, held, number), lex in zip(pool, overlap, strict=True):
         bonus = w.rank * (n - src.hit_index) / n + w.lexical * lex + w.heading * heading[src.hit_index]
         if terms and DEFINITION_SENTENCE.match(src.text):
             bonus += w.definition
-        held = names & set(content_words(f"{src.match_text} {chunk.section}")) if names else set()
-        number = asks_number and bool(DIGIT.search(src.match_text))
-        if chunk.source not in top:
-            if not held and not number:
-                continue  # a lower page offers only what the top page has: it would dilute the answer
+        if checker.hits[src.hit_index].chunk.source not in top:
             bonus -= w.other_page
         if names:
             bonus += w.specific * len(held) / len(names)
