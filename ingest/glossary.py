@@ -143,7 +143,8 @@ def _unique(items: list[str]) -> list[str]:
 
 GLOSSARY_PAGE = re.compile(r"\b(?:glossary|glossaries|terminology|terms\s+and\s+definitions)\b", re.I)
 MD_HEADING = re.compile(r"^(#{2,6})\s+(.+?)\s*#*\s*$")
-BOLD_TERM = re.compile(r"^\s*(?:[-*+]\s+)?(?:\*\*|__)([^*_\n]{1,80}?)(?:\*\*|__)\s*(?::\s*|\s+[-\u2013\u2014]\s+|:?\s*$)(.*)$")
+BOLD_TERM = re.compile(r"^\s*(?:[-*+]\s+)?(?:\*\*|__)([^*_\n]{1,80}?)(?:\*\*|__)"
+                       r"\s*(?::\s*|\s+[-\u2013\u2014]\s+|:?\s*$)(.*)$")
 DEF_LIST_ITEM = re.compile(r"^:\s+(\S.*)$")
 ENTRY_WORDS = 8  # an entry's name is a term, not a sentence
 MIN_ENTRIES = 3  # fewer is a page that happens to have a "Glossary" section, not a glossary
