@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ingest.boilerplate import Removed, strip_boilerplate
-from ingest.glossary import term_metadata
+from ingest.glossary import markdown_glossary, term_metadata
 from ingest.read import RawDoc
 from kb.types import Page
 
@@ -68,6 +68,8 @@ def clean_doc(raw: RawDoc) -> tuple[Page, list[Removed]]:
     title = title or _title_from_source(raw.source)
     meta = {k: v for k, v in front.items() if isinstance(v, FRONT_KEYS)}
     meta.update(term_metadata(title, front, text))
+    if not entries and raw.kind in ("md", "qmd"):
+        text, entries = markdown_glossary(title, raw.text, text)  # one term record per entry
     if entries:
         meta["glossary_entries"] = entries  # chunking tags each entry's chunk with its names
     page = Page(source=raw.source, title=title, text=text, kind=raw.kind, metadata=meta,

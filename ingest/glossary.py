@@ -131,3 +131,124 @@ def _unique(items: list[str]) -> list[str]:
             seen.add(key)
             out.append(item)
     return out
+
+
+# -- multi-term glossary pages ------------------------------------------------------------
+# One page, many entries (a Markdown "Glossary" with a heading, a bold term or a definition-list
+# term per entry). Each entry becomes a term record: chunking tags the chunk that holds it
+# (`entries` metadata, ingest/chunk.py) and retrieval routes "what is X" to that chunk. Only a
+# page whose title or first heading says it is a glossary qualifies: a tutorial whose sections
+# are named after terms ("Chat templates", "Applying the template") defines none of them, and
+# tagging its sections would route term questions to steps of a walkthrough.
+
+GLOSSARY_PAGE = re.compile(r"\b(?:glossary|glossaries|terminology|terms\s+and\s+definitions)\b", re.I)
+MD_HEADING = re.compile(r"^(#{2,6})\s+(.+?)\s*#*\s*$")
+BOLD_TERM = re.compile(r"^\s*(?:[-*+]\s+)?(?:\*\*|__)([^*_\n]{1,80}?)(?:\*\*|__)"
+                       r"\s*(?::\s*|\s+[-\u2013\u2014]\s+|:?\s*$)(.*)$")
+DEF_LIST_ITEM = re.compile(r"^:\s+(\S.*)$")
+ENTRY_WORDS = 8  # an entry's name is a term, not a sentence
+MIN_ENTRIES = 3  # fewer is a page that happens to have a "Glossary" section, not a glossary
+
+
+def is_glossary_page(title: str, text: str) -> bool:
+    h1 = next((m.group(1) for m in H1.finditer(text)), "")
+    return bool(GLOSSARY_PAGE.search(title) or GLOSSARY_PAGE.search(h1))
+
+
+def markdown_glossary(title: str, raw: str, text: str) -> tuple[str, list[list[str]]]:
+    """(text, entries) of a Markdown glossary page; (text, []) for any other page.
+
+    `raw` is the Markdown before cleaning (bold marks still there), `text` the cleaned page.
+    Entries come from the layout the page uses:
+    - headings: the most common heading level below the title, when at least MIN_ENTRIES
+      headings of that level are short names ('### Block (KV Block)'); a definition-list or
+      bold-term layout wins when it has more entries;
+    - bold-term paragraphs ('**Term**: definition', '- **Term** - definition') and definition
+      lists ('Term' then ': definition'): rewritten as 'Term: definition' lines, the shape
+      chunking tags (ingest/chunk.py) and a quote reads well in.
+    Each entry is [shown name, name, other names...]: 'Block (KV Block)' gives 'Block' and 'KV Block'.
+    """
+    if not is_glossary_page(title, text):
+        return text, []
+    heads = _heading_entries(text)
+    lines, inline = _inline_entries(raw, text)
+    if len(inline) >= max(MIN_ENTRIES, len(heads)):
+        return lines, inline
+    return text, heads
+
+
+def _heading_entries(text: str) -> list[list[str]]:
+    found = [(len(m.group(1)), m.group(2)) for m in map(MD_HEADING.match, _prose_lines(text)) if m]
+    levels = [lvl for lvl, name in found if _entry_name(name)]
+    if not levels:
+        return []
+    level = max(set(levels), key=levels.count)
+    names = [name for lvl, name in found if lvl == level and _entry_name(name)]
+    return [entry_names(n) for n in names] if len(names) >= MIN_ENTRIES else []
+
+
+def _inline_entries(raw: str, text: str) -> tuple[str, list[list[str]]]:
+    """Bold-term and definition-list entries, the cleaned text rewritten to 'Term: definition' lines."""
+    bold = {}
+    for line in _prose_lines(raw):
+        m = BOLD_TERM.match(line)
+        if m and _entry_name(m.group(1)) and m.group(2).strip():
+            bold[" ".join(m.group(1).split()).strip(" :")] = True
+    out: list[str] = []
+    entries: list[list[str]] = []
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        nxt = next((x for x in lines[i + 1:i + 3] if x.strip()), "")
+        d = DEF_LIST_ITEM.match(nxt.strip())
+        if d and _entry_name(line.strip()) and not MD_HEADING.match(line):
+            name = line.strip()
+            defs = []
+            i += 1
+            while i < len(lines) and (not lines[i].strip() or DEF_LIST_ITEM.match(lines[i].strip())):
+                m = DEF_LIST_ITEM.match(lines[i].strip())
+                if m:
+                    defs.append(m.group(1))
+                i += 1
+            entries.append(entry_names(name))
+            out += [f"{name}: {' '.join(defs)}", ""]
+            continue
+        stripped = re.sub(r"^\s*[-*+]\s+", "", line)
+        for name in bold:
+            if stripped.startswith(name):
+                rest = stripped[len(name):]
+                m = re.match(r"^\s*(?::\s*|[-\u2013\u2014]\s+)(\S.*)$", rest)
+                if m:
+                    entries.append(entry_names(name))
+                    line = f"{name}: {m.group(1)}"
+                    break
+        out.append(line)
+        i += 1
+    return "\n".join(out), entries
+
+
+def _prose_lines(text: str) -> list[str]:
+    out, fence = [], False
+    for line in text.splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            fence = not fence
+        elif not fence:
+            out.append(line)
+    return out
+
+
+def _entry_name(name: str) -> bool:
+    """A term, not a sentence or a step: few words, no sentence end, not a question or a guide title."""
+    name = name.strip()
+    bare = re.sub(r"\([^()]*\)", "", name).strip()
+    return (bool(bare) and len(bare.split()) <= ENTRY_WORDS and not re.search(r"[.!?;]$|:$", name)
+            and not GUIDE_TITLE.match(bare) and not GLOSSARY_PAGE.search(bare))
+
+
+def entry_names(shown: str) -> list[str]:
+    """[shown, name, other names...]: 'E2E (End-to-End Latency)' -> E2E, End-to-End Latency."""
+    shown = shown.strip()
+    name, alias = _split_paren(" ".join(shown.split()))
+    names = [n.strip(" `*_") for n in (name, *alias)]
+    return [shown] + list(dict.fromkeys(n for n in names if n))

@@ -87,11 +87,32 @@ def cite_draft(question: str, verdicts: list[Verdict], hits: list[Hit], checker:
     quotes = focus if focus is not None and not supported else best_quotes(checker, question, terms,
                                                                             limit=MAX_SENTENCES, exclude=supported)
     parts = list(kept)
-    for src in quotes:
-        n = book.cite(src, 1.0)
+    scores = quote_scores(question, quotes, checker)
+    for src, score in zip(quotes, scores, strict=True):
+        n = book.cite(src, score)
         parts.append(f"\u201c{src.text}\u201d [{n}]")
-        checks.append(SentenceCheck(src.text, "quoted", 1.0, n, "quoted from the source"))
+        checks.append(SentenceCheck(src.text, "quoted", round(score, 3), n, "quoted from the source"))
     return Composed(" ".join(parts), book.citations, checks, "generated" if kept else "quoted")
+
+
+def quote_scores(question: str, quotes: list[SourceSentence], checker: Checker) -> list[float]:
+    """A quote's score: its similarity to the question (how strongly it bears on what was asked).
+
+    A quote is its own support, so a support score would always be 1.0 and tell a reader
+    nothing; the similarity ranks a definition (~0.7) above a sentence that merely shares
+    the topic (~0.3). A quote joined with its neighbour (kb/passages.py `with_context`)
+    scores as its best part.
+    """
+    if not quotes:
+        return []
+    sims = {src.text: sim for sim, src in checker.ranked_sources(question)}
+    out = []
+    for src in quotes:
+        score = sims.get(src.text)
+        if score is None:
+            score = max((sim for text, sim in sims.items() if text in src.text), default=0.0)
+        out.append(max(0.0, min(1.0, score)))
+    return out
 
 
 def compose(question: str, raw: str, hits: list[Hit], checker: Checker, terms: list[str],

@@ -22,6 +22,7 @@ from kb.links import link_for
 from kb.prompt import build_messages
 from kb.quotes import MAX_SENTENCES, best_quotes
 from kb.retrieve import Corpus, Retriever, question_terms
+from kb.scope import Scope, judge
 from kb.settings import Settings
 from kb.store import Store
 from kb.text import sentences
@@ -117,6 +118,12 @@ class Engine:
         hits = self.retriever().retrieve(question, self.settings.top_k)
         return self.answer_from_hits(question, hits, time.perf_counter() - start, progress)
 
+    def scope(self, question: str, hits: list[Hit]) -> Scope:
+        """Whether the knowledge base covers the question: similarity, then word evidence (kb/scope.py)."""
+        s = self.settings
+        vocab = self.corpus() if hits and s.scope_relevance > s.min_relevance else None
+        return judge(question, hits, vocab, s.min_relevance, s.scope_relevance, s.missing_share)
+
     def wants_draft(self) -> bool:
         """`draft` setting: always / never, or auto: only from a runtime whose drafts the checker can keep.
 
@@ -142,8 +149,8 @@ class Engine:
         start = time.perf_counter()
         hits = without_injections(hits)  # page text is content: prompt-like paragraphs are never quoted
         timings = {"retrieve_s": round(retrieve_s, 3)}
-        best = max((h.dense for h in hits), default=0.0)
-        if not hits or best < self.settings.min_relevance:
+        scope = self.scope(question, hits)
+        if not scope.in_scope:
             timings.update(generate_s=0.0, total_s=round(retrieve_s + time.perf_counter() - start, 3))
             return refusal(question, hits, self.model_label, timings)
         # passages: the hits' quotable sentences, embedded once (the checker scores drafts against them)

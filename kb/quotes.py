@@ -26,11 +26,28 @@ class QuoteWeights:
     heading: float = 0.15  # times the question/heading overlap: quote-only key-fact recall 0.870 -> 0.878 (sample),
     # 0.884 -> 0.905 (seed pages)
     definition: float = 0.08  # a definition-shaped sentence ('X is ...') when the question names a term
+    other_page: float = 0.12  # penalty of a sentence from a page below the top one: it must earn its place
+    specific: float = 0.25  # times the share of the question's names the top page lacks ('Mixtral') in the sentence
+    number: float = 0.1  # a sentence with a number, for a question asking for one ('how many', 'context window')
     relevance: float = 0.75  # MMR: weight of a candidate's value
     redundancy: float = 0.25  # MMR: weight of its similarity to the quotes already picked
 
 
 WEIGHTS = QuoteWeights()
+QUOTE_PAGES = 3  # quotes may come from the pages of the first three hits (the page that answers may rank 2nd)
+NAME = re.compile(r"(?<!^)(?<![.?!] )\b(?:[A-Z][\w.-]*[A-Z0-9][\w.-]*|[A-Z][a-z]+[\w-]*|\w*\d\w*)\b")
+ASKS_NUMBER = re.compile(r"\b(?:how (?:many|much|long|big|large|fast|small)|what(?:'s| is| are)? (?:the )?"
+                         r"(?:size|number|count|length|limit|default|maximum|minimum|context (?:window|length))|"
+                         r"context (?:window|length)|how many)\b", re.I)
+DIGIT = re.compile(r"\d")
+
+
+def question_names(question: str) -> set[str]:
+    """The specific names a question is about: capitalised or digit-bearing words past its first
+    ('Mixtral', 'DeepSeek-V3', '8x7B'), as content words. A sentence holding them is about the
+    thing asked, not only its topic."""
+    found = " ".join(m.group(0) for m in NAME.finditer(question.strip()))
+    return set(content_words(found))
 
 
 
@@ -66,8 +83,13 @@ def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 
                 weights: QuoteWeights = WEIGHTS) -> list[SourceSentence]:
     """Source sentences that together answer the question best.
 
-    Candidates come from the top-ranked page only (one page per term for "X vs Y"
-    questions), so quotes never drift to a page that merely mentions the topic.
+    Candidates come from the pages of the first QUOTE_PAGES hits: the top-ranked page
+    (one per term for "X vs Y") is preferred; a sentence from a lower page is a
+    candidate only with evidence the top page lacks (the question's specific names,
+    'Mixtral', that the top page never mentions; a number when one is asked for), and
+    pays `other_page`. So "what is Mixtral's context window?"
+    quotes the sentence with Mixtral's number over a glossary's generic definition of
+    a context window, and quotes never drift to a page that merely mentions the topic.
     Sentences are picked by maximal marginal relevance: similarity to the
     question, nudged towards higher-ranked passages, definition-shaped sentences
     and sections whose heading reads like the question, minus redundancy with
@@ -81,19 +103,42 @@ def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 
     for hit in checker.hits:
         if hit.chunk.source not in pages:
             pages.append(hit.chunk.source)
-    keep = set(pages[:max(1, len(terms))])
+    top = set(pages[:max(1, len(terms))])
+    keep = set(pages[:max(QUOTE_PAGES, len(terms))])
     n = max(1, len(checker.hits))
     index = {id(src): i for i, src in enumerate(checker.sources)}
-    pool = [(sim, src) for sim, src in ranked
-            if checker.hits[src.hit_index].chunk.source in keep and src not in exclude]
-    overlap = _question_overlap(question, checker, [src for _, src in pool])
+    # names the top page never mentions: the evidence that another page is the one that answers
+    names = question_names(question) - {word for h in checker.hits if h.chunk.source in top
+                                        for word in content_words(h.chunk.embed_text())}
+    asks_number = bool(ASKS_NUMBER.search(question))
+
+    def evidence(src: SourceSentence) -> tuple[set[str], bool]:
+        chunk = checker.hits[src.hit_index].chunk
+        held = names & set(content_words(f"{src.match_text} {chunk.section}")) if names else set()
+        return held, asks_number and bool(DIGIT.search(src.match_text))
+
+    pool = []
+    for sim, src in ranked:
+        source = checker.hits[src.hit_index].chunk.source
+        if source not in keep or src in exclude:
+            continue
+        held, number = evidence(src)
+        if source in top or held or number:  # a lower page offering only what the top page has would dilute
+            pool.append((sim, src, held, number))
+    overlap = _question_overlap(question, checker, [src for _, src, _, _ in pool])
     qwords = set(content_words(question))
     heading = [_heading_match(qwords, hit.chunk.section) for hit in checker.hits]  # once per passage
     candidates = []
-    for (sim, src), lex in zip(pool, overlap, strict=True):
+    for (sim, src, held, number), lex in zip(pool, overlap, strict=True):
         bonus = w.rank * (n - src.hit_index) / n + w.lexical * lex + w.heading * heading[src.hit_index]
         if terms and DEFINITION_SENTENCE.match(src.text):
             bonus += w.definition
+        if checker.hits[src.hit_index].chunk.source not in top:
+            bonus -= w.other_page
+        if names:
+            bonus += w.specific * len(held) / len(names)
+        if number:
+            bonus += w.number
         candidates.append((sim + bonus, src))
     chosen: list[SourceSentence] = list(exclude)
     picked: list[SourceSentence] = []

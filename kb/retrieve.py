@@ -165,6 +165,20 @@ class Corpus:
         top = np.argpartition(-scores, k - 1)[:k]
         return [(self.ids[int(i)], float(scores[i])) for i in top[np.argsort(-scores[top])] if scores[i] > 0]
 
+    @property
+    def size(self) -> int:
+        return len(self.ids)
+
+    def document_frequency(self, word: str) -> int:
+        """How many passages hold this stemmed word (kb/scope.py: a question's key word no passage uses
+        is evidence it is out of scope). Read from the BM25 index: one column per word."""
+        vocab = getattr(self.bm25, "vocab_dict", None) or {}
+        col = vocab.get(word)
+        if col is None or not self.ids:
+            return 0
+        indptr = self.bm25.scores["indptr"]
+        return int(indptr[col + 1] - indptr[col])
+
     def bm25_search(self, query: str, k: int) -> list[tuple[Chunk, float]]:
         ranked = self.bm25_ranked(query, k)
         found = self.store.get_with_vectors([cid for cid, _ in ranked])

@@ -136,7 +136,15 @@ class Settings(BaseSettings):
                                  "(~200-token prompt) instead of each passage's first 90 words (~420 tokens).")
     candidates: int = Field(20, ge=1, description="Candidates each retriever returns before fusion.")
     min_relevance: float = Field(0.30, description="Refuse when the best passage's question similarity is below "
-                                 "this (calibrated on both eval sets: out-of-scope questions score <= 0.25, in-scope >= 0.36).")
+                                 "this (sample and seed sets: out-of-scope questions score <= 0.25, in-scope >= 0.36; "
+                                 "realdocs: in-scope >= 0.32).")
+    scope_relevance: float = Field(0.61, description="Below this best-passage similarity a question must also "
+                                   "have its words in the knowledge base, or kb refuses (kb/scope.py). On realdocs, "
+                                   "questions the pages do not cover score up to 0.60 and in-scope ones whose words "
+                                   "are partly missing 0.62 and up.")
+    missing_share: float = Field(0.2, ge=0.0, le=1.0, description="Refuse a question under scope_relevance when "
+                                 "this share of its IDF weight is on words no passage uses ('YOLOv8', 'diarization'; "
+                                 "out-of-scope realdocs questions 0.23-0.83). Only from 500 passages on.")
     min_support: float = Field(0.6, description="A generated sentence is kept only if a cited source sentence "
                                "supports it at least this much (faithful paraphrases score ~0.9; invented claims ~0.6 or "
                                "less, and clashes score 0).")

@@ -262,6 +262,46 @@ def test_front_matter_term_and_aliases_win():
     assert meta == {"term": "LoRA", "aliases": "low-rank adaptation, low-rank adapters"}
 
 
+# -- multi-term glossary pages (invented entries, laid out like real glossaries) ---------------
+
+def md_page(text: str, name: str = "glossary"):
+    from ingest.chunk import chunk_page
+
+    page = clean_doc(RawDoc(source=f"/docs/{name}.md", text=text, kind="md", modified="", content_hash=""))[0]
+    return page, {c.section: c.metadata.get("entries") for c in chunk_page(page) if c.metadata.get("entries")}
+
+
+def test_markdown_glossary_headings_become_entries_with_their_abbreviations():
+    page, tagged = md_page("# Terms & Glossary\n\nWords used on this site.\n\n"
+                           "### Sprocket Ratio (SR)\n\nHow many teeth the front wheel has per back tooth.\n\n"
+                           "### Idle Hum\n\nThe sound a resting widget makes.\n\n"
+                           "### Warp Core\n\nThe engine room's main power source.\n")
+    assert page.metadata["glossary_entries"][0] == ["Sprocket Ratio (SR)", "Sprocket Ratio", "SR"]
+    assert tagged == {"Sprocket Ratio (SR)": "Sprocket Ratio; SR", "Idle Hum": "Idle Hum", "Warp Core": "Warp Core"}
+
+
+def test_markdown_glossary_bold_terms_and_definition_lists_become_term_lines():
+    bold = md_page("# Glossary\n\n**Sprocket**: A toothed wheel.\n\n- **Idle hum** - The sound a resting "
+                   "widget makes.\n\n**Warp core** \u2014 The main power source.\n")[0]
+    assert "Sprocket: A toothed wheel." in bold.text and "Idle hum: The sound a resting widget makes." in bold.text
+    assert [e[0] for e in bold.metadata["glossary_entries"]] == ["Sprocket", "Idle hum", "Warp core"]
+    deflist, tagged = md_page("# Glossary\n\nSprocket\n: A toothed wheel.\n\nIdle hum\n: The sound a resting "
+                              "widget makes.\n\nWarp core (WC)\n: The main power source.\n")
+    assert "Warp core (WC): The main power source." in deflist.text and "\n: " not in deflist.text
+    assert ["Warp core (WC)", "Warp core", "WC"] in deflist.metadata["glossary_entries"]
+    assert "Sprocket" in next(iter(tagged.values()))
+
+
+def test_a_tutorial_with_term_headings_is_not_a_glossary():
+    page, tagged = md_page("# Chat templates\n\nIn this unit we build a chat bot step by step.\n\n"
+                           "## Chat templates\n\nFirst we load the tokenizer.\n\n## System messages\n\n"
+                           "Then we add a system message.\n\n## Tool use\n\nFinally we call a tool.\n", "unit-3")
+    assert "glossary_entries" not in page.metadata and tagged == {}
+    page, tagged = md_page("# Glossary\n\n## How to add a term\n\nOpen a pull request.\n\n"
+                           "## Why we keep one\n\nSo words mean one thing.\n")
+    assert tagged == {}  # guide-like headings are not terms, and two are not a glossary
+
+
 # -- formats ---------------------------------------------------------------------------------
 
 def test_html_keeps_headings_and_drops_scripts_nav_and_footer():

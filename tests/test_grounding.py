@@ -249,3 +249,74 @@ def test_focused_prompt_shows_only_the_quotable_sentences(sample_engine):
     assert all(src.text in focused for src in focus)
     assert len(focused.split()) < 0.6 * len(plain.split())
     assert focused.count("\n[") <= len(focus) and "[1] " in focused
+
+
+def _page_hit(text: str, source: str, title: str, dense: float = 0.6):
+    from kb.types import Chunk, Hit
+
+    return Hit(chunk=Chunk(id=source, text=text, source=source, title=title, section=title, position=0,
+                           page_hash="h", page_chunks=1, metadata={}), score=1.0, dense=dense)
+
+
+def test_the_page_with_the_asked_name_and_number_is_quoted_though_it_ranks_second(embedder):
+    """A glossary's generic definition ranks first; the page that names the model and gives its number
+    ranks second. Quotes come from the pages of the first hits, and the names and the number decide."""
+    from kb.quotes import best_quotes
+
+    glossary = _page_hit("A context window is the number of tokens a model can read at once. Longer windows "
+                         "cost more memory.", "/g.md", "Glossary")
+    model = _page_hit("Zephyrine 3x5Q is a sparse model from Example Labs. Zephyrine 3x5Q reads up to 48k tokens "
+                      "of context.", "/z.md", "Zephyrine models")
+    q = "What is Zephyrine 3x5Q's context window?"
+    quotes = best_quotes(Checker(embedder, [glossary, model]), q, question_terms(q), limit=1)
+    assert quotes[0].text == "Zephyrine 3x5Q reads up to 48k tokens of context."
+    # without the name, the top page keeps the quote: a lower page must earn its place
+    q = "What is a context window?"
+    quotes = best_quotes(Checker(embedder, [glossary, model]), q, question_terms(q), limit=1)
+    assert quotes[0].hit_index == 0
+
+
+def test_a_quotes_citation_score_is_its_similarity_to_the_question(embedder):
+    from kb.cite import cite_draft
+
+    hit = _page_hit("A sprocket is a toothed wheel that drives a chain. The factory painted its walls blue in "
+                    "spring.", "/s.md", "Sprocket")
+    checker = Checker(embedder, [hit])
+    q = "What is a sprocket?"
+    out = cite_draft(q, [], [hit], checker, ["sprocket"], None)
+    scores = [c.score for c in out.citations] + [c.support for c in out.checks]
+    assert out.citations and all(0.0 < s < 1.0 for s in scores), scores
+    by_text = {c.text: c.support for c in out.checks}
+    assert by_text.get("A sprocket is a toothed wheel that drives a chain.", 0) > by_text.get(
+        "The factory painted its walls blue in spring.", 0)
+
+
+class _Vocab:
+    """A stand-in for the BM25 index: word -> passages holding it."""
+
+    def __init__(self, df: dict[str, int], size: int) -> None:
+        self.df, self.size = df, size
+
+    def document_frequency(self, word: str) -> int:
+        return self.df.get(word, 0)
+
+
+def test_scope_refuses_a_moderately_close_question_whose_key_words_no_passage_uses():
+    from kb.scope import judge
+    from kb.text import content_words
+
+    hits = [_page_hit("Serving a model on a GPU.", "/s.md", "Serving", dense=0.45)]
+    known = {w: 40 for w in content_words("run serve model GPU fast frame second")}
+    vocab = _Vocab(known, size=2000)
+    args = dict(min_relevance=0.3, scope_relevance=0.61, missing_share=0.2)
+    out = judge("How do I run Quibblenet on a Frobulator board?", hits, vocab, **args)
+    assert not out.in_scope and set(out.missing_words) == {"quibblenet", "frobul", "board"}
+    assert judge("How do I serve a model on a GPU fast?", hits, vocab, **args).in_scope
+    # close enough: the words are not asked about
+    assert judge("How do I run Quibblenet?", [_page_hit("x", "/x.md", "X", dense=0.7)], vocab, **args).in_scope
+    # a small knowledge base lacks most English words: absence says nothing there, the floor decides
+    assert judge("How do I run Quibblenet?", hits, _Vocab(known, size=100), **args).in_scope
+    assert not judge("How do I run Quibblenet?", [_page_hit("x", "/x.md", "X", dense=0.2)], None, **args).in_scope
+    # a hyphenated compound counts as its parts: 'code-completion' is not an unknown word
+    vocab.df.update({w: 30 for w in content_words("code completion tool")})
+    assert judge("What should a code-completion tool do?", hits, vocab, **args).in_scope
