@@ -11,11 +11,13 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from ingest.boilerplate import Removed, strip_boilerplate
 from ingest.glossary import markdown_glossary, term_metadata
 from ingest.read import RawDoc
+from kb.render import printable
 from kb.types import Page
 
 FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(\n|\Z)", re.S)
@@ -48,6 +50,9 @@ TABLE_RULE = re.compile(r"^\s*\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)+\|?\s*$")
 
 def clean_doc(raw: RawDoc) -> tuple[Page, list[Removed]]:
     """The cleaned page and every line cleaning dropped (with its reason)."""
+    # terminal escape sequences and control characters are never content: gone before any parsing,
+    # so no chunk (and no quote) carries them and they cannot make a sentence look like code
+    raw = replace(raw, text=printable(raw.text.replace("\r\n", "\n").replace("\r", "\n")))
     entries: list[list[str]] = []
     if raw.kind == "html":
         title, text, front, removed = clean_html(raw.text)

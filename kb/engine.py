@@ -170,6 +170,9 @@ class Engine:
         verdicts = check_draft(question, raw, hits, checker, self.settings.min_support, self.settings.min_coverage)
         # cite: the kept sentences with their citations, then quotes of what they missed
         out = cite_draft(question, verdicts, hits, checker, terms, focus)
+        if not out.text.strip():  # nothing kept and nothing quotable (markup, code, filler): no answer to give
+            timings.update(generate_s=round(generate_s, 3), total_s=round(retrieve_s + time.perf_counter() - start, 3))
+            return refusal(question, hits, self.model_label, timings)
         chunks = {h.chunk.id: h.chunk for h in hits}
         for c in out.citations:  # the link a reader follows (kb/links.py)
             c.url = link_for(chunks[c.chunk_id], self.settings.source_urls) if c.chunk_id in chunks else ""

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from kb.text import GAP_MARK
 from tests.conftest import SAMPLE_CORPUS, SHARED_CORPUS
 from tests.helpers import Recorder, chat_completion, free_port, run_kb, wait_for
 
@@ -61,7 +62,7 @@ def test_ask_base_model_cites_base_model_page(sample_engine):
     assert sorted(ids) == list(range(1, len(ids) + 1))
     for c in answer.citations:  # every quote is verbatim from its passage
         chunk_text = " ".join(next(h.chunk.text for h in answer.hits if h.chunk.id == c.chunk_id).split())
-        for part in re.split(r"(?<=[.!?])\s+", c.quote):
+        for part in re.split(r"(?<=[.!?])\s+", GAP_MARK.sub(" ", c.quote)):  # " ... " marks a gap
             assert part.strip() in chunk_text
 
 
@@ -263,7 +264,7 @@ def test_chroma_server_mode(tmp_path, embedder):
 @pytest.mark.network
 def test_openai_compatible_endpoint(sample_store):
     """A stand-in endpoint drafts one supported and one invented sentence; only the first survives."""
-    draft = ("A base model is trained only to predict the next token. "
+    draft = ("A base model is a language model that has been trained only by pretraining. "
              "It was invented in 1987 by Zorblax Labs.")
 
     def handler(method, path, headers, body):
@@ -274,7 +275,7 @@ def test_openai_compatible_endpoint(sample_store):
     s, _, _ = sample_store
     with Recorder(handler) as server:
         env = {"KB_STORE": str(s.store), "KB_LLM_URL": f"{server.url}/v1", "KB_LLM_MODEL": "team-model"}
-        proc = run_kb("ask", "--json", "what is a base model?", env=env)
+        proc = run_kb("ask", "--json", "--explain", "what is a base model?", env=env)
         assert proc.returncode == 0, proc.stderr
         data = json.loads(proc.stdout)
         request = json.loads(server.calls[-1]["body"])
@@ -282,7 +283,8 @@ def test_openai_compatible_endpoint(sample_store):
     prompt = " ".join(m["content"] for m in request["messages"])
     assert "[1]" in prompt and "what is a base model?" in prompt
     assert "team-model" in data["model"]
-    assert "next token" in data["answer"] and "Zorblax" not in data["answer"]
+    assert data["explain"]["mode"] == "generated", data  # the shortening is kept as the model wrote it
+    assert "trained only by pretraining [1]." in data["answer"] and "Zorblax" not in data["answer"]
     assert data["citations"][0]["source"].endswith("base-model.md")
 
     def failing(method, path, headers, body):
