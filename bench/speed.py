@@ -224,13 +224,14 @@ def bench_warm(store: Path, runs: int) -> list[dict]:
                 if proc.poll() is not None or time.perf_counter() - t0 > 600:
                     raise SystemExit(f"kb serve ({label}) did not start")
                 time.sleep(0.2)
-            url = json.loads(state.read_text())["url"]
+            serve_state = json.loads(state.read_text())
+            url, token = serve_state["url"], serve_state.get("token", "")
             start_s = time.perf_counter() - t0
-            ask_daemon(url, QUESTION, False)  # first answer warms caches
+            ask_daemon(url, QUESTION, False, token=token)  # first answer warms caches
             walls, toks, gens = [], [], []
             for i in range(runs):
                 t0 = time.perf_counter()
-                reply = ask_daemon(url, questions[i % len(questions)], False)
+                reply = ask_daemon(url, questions[i % len(questions)], False, token=token)
                 walls.append(time.perf_counter() - t0)
                 toks.append(reply["json"]["timings"].get("tokens", 0))
                 gens.append(reply["json"]["timings"].get("generate_s", 0))
@@ -243,7 +244,7 @@ def bench_warm(store: Path, runs: int) -> list[dict]:
             rss0 = _rss_mb(proc.pid)
             t0 = time.perf_counter()
             with ThreadPoolExecutor(20) as pool:
-                got = list(pool.map(lambda q, u=url: ask_daemon(u, q, False), questions * 5))
+                got = list(pool.map(lambda q, u=url, t=token: ask_daemon(u, q, False, token=t), questions * 5))
             burst_s = time.perf_counter() - t0
             rows.append({"config": label, "start_s": round(start_s, 1), "p50_s": p50(walls),
                          "max_s": round(max(walls), 2), "tokens_p50": statistics.median(toks), "tokens_max": max(toks),
