@@ -119,10 +119,10 @@ class Engine:
         return self.answer_from_hits(question, hits, time.perf_counter() - start, progress)
 
     def scope(self, question: str, hits: list[Hit]) -> Scope:
-        """Whether the knowledge base covers the question: similarity, then word evidence (kb/scope.py)."""
+        """Whether the knowledge base covers the question: similarity, word evidence, fact evidence (kb/scope.py)."""
         s = self.settings
         vocab = self.corpus() if hits and s.scope_relevance > s.min_relevance else None
-        return judge(question, hits, vocab, s.min_relevance, s.scope_relevance, s.missing_share)
+        return judge(question, hits, vocab, s.min_relevance, s.scope_relevance, s.missing_share, s.fact_share)
 
     def wants_draft(self) -> bool:
         """`draft` setting: always / never, or auto: only from a runtime whose drafts the checker can keep.

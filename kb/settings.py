@@ -145,6 +145,11 @@ class Settings(BaseSettings):
     missing_share: float = Field(0.2, ge=0.0, le=1.0, description="Refuse a question under scope_relevance when "
                                  "this share of its IDF weight is on words no passage uses ('YOLOv8', 'diarization'; "
                                  "out-of-scope realdocs questions 0.23-0.83). Only from 500 passages on.")
+    fact_share: float = Field(0.15, ge=0.0, le=1.0, description="Refuse a question under scope_relevance that names "
+                              "something few passages mention ('Mixtral 8x7B') when no 3-sentence window holding the "
+                              "name holds this share of the IDF weight of its other words ('context window'; "
+                              "kb/scope.py). Realdocs: in-scope questions 0.18 and up, the uncovered ones 0-0.11. "
+                              "Only from 500 passages on.")
     min_support: float = Field(0.6, description="A generated sentence is kept only if a cited source sentence "
                                "supports it at least this much (faithful paraphrases score ~0.9; invented claims ~0.6 or "
                                "less, and clashes score 0).")

@@ -141,6 +141,33 @@ def content_words(text: str) -> list[str]:
     return out
 
 
+def name_phrases(text: str) -> list[list[str]]:
+    """The names a question is about, each as the content words of one run of adjacent name-shaped
+    tokens: 'What is Mixtral 8x7B's context window?' -> [['mixtral', '8x7b']]. A token is
+    name-shaped when it is capitalised after the first word, has a capital inside ('DeepSeek',
+    'vLLM') or mixes letters and digits ('8x7B', 'V3'); the first word counts only by the last two
+    signs, since every question starts with a capital (kb/scope.py: a named thing and its attribute)."""
+    runs: list[list[str]] = []
+    current: list[str] = []
+    for i, token in enumerate(WORD.findall(text)):
+        token = re.sub(r"['\u2019]s$", "", token)
+        parts = [p for p in token.split("-") if len(p) > 1]
+        if any(_name_shaped(p, first=i == 0) for p in parts):
+            current += [w for p in parts for w in content_words(p)]
+        elif current:
+            runs.append(current)
+            current = []
+    if current:
+        runs.append(current)
+    return [run for run in runs if run]
+
+
+def _name_shaped(part: str, first: bool) -> bool:
+    inner_capital = any(c.isupper() for c in part[1:])
+    letters_and_digits = any(c.isdigit() for c in part) and any(c.isalpha() for c in part)
+    return inner_capital or letters_and_digits or (part[0].isupper() and not first)
+
+
 def tokens_for_bm25(text: str) -> list[str]:
     return content_words(text)
 

@@ -645,22 +645,66 @@ def test_realdocs_markdown_glossary_entries_route_to_their_entry(realdocs_store,
 
 
 def test_realdocs_refusal_calibration_holds_on_the_set(realdocs_store, embedder):
-    """kb/scope.py on the real pages: the out-of-scope questions whose words the pages lack are refused,
-    and no more than 3% of the answerable ones. The three whose every word occurs in the pages
-    (Mixtral's context window and expert count, Mamba) are known misses, listed so a fix shows."""
+    """kb/scope.py on the real pages: the out-of-scope questions are refused, and no more than 3% of the
+    answerable ones. Mixtral's context window and Mamba's state-space layer use only words the pages
+    have; the fact test refuses them (the name never meets the asked attribute). Mixtral's expert count
+    is the known miss: a glossary sentence on routing tokens to experts sits next to one naming Mixtral."""
     from eval.cases import load_set
     from kb.engine import Engine
 
     s, store, _ = realdocs_store
     engine = Engine(s, store=store, embedder=embedder)
     cases = load_set(ROOT / "eval" / "sets" / "realdocs.yaml").cases
-    known_misses = {"Mixtral", "Mamba"}
+    known_misses = {"How many experts does Mixtral route each token to?"}
     wrong_refusals, answered = [], []
     for case in cases:
         scope = engine.scope(case.question, engine.search(case.question))
-        if case.refuse and scope.in_scope and not any(m in case.question for m in known_misses):
+        if case.refuse and scope.in_scope and case.question not in known_misses:
             answered.append(case.question)
         if not case.refuse and not scope.in_scope:
             wrong_refusals.append((case.question, scope.reason))
     assert not answered, answered
     assert len(wrong_refusals) <= 0.03 * sum(not c.refuse for c in cases), wrong_refusals
+
+
+# Near-topic probes for the fact test, written for it (not eval items): a model or benchmark the pages
+# name, with an attribute they never state about it (grep over ../shared/realdocs: Mathstral, Pixtral
+# and Mixtral 8x7B appear only in download tables, links and commands; no MMLU row for Mixtral; no
+# context length, licence, tokens or languages next to Mathstral, Codestral Mamba, Nemo or Codestral 22B),
+# and the same shape where a page does state it (a context-length table, a model-card table, a
+# licence note, the Ollama FAQ, the DeepSeek-V3 and Mistral READMEs).
+FACT_PROBES_OUT = [
+    "What is Mathstral 7B's context length?", "What context window does Pixtral 12B support?",
+    "How many experts does Mixtral 8x22B activate for each token?", "How many attention heads does DeepSeek-V3 have?",
+    "How much GPU memory does Mistral Large 2 need?", "Which programming languages does Codestral 22B support?",
+    "In what year was llama.cpp founded?", "What MMLU score does Mixtral 8x7B get?",
+    "How many tokens was Mistral Nemo trained on?", "What is the vocabulary size of Mathstral's tokenizer?",
+    "How many GPU hours did Mixtral 8x7B's pre-training take?", "What is Codestral Mamba's context length?",
+    "Which license does Mathstral use?",
+]
+FACT_PROBES_IN = [
+    "What is Mistral Nemo 12B's context length?", "What context window does Codestral support?",
+    "How many parameters does DeepSeek-V3 activate for each token?", "What is DeepSeek-V3's context length?",
+    "How many GPUs does the 12B Mistral Nemo model need?", "Can Mixtral 8x22B run on a single GPU?",
+    "Who founded llama.cpp?", "What MMLU score does DeepSeek-V3 get?",
+    "How many tokens was DeepSeek-V3 pre-trained on?", "What vocabulary size does Mixtral 8x22B v0.3 have?",
+    "How many GPU hours did DeepSeek-V3's pre-training take?", "What embedding dimension does mistral-embed produce?",
+    "Which port does Ollama listen on by default?", "Which license does Codestral 22B use?",
+]
+
+
+def test_realdocs_fact_test_on_near_topic_probes(realdocs_store, embedder):
+    """The fact test beyond the eval set's three questions: no probe the pages answer is refused, and
+    the probes whose attribute is never stated next to a rarely named model are (6 of 13 at calibration:
+    the others name a topic many pages use, score above scope_relevance, or meet a stray attribute word
+    near the name, e.g. "tokens" near "Nemo" in a tokenizer snippet)."""
+    from kb.engine import Engine
+
+    s, store, _ = realdocs_store
+    engine = Engine(s, store=store, embedder=embedder)
+    verdicts = {q: engine.scope(q, engine.search(q)) for q in FACT_PROBES_OUT + FACT_PROBES_IN}
+    assert not [q for q in FACT_PROBES_IN if not verdicts[q].in_scope], \
+        {q: verdicts[q].reason for q in FACT_PROBES_IN if not verdicts[q].in_scope}
+    refused = [q for q in FACT_PROBES_OUT if not verdicts[q].in_scope]
+    assert len(refused) >= 6, refused
+    assert "What is Mathstral 7B's context length?" in refused and "Which license does Mathstral use?" in refused

@@ -300,6 +300,9 @@ class _Vocab:
     def document_frequency(self, word: str) -> int:
         return self.df.get(word, 0)
 
+    def bm25_search(self, query: str, k: int) -> list:
+        return []  # the retrieved hits are the passages these tests give
+
 
 def test_scope_refuses_a_moderately_close_question_whose_key_words_no_passage_uses():
     from kb.scope import judge
@@ -320,3 +323,50 @@ def test_scope_refuses_a_moderately_close_question_whose_key_words_no_passage_us
     # a hyphenated compound counts as its parts: 'code-completion' is not an unknown word
     vocab.df.update({w: 30 for w in content_words("code completion tool")})
     assert judge("What should a code-completion tool do?", hits, vocab, **args).in_scope
+
+
+def test_name_phrases_are_runs_of_name_shaped_words():
+    from kb.text import name_phrases
+
+    assert name_phrases("What is Mixtral 8x7B's context window?") == [["mixtral", "8x7b"]]
+    assert name_phrases("How is Medusa different from EAGLE?") == [["medusa"], ["eagl"]]
+    assert name_phrases("How many parameters does DeepSeek-V3 activate?") == [["deepseek", "v3"]]
+    assert name_phrases("TTFT vs TPOT: what does each measure?") == [["ttft"], ["tpot"]]
+    assert name_phrases("What is a context window?") == []  # the first word's capital is the sentence's
+
+
+def test_scope_refuses_a_named_thing_whose_asked_attribute_no_passage_states_next_to_it():
+    """Every word occurs, but the name and the attribute never meet: a download table names the model,
+    a glossary defines the attribute. A passage that states the fact within three sentences keeps it."""
+    from kb.scope import judge
+    from kb.text import content_words
+
+    table = _page_hit("Zorblax 9x2Q downloads from the mirror. Its checksum is listed.", "/dl.md", "Downloads",
+                      dense=0.45)
+    glossary = _page_hit("A context window is how many tokens a model reads at once.", "/g.md", "Context window",
+                         dense=0.5)
+    df = {w: 60 for w in content_words("context window token model read download mirror checksum list hour take")}
+    df.update({w: 3 for w in content_words("zorblax 9x2q")})
+    vocab = _Vocab(df, size=2000)
+    args = dict(min_relevance=0.3, scope_relevance=0.61, missing_share=0.2, fact_share=0.15)
+    q = "What is Zorblax 9x2Q's context window?"
+    out = judge(q, [glossary, table], vocab, **args)
+    assert not out.in_scope and out.fact == 0.0 and "zorblax 9x2q" in out.reason
+    # the attribute two sentences after the name is still stated about it
+    card = _page_hit("Zorblax 9x2Q is a small model. It was released in spring. It reads a context window of "
+                     "48k tokens.", "/card.md", "Zorblax", dense=0.5)
+    out = judge(q, [glossary, table, card], vocab, **args)
+    assert out.in_scope and out.fact == 1.0
+    # four sentences apart is no longer one statement
+    far = _page_hit("Zorblax 9x2Q is a small model. It was released in spring. It runs on laptops. Its files are "
+                    "small. A context window is a limit.", "/far.md", "Zorblax", dense=0.5)
+    assert not judge(q, [glossary, table, far], vocab, **args).in_scope
+    # a name most pages use is a topic, not one thing: no fact test
+    df.update({w: 300 for w in content_words("zorblax 9x2q")})
+    assert judge(q, [glossary, table], vocab, **args).fact is None
+    # close enough, or a small knowledge base: the test does not apply
+    df.update({w: 3 for w in content_words("zorblax 9x2q")})
+    assert judge(q, [_page_hit("x", "/x.md", "X", dense=0.7), table], vocab, **args).in_scope
+    assert judge(q, [glossary, table], _Vocab(df, size=100), **args).in_scope
+    # a question that names nothing has no anchor
+    assert judge("How many hours does a download take?", [table], vocab, **args).fact is None
