@@ -142,7 +142,12 @@ def question_subject(question: str) -> tuple[set[str], str]:
 def is_about(subject: set[str], text: str) -> bool:
     """Whether the sentence's own subject is the question's: a question about the router is answered by a
     sentence on the router, not by one on the experts that mentions the router's scores."""
-    words = _words(opening(text))
+    return _holds(subject, opening(text))
+
+
+def _holds(subject: set[str], text: str) -> bool:
+    """Whether `text` holds all of the subject's words, or its initials ('MoE')."""
+    words = _words(text)
     plain = {w for w in subject if not w.startswith("|")}
     short = {w[1:] for w in subject if w.startswith("|")}
     return bool(plain) and (plain <= words or bool(short & words))
@@ -170,7 +175,7 @@ def definition_fit(term_or_subject: str | set[str], text: str) -> int:
     def names(subject: str) -> bool:
         if isinstance(term_or_subject, str):
             return _names(term_or_subject, subject)
-        return bool(term_or_subject) and term_or_subject <= _words(subject) | _words(subject.replace("-", " "))
+        return _holds(term_or_subject, subject)
 
     m = DEFINES.match(text)
     if m and names(m.group("subject")):
@@ -183,14 +188,20 @@ def definition_fit(term_or_subject: str | set[str], text: str) -> int:
     return 0
 
 
+def _instructs(verb: str, text: str) -> bool:
+    """Whether the sentence is an instruction: it opens (after a 'For X, ' or 'When X, ') with the asked
+    verb or a usual one ('use', 'choose', 'avoid', 'do not')."""
+    first = re.sub(r"^(?:for|in|when|if)\b[^,]{0,80},\s*", "", text.lower())  # 'For user-facing apps, use ...'
+    word = first.split(" ", 1)[0] if first else ""
+    return word in ADVISE_VERBS or (bool(verb) and word == verb.lower()) or first.startswith(("do not ", "don't "))
+
+
 def advice_fit(subject: set[str], verb: str, text: str) -> int:
     """A "should I / can I" opener (0-3): an instruction with the asked verb or a usual one ('Fine-tune
     from X when ...', 'Use X instead'), a verdict with its reason ('X is not ideal for Y because ...'),
     or a verdict on the asked thing."""
     low = text.lower()
-    first = re.sub(r"^(?:for|in|when|if)\b[^,]{0,80},\s*", "", low)  # 'For user-facing apps, use ...'
-    word = first.split(" ", 1)[0] if first else ""
-    if word in ADVISE_VERBS or (verb and word == verb.lower()) or first.startswith(("do not ", "don't ")):
+    if _instructs(verb, text):
         return 3
     verdict = bool(VERDICT.search(low))
     if verdict and REASON.search(low) and (is_about(subject, text) or not subject):
@@ -242,6 +253,8 @@ def _kind_fit(question: str, terms: list[str], first: str) -> int:
     if HOW.match(question):
         if DEFINES.match(first):  # what the thing is does not say how it works
             return 0
+        if verb and _instructs(verb, first):  # 'how do I shard it?': 'Shard it by ...' / 'Use ...'
+            return 3
         return 2 * bool(is_about(subject, first) and MECHANISM.search(first))
     return 0
 

@@ -42,6 +42,13 @@ def _order(question: str, terms: list[str], *texts: str) -> list[str]:
     ("How does the scheduler in a cluster pick a node?", [],
      ["The nodes report their free memory every second.", "A scheduler is a service in a cluster.",
       "The scheduler scores each node by free memory and picks the best one."], 2),
+    # how do I ...: an instruction with the asked verb
+    ("How do I rotate the signing keys?", [],
+     ["Signing keys protect the release files.", "Rotate the signing keys with the vault command every month."], 1),
+    # why: a consequence with its subject named by its initials ('Write Ahead Log' -> 'WAL')
+    ("Why is a Write Ahead Log durable?", [],
+     ["Many databases keep several logs on disk.", "As a result, a WAL survives a crash, because each entry is flushed."],
+     1),
     # X vs Y: a sentence naming both with a contrast
     ("What is the difference between a queue and a stack?", ["queue", "stack"],
      ["A queue is a list.", "A queue hands out the oldest item first, whereas a stack hands out the newest."], 1),
