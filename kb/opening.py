@@ -36,6 +36,12 @@ ADVICE = re.compile(r"^\s*(?:(?:should|can|could|may|must|do|would)\s+(?:i|we|yo
 # 'does an MoE model use ...?', 'are base models ...?', 'can a base model ...?': a yes/no about a thing
 YES_NO = re.compile(r"^\s*(?:does|do|is|are|can|could|will|would|did|was|were|has|have)\s+(?!i\b|we\b|you\b)",
                     re.I)
+EITHER = re.compile(r"\w\s+or\s+(?:just\s+|rather\s+|instead\s+)?\w", re.I)
+# a direct verdict: 'No. LLMs can be built ...', 'Not always.', 'It depends on the task.'
+VERDICT_OPENER = re.compile(r"^(?:yes|no|not (?:always|necessarily|quite|really|exactly|usually)|it depends)\b", re.I)
+ASKS_AMOUNT = re.compile(r"^\s*how (?:many|much|long|big|large)\b", re.I)
+# 'X is a/the Y ...': says what X is, which answers neither "why" nor "how"
+IS_A = re.compile(r"^[^,.;:]{1,80}?\s(?:is|are|refers to|means)\s+(?:a|an|the|one)\s", re.I)
 HOW = re.compile(r"^\s*how\s+(?:does|do|is|are|can|could|should|would|did|to)\b", re.I)
 # 'what is the downside of X': asks for a drawback, not for X's definition
 DRAWBACK = re.compile(r"\b(?:downsides?|drawbacks?|disadvantages?|weakness(?:es)?|limitations?|limits?|risks?|"
@@ -75,8 +81,10 @@ WORSE = re.compile(r"\b(?:loss|lose|loses|lower|weaker|worse|slower|less|cannot|
 LEANS = re.compile(r"^(?:this|these|that|those|it|its|they|their|them|such|he|she|but|and|or|also|so|then|"
                    r"however|here|there are (?:several|various|many)|for these reasons?|"
                    r"in (?:this|that) case|other|another|both)\b", re.I)
+# a flattened table row ('Method: X; Cost: low; Best for: Y'): cells, not a sentence that answers
+TABLE_ROW = re.compile(r"^[^;:.]{1,40}:\s[^;]*;\s*[^;:.]{1,40}:\s")
 QUESTION_WORDS = re.compile(r"^\s*(?:(?:how|why|when|where|which|what|who)(?:\s+(?:kind|type|sort)s?\s+of\s+\w+)?"
-                            r"(?:'s)?\s+)?(?:does|do|is|are|can|could|should|would|will|did|was|were|has|have)?\s*",
+                            r"(?:'s)?\s+)?(?:(?:does|do|is|are|can|could|should|would|will|did|was|were|has|have)(?:n't|\s+not)?)?\s*",
                             re.I)
 ATTRIBUTE_OF = re.compile(r"^(?:main\s+|biggest\s+)?(?:downsides?|drawbacks?|disadvantages?|weakness(?:es)?|"
                           r"limitations?|limits?|risks?|costs?|trade-?offs?|problems?|advantages?|benefits?|"
@@ -123,6 +131,7 @@ def question_subject(question: str) -> tuple[set[str], str]:
     if PRONOUN.match(rest):
         rest = PRONOUN.sub("", rest, count=1)
         verb, _, rest = rest.partition(" ")
+        rest = re.sub(r"^(?:out|up|off|down|over)\s+", "", rest)  # 'work out the batch size'
         rest = re.sub(r"^(?:\w+\s+){0,1}?(?:from|with|for|on|to|in)\s+", "", rest)  # 'fine-tune from a base model'
     rest = re.sub(r"^(?:an?|the)\s+", "", rest, flags=re.I)
     rest = ATTRIBUTE_OF.sub("", rest, count=1)  # 'the weaknesses of small models' is about small models
@@ -132,7 +141,7 @@ def question_subject(question: str) -> tuple[set[str], str]:
     phrase = PARTICIPLE.sub("", phrase.strip())  # 'how is an instruct model made' -> 'instruct model'
     words = content_words(phrase)
     specific = [w for w in words if w not in GENERIC]  # 'a model' is what every sentence here is about
-    subject = set((specific or words)[:2])
+    subject = set(specific[:2])  # only generic words ('a model'): every sentence is about that
     name = CAPITALISED.match(rest)  # 'Mixture of Experts models' is also 'MoE models'
     if name and subject:
         subject.add("|" + "".join(w[0] for w in name.group(0).split()).lower())
@@ -192,6 +201,7 @@ def _instructs(verb: str, text: str) -> bool:
     """Whether the sentence is an instruction: it opens (after a 'For X, ' or 'When X, ') with the asked
     verb or a usual one ('use', 'choose', 'avoid', 'do not')."""
     first = re.sub(r"^(?:for|in|when|if)\b[^,]{0,80},\s*", "", text.lower())  # 'For user-facing apps, use ...'
+    first = re.sub(r"^you\s+(?:can|should|could|may|need to|have to|must)\s+", "", first)  # 'you can use X to ...'
     word = first.split(" ", 1)[0] if first else ""
     return word in ADVISE_VERBS or (bool(verb) and word == verb.lower()) or first.startswith(("do not ", "don't "))
 
@@ -225,10 +235,13 @@ def answer_fit(question: str, terms: list[str], text: str) -> int:
     another can.
     """
     first = text.split("\n", 1)[0]
+    if VERDICT_OPENER.match(first) and (ADVICE.match(question) or YES_NO.match(question)
+                                        or ASKS_AMOUNT.match(question)):
+        return 3  # the yes/no (or 'it depends') first, its reason after it in the same quote
     if not stands_alone(text):
         return -1
     fit = _kind_fit(question, terms, first)
-    return min(fit, 0) if leans_back(first) else fit
+    return min(fit, 0) if leans_back(first) or TABLE_ROW.match(first) else fit
 
 
 def _kind_fit(question: str, terms: list[str], first: str) -> int:
@@ -240,10 +253,15 @@ def _kind_fit(question: str, terms: list[str], first: str) -> int:
             return 2 * named + bool(CONTRAST.search(first))
         return int(bool(CONTRAST.search(first)) and is_about(subject, first))
     if WHY.match(question):  # a reason about something else ('A longer input costs more, because ...') does not
+        if IS_A.match(first):  # 'X is the process of ..., so that ...' defines X; it does not say why
+            return 0
         about = is_about(subject, first) or bool(terms and _names(terms[0], opening(first)))
         return 2 * bool(REASON.search(first) and (about or not subject))
     if ADVICE.match(question):
-        return advice_fit(subject, verb, first)
+        fit = advice_fit(subject, verb, first)
+        if EITHER.search(question) and CONTRAST.search(first):  # 'should I X or Y?': what tells them apart
+            fit = max(fit, 2)
+        return fit
     if YES_NO.match(question):  # the ranking's first (the asked words, most similar) was the best verdict
         return 0
     if ASKS_WHAT.match(question) and DRAWBACK.search(question):
@@ -251,7 +269,7 @@ def _kind_fit(question: str, terms: list[str], first: str) -> int:
     if terms or ASKS_DEFINITION.match(question):
         return definition_fit(terms[0] if terms else subject, first)
     if HOW.match(question):
-        if DEFINES.match(first):  # what the thing is does not say how it works
+        if IS_A.match(first):  # what the thing is does not say how it works
             return 0
         if verb and _instructs(verb, first):  # 'how do I shard it?': 'Shard it by ...' / 'Use ...'
             return 3

@@ -49,6 +49,16 @@ def _order(question: str, terms: list[str], *texts: str) -> list[str]:
     ("Why is a Write Ahead Log durable?", [],
      ["Many databases keep several logs on disk.", "As a result, a WAL survives a crash, because each entry is flushed."],
      1),
+    # yes/no: a quote that opens with the verdict, even one that would lean back ('It depends ...')
+    ("Is every cache a write-back cache?", [],
+     ["Most caches in this guide are write-back caches.", "No. Caches can write through, write back or write around."],
+     1),
+    ("How many replicas do I need for a queue?", [],
+     ["Replicas copy every message to other nodes.", "It depends on the load. Two replicas cover most queues."], 1),
+    # why: a definition that happens to hold 'so' is no reason
+    ("Why can a proxy cost more than the backend?", [],
+     ["A reverse proxy is a server that sits in front of the backend so it can cache replies.",
+      "A proxy handles every request, so its cost grows with traffic while the backend's is paid once."], 1),
     # X vs Y: a sentence naming both with a contrast
     ("What is the difference between a queue and a stack?", ["queue", "stack"],
      ["A queue is a list.", "A queue hands out the oldest item first, whereas a stack hands out the newest."], 1),
