@@ -40,6 +40,11 @@ EITHER = re.compile(r"\w\s+or\s+(?:just\s+|rather\s+|instead\s+)?\w", re.I)
 # a direct verdict: 'No. LLMs can be built ...', 'Not always.', 'It depends on the task.'
 VERDICT_OPENER = re.compile(r"^(?:yes|no|not (?:always|necessarily|quite|really|exactly|usually)|it depends)\b", re.I)
 ASKS_AMOUNT = re.compile(r"^\s*how (?:many|much|long|big|large)\b", re.I)
+# a question that wants a number: 'how large is X?', 'what context length does X use by default?'
+ASKS_NUMBER = re.compile(r"\b(?:how (?:many|much|long|big|large|fast|small)|(?:size|number|count|length|limit|"
+                         r"default|maximum|minimum|dimensions?|context (?:window|length))\b)", re.I)
+BARE_WHAT = re.compile(r"^\s*what(?:'s|\s+is|\s+are)\s+(?:an?\s+|the\s+)?[\w\s-]{1,40}\?*\s*$", re.I)  # 'what is X?'
+NUMBER = re.compile(r"(?<![\w.-])\d[\d,.]*(?:\s?[kmb]\b|\s?%|\s?(?:gb|gib|mb|tokens?|bytes?|bits?))?", re.I)
 # 'X is a/the Y ...': says what X is, which answers neither "why" nor "how"
 IS_A = re.compile(r"^[^,.;:]{1,80}?\s(?:is|are|refers to|means)\s+(?:a|an|the|one)\s", re.I)
 HOW = re.compile(r"^\s*how\s+(?:does|do|is|are|can|could|should|would|did|to)\b", re.I)
@@ -262,6 +267,9 @@ def _kind_fit(question: str, terms: list[str], first: str) -> int:
         if EITHER.search(question) and CONTRAST.search(first):  # 'should I X or Y?': what tells them apart
             fit = max(fit, 2)
         return fit
+    if ASKS_NUMBER.search(question) and not YES_NO.match(question) and not BARE_WHAT.match(question):
+        number = bool(NUMBER.search(first)) and first[:1].isalnum()  # a sentence with a number, not a list row
+        return 2 * number + (number and is_about(subject, first))
     if YES_NO.match(question):  # the ranking's first (the asked words, most similar) was the best verdict
         return 0
     if ASKS_WHAT.match(question) and DRAWBACK.search(question):

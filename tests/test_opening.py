@@ -47,8 +47,8 @@ def _order(question: str, terms: list[str], *texts: str) -> list[str]:
      ["Signing keys protect the release files.", "Rotate the signing keys with the vault command every month."], 1),
     # why: a consequence with its subject named by its initials ('Write Ahead Log' -> 'WAL')
     ("Why is a Write Ahead Log durable?", [],
-     ["Many databases keep several logs on disk.", "As a result, a WAL survives a crash, because each entry is flushed."],
-     1),
+     ["Many databases keep several logs on disk.",
+      "As a result, a WAL survives a crash, because each entry is flushed."], 1),
     # yes/no: a quote that opens with the verdict, even one that would lean back ('It depends ...')
     ("Is every cache a write-back cache?", [],
      ["Most caches in this guide are write-back caches.", "No. Caches can write through, write back or write around."],
@@ -59,6 +59,13 @@ def _order(question: str, terms: list[str], *texts: str) -> list[str]:
     ("Why can a proxy cost more than the backend?", [],
      ["A reverse proxy is a server that sits in front of the backend so it can cache replies.",
       "A proxy handles every request, so its cost grows with traffic while the backend's is paid once."], 1),
+    # how large / what default: a sentence with a number
+    ("How large is the build cache?", [],
+     ["The build cache speeds up every rebuild of the tree.", "The build cache holds up to 20 GB of objects."], 1),
+    # ... but "what is X?" stays a definition question, whatever X is called
+    ("What is a context window?", ["context window"],
+     ["Our model supports a context window of 8192 tokens.",
+      "A context window is the span of tokens that a model reads at once."], 1),
     # X vs Y: a sentence naming both with a contrast
     ("What is the difference between a queue and a stack?", ["queue", "stack"],
      ["A queue is a list.", "A queue hands out the oldest item first, whereas a stack hands out the newest."], 1),
