@@ -88,6 +88,7 @@ LEANS = re.compile(r"^(?:this|these|that|those|it|its|they|their|them|such|he|sh
                    r"in (?:this|that) case|other|another|both)\b", re.I)
 # a flattened table row ('Method: X; Cost: low; Best for: Y'): cells, not a sentence that answers
 TABLE_ROW = re.compile(r"^[^;:.]{1,40}:\s[^;]*;\s*[^;:.]{1,40}:\s")
+ROW = re.compile(r"^[^:.]{1,30}:\s+\S+(?:\s+\S+){0,3}$")  # '24-48 GiB VRAM: 32k context': a list row
 QUESTION_WORDS = re.compile(r"^\s*(?:(?:how|why|when|where|which|what|who)(?:\s+(?:kind|type|sort)s?\s+of\s+\w+)?"
                             r"(?:'s)?\s+)?(?:(?:does|do|is|are|can|could|should|would|will|did|was|were|has|have)(?:n't|\s+not)?)?\s*",
                             re.I)
@@ -268,7 +269,7 @@ def _kind_fit(question: str, terms: list[str], first: str) -> int:
             fit = max(fit, 2)
         return fit
     if ASKS_NUMBER.search(question) and not YES_NO.match(question) and not BARE_WHAT.match(question):
-        number = bool(NUMBER.search(first)) and first[:1].isalnum()  # a sentence with a number, not a list row
+        number = bool(NUMBER.search(first)) and first[:1].isalnum() and not ROW.match(first)  # not a list row
         return 2 * number + (number and is_about(subject, first))
     if YES_NO.match(question):  # the ranking's first (the asked words, most similar) was the best verdict
         return 0

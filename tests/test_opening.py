@@ -62,6 +62,10 @@ def _order(question: str, terms: list[str], *texts: str) -> list[str]:
     # how large / what default: a sentence with a number
     ("How large is the build cache?", [],
      ["The build cache speeds up every rebuild of the tree.", "The build cache holds up to 20 GB of objects."], 1),
+    # ... a sentence, not a list row ('label: value') that holds a number
+    ("How many nodes does the cluster need?", [],
+     ["The cluster spreads its load over the nodes.", "Up to 32 GB disks: 2 nodes",
+      "A cluster of this size needs 3 nodes for a quorum."], 2),
     # ... but "what is X?" stays a definition question, whatever X is called
     ("What is a context window?", ["context window"],
      ["Our model supports a context window of 8192 tokens.",
