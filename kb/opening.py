@@ -47,6 +47,13 @@ BARE_WHAT = re.compile(r"^\s*what(?:'s|\s+is|\s+are)\s+(?:an?\s+|the\s+)?[\w\s-]
 NUMBER = re.compile(r"(?<![\w.-])\d[\d,.]*(?:\s?[kmb]\b|\s?%|\s?(?:gb|gib|mb|tokens?|bytes?|bits?))?", re.I)
 # 'X is a/the Y ...': says what X is, which answers neither "why" nor "how"
 IS_A = re.compile(r"^[^,.;:]{1,80}?\s(?:is|are|refers to|means)\s+(?:a|an|the|one)\s", re.I)
+# the part of an extracted term that is the question's, not the term's: 'KV offloading and why bother'
+TERM_TAIL = re.compile(r"\s+(?:and\s+(?:why|how|what|when|where|which|who)\b|mean\b|do\b|stand\s+for\b).*$", re.I)
+DOES_DO = re.compile(r"^\s*what\s+(?:does|do)\s+.+\s+do\s*\??\s*$", re.I)
+COPULA = re.compile(r"^(?:is|are|was|were|has|have|had|can|may|might|will|would|also)$", re.I)
+# a glossary entry's definition without its subject: 'The strategy where ...', 'A technique that ...'
+GENUS = re.compile(r"^(?:a|an|the)\s+(?:[\w-]+\s+){0,5}?(?:where|that|which|in which|whose|used to|used for)\b",
+                   re.I)
 HOW = re.compile(r"^\s*how\s+(?:does|do|is|are|can|could|should|would|did|to)\b", re.I)
 # 'what is the downside of X': asks for a drawback, not for X's definition
 DRAWBACK = re.compile(r"\b(?:downsides?|drawbacks?|disadvantages?|weakness(?:es)?|limitations?|limits?|risks?|"
@@ -65,7 +72,8 @@ LABEL = re.compile(r"^(?P<subject>[A-Z][^.:;]{0,60}?)(?:\s*\([^)]*\))?\.\s+(?:[A
 # 'X is also called Y' names it
 JUDGES = re.compile(r"^(?:poor|good|bad|better|best|worse|worst|common|simple|simpler|easy|easier|hard|harder|"
                     r"usually|often|also|not|only|always|never|very|more|less|still|too|rarely|sometimes|right|"
-                    r"wrong|ideal|key|main|powerful|important|useful|called|known)$", re.I)
+                    r"wrong|ideal|key|main|powerful|important|useful|called|known|especially|particularly|generally|"
+                    r"typically)$", re.I)
 # what says what the thing is: a genus with a clause that tells it apart ('a model that ...', 'in which')
 DIFFERENTIA = re.compile(r"\b(?:that|which|who|whose|where|in which|used (?:to|for)|for|of|with|by|from|on)\b",
                          re.I)
@@ -276,7 +284,14 @@ def _kind_fit(question: str, terms: list[str], first: str) -> int:
     if ASKS_WHAT.match(question) and DRAWBACK.search(question):
         return 2 * bool(WORSE.search(first)) + is_about(subject, first)
     if terms or ASKS_DEFINITION.match(question):
-        return definition_fit(terms[0] if terms else subject, first)
+        term = TERM_TAIL.sub("", terms[0]) if terms else ""  # 'X and why bother' / 'X mean in Y' -> 'X'
+        if DOES_DO.match(question) and term:  # 'what does X do?': X doing something, before what X is
+            m = re.match(rf"\s*(?:the\s+|an?\s+)?{re.escape(term)}s?\s+(\w+)", first, re.I)
+            if m and not COPULA.match(m.group(1)):
+                return 3
+            return min(2, definition_fit(term, first) or 2 * bool(GENUS.match(first)))
+        fit = definition_fit(term or subject, first)
+        return fit or 2 * bool(GENUS.match(first))
     if HOW.match(question):
         if IS_A.match(first):  # what the thing is does not say how it works
             return 0

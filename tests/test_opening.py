@@ -20,6 +20,17 @@ def _order(question: str, terms: list[str], *texts: str) -> list[str]:
     ("What is a vector store?", ["vector store"],
      ["A vector store is also called a vector database.", "A vector store is the right place for embeddings.",
       "A vector store is a database that indexes embeddings for nearest-neighbour search."], 2),
+    # what is X: a glossary entry's definition without its subject ('The method that ...')
+    ("What is write batching?", ["write batching"],
+     ["Batches are flushed every second by the writer.", "The method that groups small writes into one disk write."],
+     1),
+    # what is X and why ...: the term is X, not 'X and why bother'
+    ("What is lazy loading and why bother?", ["lazy loading and why bother"],
+     ["Lazy loading is especially useful on slow links.",
+      "Lazy loading is the practice of fetching a module on first use."], 1),
+    # what does X do: X doing something, before what X is
+    ("What does the linker do?", ["linker do"],
+     ["The linker is a program of the toolchain.", "The linker joins object files into one executable."], 1),
     # what is X: a term given as a label, then described
     ("What are reranker models used for?", ["reranker models used for"],
      ["Some teams skip them.", "Reranker models (RMs). Used to reorder the passages a first search returned."], 1),
