@@ -97,6 +97,9 @@ LEANS = re.compile(r"^(?:this|these|that|those|it|its|they|their|them|such|he|sh
 # a flattened table row ('Method: X; Cost: low; Best for: Y'): cells, not a sentence that answers
 TABLE_ROW = re.compile(r"^[^;:.]{1,40}:\s[^;]*;\s*[^;:.]{1,40}:\s")
 ROW = re.compile(r"^[^:.]{1,30}:\s+\S+(?:\s+\S+){0,3}$")  # '24-48 GiB VRAM: 32k context': a list row
+# a pointer to elsewhere, not an answer: 'Learn more about ...', 'See the guide.', 'Note: ...', 'Here are ...'
+POINTER = re.compile(r"^(?:learn more|see|read|check out|refer to|for (?:more|details|further|an? (?:extended|detailed|"
+                     r"deeper))|note:|tip:|below|here (?:is|are)|let's|let us|we'll|we will)\b", re.I)
 QUESTION_WORDS = re.compile(r"^\s*(?:(?:how|why|when|where|which|what|who)(?:\s+(?:kind|type|sort)s?\s+of\s+\w+)?"
                             r"(?:'s)?\s+)?(?:(?:does|do|is|are|can|could|should|would|will|did|was|were|has|have)(?:n't|\s+not)?)?\s*",
                             re.I)
@@ -184,9 +187,10 @@ def leans_back(text: str) -> bool:
 
 def stands_alone(text: str) -> bool:
     """Whether a quote can open the answer at all: not a fragment (a lower-case start), not a lead-in
-    left without its list, and saying something (five words or more)."""
+    left without its list, not a pointer to elsewhere ('See ...', 'Learn more ...', 'Note: ...'), and
+    saying something (five words or more)."""
     first = text.split("\n", 1)[0].strip().lstrip("\u201c\"'(")
-    if first[:1].islower() or len(first.split()) < 5:
+    if first[:1].islower() or len(first.split()) < 5 or POINTER.match(first):
         return False
     return not (first.endswith(":") and "\n" not in text)
 
@@ -280,7 +284,7 @@ def _kind_fit(question: str, terms: list[str], first: str) -> int:
         number = bool(NUMBER.search(first)) and first[:1].isalnum() and not ROW.match(first)  # not a list row
         return 2 * number + (number and is_about(subject, first))
     if YES_NO.match(question):  # the ranking's first (the asked words, most similar) was the best verdict
-        return 0
+        return 2 * bool(EITHER.search(question) and CONTRAST.search(first))  # '... X or Y?': what sets them apart
     if ASKS_WHAT.match(question) and DRAWBACK.search(question):
         return 2 * bool(WORSE.search(first)) + is_about(subject, first)
     if terms or ASKS_DEFINITION.match(question):

@@ -81,6 +81,10 @@ def _order(question: str, terms: list[str], *texts: str) -> list[str]:
     ("What is a context window?", ["context window"],
      ["Our model supports a context window of 8192 tokens.",
       "A context window is the span of tokens that a model reads at once."], 1),
+    # does X buy A or B?: a contrast of the two
+    ("Does a bigger cache buy speed or safety?", [],
+     ["A cache keeps copies of hot pages in memory.", "A bigger cache speeds up reads but loses more data in a crash."],
+     1),
     # X vs Y: a sentence naming both with a contrast
     ("What is the difference between a queue and a stack?", ["queue", "stack"],
      ["A queue is a list.", "A queue hands out the oldest item first, whereas a stack hands out the newest."], 1),
@@ -105,6 +109,9 @@ def test_the_ranking_is_kept_when_no_quote_fits_better(question, terms, texts):
 @pytest.mark.parametrize("text, alone", [
     ("only a few of them run.", False),  # a fragment
     ("Fast and cheap.", False),  # says too little
+    ("Learn more about the difference between the two caches.", False),  # a pointer, not an answer
+    ("See the tuning guide for the full list of flags.", False),
+    ("Note: the flags below only apply to the server.", False),
     ("There are three kinds of index:", False),  # a lead-in without its list
     ("There are three kinds of index:\n- hash\n- tree\n- inverted", True),  # with it
     ("A hash index maps each key to a bucket.", True),
