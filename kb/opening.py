@@ -98,8 +98,8 @@ LEANS = re.compile(r"^(?:this|these|that|those|it|its|they|their|them|such|he|sh
 TABLE_ROW = re.compile(r"^[^;:.]{1,40}:\s[^;]*;\s*[^;:.]{1,40}:\s")
 ROW = re.compile(r"^[^:.]{1,30}:\s+\S+(?:\s+\S+){0,3}$")  # '24-48 GiB VRAM: 32k context': a list row
 # a pointer to elsewhere, not an answer: 'Learn more about ...', 'See the guide.', 'Note: ...', 'Here are ...'
-POINTER = re.compile(r"^(?:learn more|see|read|check out|refer to|for (?:more|details|further|an? (?:extended|detailed|"
-                     r"deeper))|note:|tip:|below|here (?:is|are)|let's|let us|we'll|we will)\b", re.I)
+POINTER = re.compile(r"^(?:(?:learn more|see|read|check out|refer to|for (?:more|details|further|an? (?:extended|"
+                     r"detailed|deeper))|below|here (?:is|are)|let's|let us|we'll|we will)\b|(?:note|tip):)", re.I)
 QUESTION_WORDS = re.compile(r"^\s*(?:(?:how|why|when|where|which|what|who)(?:\s+(?:kind|type|sort)s?\s+of\s+\w+)?"
                             r"(?:'s)?\s+)?(?:(?:does|do|is|are|can|could|should|would|will|did|was|were|has|have)(?:n't|\s+not)?)?\s*",
                             re.I)
