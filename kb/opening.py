@@ -82,7 +82,7 @@ REASON = re.compile(r"\b(?:because|since|so|therefore|thus|as a result|which mea
 CONTRAST = re.compile(r"\b(?:whereas|while|unlike|instead|rather than|than|but|only|difference|versus|however|"
                       r"alternative|different(?:ly)? from|compared (?:to|with))\b", re.I)
 VERDICT = re.compile(r"\b(?:not|never|no|only|always|instead|avoid|should|must|better|best|right choice|"
-                     r"recommended|ideal)\b", re.I)
+                     r"recommended|ideal|poor|bad|mistake|wrong)\b", re.I)
 # an instruction: 'Use X when ...', 'Choose a dense model when ...', 'Do not ...'
 ADVISE_VERBS = ("use", "choose", "pick", "prefer", "avoid", "start", "deploy", "keep", "try", "do", "don't",
                 "never", "always", "consider", "run", "select")
@@ -224,12 +224,13 @@ def _instructs(verb: str, text: str) -> bool:
     return word in ADVISE_VERBS or (bool(verb) and word == verb.lower()) or first.startswith(("do not ", "don't "))
 
 
-def advice_fit(subject: set[str], verb: str, text: str) -> int:
+def advice_fit(question: str, subject: set[str], verb: str, text: str) -> int:
     """A "should I / can I" opener (0-3): an instruction with the asked verb or a usual one ('Fine-tune
-    from X when ...', 'Use X instead'), a verdict with its reason ('X is not ideal for Y because ...'),
-    or a verdict on the asked thing."""
+    from X when ...', 'Use X instead') on what was asked (a word of the question besides its verb), a
+    verdict with its reason ('X is not ideal for Y because ...'), or a verdict on the asked thing."""
     low = text.lower()
-    if _instructs(verb, text):
+    asked = _words(question) - _words(verb) - GENERIC
+    if _instructs(verb, text) and asked & _words(text):
         return 3
     verdict = bool(VERDICT.search(low))
     if verdict and REASON.search(low) and (is_about(subject, text) or not subject):
@@ -276,7 +277,7 @@ def _kind_fit(question: str, terms: list[str], first: str) -> int:
         about = is_about(subject, first) or bool(terms and _names(terms[0], opening(first)))
         return 2 * bool(REASON.search(first) and (about or not subject))
     if ADVICE.match(question):
-        fit = advice_fit(subject, verb, first)
+        fit = advice_fit(question, subject, verb, first)
         if EITHER.search(question) and CONTRAST.search(first):  # 'should I X or Y?': what tells them apart
             fit = max(fit, 2)
         return fit

@@ -45,6 +45,10 @@ def _order(question: str, terms: list[str], *texts: str) -> list[str]:
     ("Can I run the migration during business hours?", [],
      ["Migrations rewrite every table.", "A migration should not run during business hours because it locks writes."],
      1),
+    # should I: a verdict on what was asked beats an instruction about something else
+    ("Should I cache the results of slow queries?", [],
+     ["Caching slow queries is a poor fit when their data changes every second.",
+      "Cache the login page for anonymous visitors."], 0),
     # the downside of X: a loss or a limit, not what X is
     ("What is the downside of compressing the logs?", ["downside of compressing the logs"],
      ["Log compression is a technique that stores logs in fewer bytes.",
