@@ -246,12 +246,16 @@ def answer_fit(question: str, terms: list[str], text: str) -> int:
     - "X vs Y": a sentence naming both, more with a contrast ('whereas', 'unlike', 'than').
     - "why": a reason ('because', 'so', 'as a result') about the question's subject.
     - "should I / can I / which should I": an instruction ('Use X when ...'), a verdict with its reason.
-    - "does X ...? / is X ...?": a sentence about X with a verdict word ('only', 'not', 'never').
+    - "does X ...? / is X ...?": a quote that opens with the verdict ('No.', 'Not always.'); else the
+      ranking's order, which held the best verdict on every set; "... A or B?" takes a contrast.
+    - "how many / how large": a sentence with a number.
     - "what is the downside of X": a sentence about a loss or a limit ('loses', 'slower', 'costs').
-    - "what is X": X's definition, 'X is a Y that ...' above 'X is a Y' above 'X is also called Y'.
+    - "what is X": X's definition, 'X is a Y that ...' above 'X is a Y' above 'X is also called Y';
+      "what does X do": X doing something.
     - "how does X ...": a sentence about X that says how ('by', 'each', 'first', 'routes').
-    A quote that leans on the sentence before it or is a fragment scores -1: it never opens while
-    another can.
+    A fragment, a lead-in without its list or a pointer ('See ...') scores -1: it never opens while
+    another can. A quote that leans on the sentence before ('This ...') scores at most 0: it keeps
+    a first place the ranking gave it, but is never moved there.
     """
     first = text.split("\n", 1)[0]
     if VERDICT_OPENER.match(first) and (ADVICE.match(question) or YES_NO.match(question)
