@@ -6,8 +6,9 @@ import math
 import re
 from dataclasses import dataclass
 
+from kb.opening import answer_first
 from kb.passages import SourceSentence, with_context
-from kb.text import DEFINITION_SENTENCE, STOPWORDS, content_words
+from kb.text import DEFINITION_SENTENCE, content_words
 from kb.verify import Checker
 
 MAX_SENTENCES = 4  # kept model sentences plus quotes that fill in what they missed
@@ -156,57 +157,3 @@ def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 
     for src in picked:
         out.append(with_context(src, index[id(src)], checker.sources, picked + out))
     return answer_first(question, terms, out)
-
-
-# -- answer-first: the quote that answers the question's kind opens the answer ------------------
-WHY = re.compile(r"^\s*why\b", re.I)
-COMPARES = re.compile(r"\b(?:vs\.?|versus|differ(?:ence|ent|s)?|compared?)\b", re.I)
-DEFINES = re.compile(r"^(?:[A-Z][\w ]{0,30}:\s+)?(?P<subject>[^,.:;()]{1,60}?(?:\s*\([^)]*\))?(?:\s+model)?)\s+"
-                     r"(?:is|are|refers to|means|stands for)\s+(?:(?:a|an|the|one|any)\s+)?(?P<head>\w+)", re.I)
-# 'Fine-tuning is a poor way to add facts' has a definition's shape but judges instead of defining
-JUDGES = re.compile(r"^(?:poor|good|bad|better|best|worse|common|simple|simpler|easy|easier|hard|harder|usually|"
-                    r"often|also|not|only|always|never|very|more|less|still|too|rarely|sometimes)$", re.I)
-REASON = re.compile(r"\b(?:because|since|so|therefore|thus|as a result|which means|due to|in order to|to avoid)\b",
-                    re.I)
-CONTRAST = re.compile(r"\b(?:whereas|while|unlike|instead|rather than|than|but|only|difference|versus|however)\b",
-                      re.I)
-
-
-def _names(term: str, text: str) -> bool:
-    """Whether `text` names the term: each word of its head ('token' for 'token in a language model')
-    as a word of its own, so 'tokenizer' does not name 'token'; or the term as written."""
-    head = re.split(r"\s+(?:in|of|for|on|with|from|used|when)\s+", term.lower(), maxsplit=1)[0]
-    words = [w for w in re.findall(r"[a-z0-9][a-z0-9-]*", head) if w not in STOPWORDS]
-    low = text.lower()
-    return bool(words) and (all(re.search(rf"\b{re.escape(w)}(?:s|es)?\b", low) for w in words)
-                            or term.lower() in low)
-
-
-def answer_fit(question: str, terms: list[str], text: str) -> int:
-    """How well a quote answers the question's kind as its first sentence (0: no better than any):
-    "what is X" wants X's definition ('X is a ...'), "X vs Y" a sentence naming both or contrasting
-    them, "why" a reason ('because', 'so'). Yes/no questions ("should I ...") keep the ranking's order:
-    a verdict word ('not', 'instead') chose worse openers than the ranking on both eval sets."""
-    first = text.split("\n", 1)[0]
-    if len(terms) >= 2 or COMPARES.search(question):
-        named = sum(_names(t, first) for t in terms)
-        return 2 * named + bool(CONTRAST.search(first)) if named else 0
-    if WHY.match(question):
-        return 2 * bool(REASON.search(first)) + (bool(terms) and _names(terms[0], first))
-    if terms:
-        m = DEFINES.match(first)
-        if not m or not _names(terms[0], m.group("subject")):
-            return 0
-        return 1 if JUDGES.match(m.group("head")) else 2
-    return 0
-
-
-def answer_first(question: str, terms: list[str], quotes: list[SourceSentence]) -> list[SourceSentence]:
-    """The quotes with the one that best fits the question's kind first (answer-first: "what is an MoE
-    model?" opened with "MoE models are harder to fine-tune" before the definition); the others keep
-    their order, and a tie keeps the best-ranked quote first. Only the order changes, never the pick."""
-    if len(quotes) < 2:
-        return quotes
-    fits = [answer_fit(question, terms, q.text) for q in quotes]
-    best = max(range(len(quotes)), key=lambda i: (fits[i], -i))
-    return [quotes[best], *quotes[:best], *quotes[best + 1:]] if fits[best] > fits[0] else quotes

@@ -96,7 +96,8 @@ def _quotes(*texts: str):
      ["A sparse layer is new.", "A sparse layer runs a few experts, whereas a dense layer runs all of them."], 1),
     ("Why is the cache flushed at night?", [],
      ["The cache holds pages.", "The cache is flushed at night because traffic is low then."], 1),
-    ("Should I pin the version?", [], ["Pin it for builds.", "Do not pin it for tests."], 0),  # ranking kept
+    ("Should I pin the version?", [], ["Pin the version for release builds.", "Do not pin the version for tests."],
+     0),  # a tie: ranking kept
     ("What is a router network?", ["router network"], ["Nothing here defines it.", "Nor here."], 0),
 ])
 def test_the_quote_that_fits_the_question_opens_the_answer(question, terms, texts, first):

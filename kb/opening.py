@@ -1,0 +1,322 @@
+"""Answer-first: which of the picked quotes opens the answer (issue 13).
+
+A reader takes the first sentence as the answer, so it should be the one that answers the question's
+kind: the definition for "what is X", the reason for "why", the verdict or the advice for "should I /
+can I / does it", the difference for "X vs Y", the mechanism for "how". `best_quotes` (kb/quotes.py)
+picks the quotes by relevance; this module only changes which of them comes first. The sentences
+stay verbatim and the set of quotes stays the same.
+
+Each rule reads the question's kind from its words and the quote's form from its own words (a
+definition 'X is a ...', a reason 'because ...', a contrast 'unlike ...', an instruction 'Use X when
+...'), never from a page or an eval question. A quote that cannot stand first (it leans on a
+sentence before it, 'This process ...'; it is a lead-in or a bare fragment) only opens when nothing
+else can.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Protocol
+
+from kb.text import STOPWORDS, VERB, content_words
+
+
+class Quote(Protocol):
+    text: str
+
+
+# -- the question's kind -----------------------------------------------------------------------
+WHY = re.compile(r"^\s*why\b", re.I)
+COMPARES = re.compile(r"\b(?:vs\.?|versus|differ(?:ence|ent|s)?|compared?)\b", re.I)
+# 'should I ...', 'can we ...', 'which model should I ...', 'when should I ...', 'is it worth ...'
+ADVICE = re.compile(r"^\s*(?:(?:should|can|could|may|must|do|would)\s+(?:i|we|you)\b|(?:which|what|when)\b[^?]*?"
+                    r"\b(?:should|must)\s+(?:i|we|you)\b|is\s+it\s+(?:ok|okay|safe|worth|better|wise|a good idea)\b)",
+                    re.I)
+# 'does an MoE model use ...?', 'are base models ...?', 'can a base model ...?': a yes/no about a thing
+YES_NO = re.compile(r"^\s*(?:does|do|is|are|can|could|will|would|did|was|were|has|have)\s+(?!i\b|we\b|you\b)",
+                    re.I)
+EITHER = re.compile(r"\w\s+or\s+(?:just\s+|rather\s+|instead\s+)?\w", re.I)
+# a direct verdict: 'No. LLMs can be built ...', 'Not always.', 'It depends on the task.'
+VERDICT_OPENER = re.compile(r"^(?:yes|no|not (?:always|necessarily|quite|really|exactly|usually)|it depends)\b", re.I)
+ASKS_AMOUNT = re.compile(r"^\s*how (?:many|much|long|big|large)\b", re.I)
+# a question that wants a number: 'how large is X?', 'what context length does X use by default?'
+ASKS_NUMBER = re.compile(r"\b(?:how (?:many|much|long|big|large|fast|small)|(?:size|number|count|length|limit|"
+                         r"default|maximum|minimum|dimensions?|context (?:window|length))\b)", re.I)
+BARE_WHAT = re.compile(r"^\s*what(?:'s|\s+is|\s+are)\s+(?:an?\s+|the\s+)?[\w\s-]{1,40}\?*\s*$", re.I)  # 'what is X?'
+NUMBER = re.compile(r"(?<![\w.-])\d[\d,.]*(?:\s?[kmb]\b|\s?%|\s?(?:gb|gib|mb|tokens?|bytes?|bits?))?", re.I)
+# 'X is a/the Y ...': says what X is, which answers neither "why" nor "how"
+IS_A = re.compile(r"^[^,.;:]{1,80}?\s(?:is|are|refers to|means)\s+(?:a|an|the|one)\s", re.I)
+# the part of an extracted term that is the question's, not the term's: 'KV offloading and why bother'
+TERM_TAIL = re.compile(r"\s+(?:and\s+(?:why|how|what|when|where|which|who)\b|mean\b|do\b|stand\s+for\b).*$", re.I)
+DOES_DO = re.compile(r"^\s*what\s+(?:does|do)\s+.+\s+do\s*\??\s*$", re.I)
+COPULA = re.compile(r"^(?:is|are|was|were|has|have|had|can|may|might|will|would|also)$", re.I)
+# a glossary entry's definition without its subject: 'The strategy where ...', 'A technique that ...'
+GENUS = re.compile(r"^(?:a|an|the)\s+(?:[\w-]+\s+){0,5}?(?:where|that|which|in which|whose|used to|used for)\b",
+                   re.I)
+HOW = re.compile(r"^\s*how\s+(?:does|do|is|are|can|could|should|would|did|to)\b", re.I)
+# 'what is the downside of X': asks for a drawback, not for X's definition
+DRAWBACK = re.compile(r"\b(?:downsides?|drawbacks?|disadvantages?|weakness(?:es)?|limitations?|limits?|risks?|"
+                      r"costs?|trade-?offs?|problems?|cons)\b", re.I)
+ASKS_WHAT = re.compile(r"^\s*(?:what|which)\b", re.I)
+ASKS_DEFINITION = re.compile(r"^\s*(?:what(?:'s|\s+is|\s+are)|define|what\s+does\s+.+\s+(?:mean|stand\s+for))\b",
+                             re.I)
+
+# -- the quote's form ----------------------------------------------------------------------------
+DEFINES = re.compile(r"^(?:[A-Z][\w ]{0,30}:\s+)?(?P<subject>[^,.:;()]{1,60}?(?:\s*\([^)]*\))?(?:\s+model)?)\s+"
+                     r"(?:is|are|refers to|means|stands for)\s+(?:(?:a|an|the|one|any)\s+)?(?P<head>\w+)"
+                     r"(?P<rest>.*)", re.I | re.S)
+# a term given as a label and then described: 'Vector stores (VS). Hold embeddings for search.'
+LABEL = re.compile(r"^(?P<subject>[A-Z][^.:;]{0,60}?)(?:\s*\([^)]*\))?\.\s+(?:[A-Z]\w*\s+){0,2}?[A-Z]?\w+", re.S)
+# 'Fine-tuning is a poor way to add facts' has a definition's shape but judges instead of defining;
+# 'X is also called Y' names it
+JUDGES = re.compile(r"^(?:poor|good|bad|better|best|worse|worst|common|simple|simpler|easy|easier|hard|harder|"
+                    r"usually|often|also|not|only|always|never|very|more|less|still|too|rarely|sometimes|right|"
+                    r"wrong|ideal|key|main|powerful|important|useful|called|known|especially|particularly|generally|"
+                    r"typically)$", re.I)
+# what says what the thing is: a genus with a clause that tells it apart ('a model that ...', 'in which')
+DIFFERENTIA = re.compile(r"\b(?:that|which|who|whose|where|in which|used (?:to|for)|for|of|with|by|from|on)\b",
+                         re.I)
+REASON = re.compile(r"\b(?:because|since|so|therefore|thus|as a result|which means|due to|in order to|to avoid|"
+                    r"so that|this means|that is why|the reason)\b", re.I)
+CONTRAST = re.compile(r"\b(?:whereas|while|unlike|instead|rather than|than|but|only|difference|versus|however|"
+                      r"alternative|different(?:ly)? from|compared (?:to|with))\b", re.I)
+VERDICT = re.compile(r"\b(?:not|never|no|only|always|instead|avoid|should|must|better|best|right choice|"
+                     r"recommended|ideal|poor|bad|mistake|wrong)\b", re.I)
+# an instruction: 'Use X when ...', 'Choose a dense model when ...', 'Do not ...'
+ADVISE_VERBS = ("use", "choose", "pick", "prefer", "avoid", "start", "deploy", "keep", "try", "do", "don't",
+                "never", "always", "consider", "run", "select")
+MECHANISM = re.compile(r"\b(?:by|through|using|via|first|then|each|every|step|turns?|sends?|scores?|routes?|"
+                       r"selects?|combines?|trains?|computes?|maps?)\b", re.I)
+WORSE = re.compile(r"\b(?:loss|lose|loses|lower|weaker|worse|slower|less|cannot|can't|limited|limits?|costs?|"
+                   r"risks?|harder|fails?|drops?|degrades?|struggles?|expensive|only)\b", re.I)
+# a sentence that leans on the one before it, or cannot open: 'This process ...', 'They ...', 'But ...'
+LEANS = re.compile(r"^(?:this|these|that|those|it|its|they|their|them|such|he|she|but|and|or|also|so|then|"
+                   r"however|here|there are (?:several|various|many)|for these reasons?|"
+                   r"in (?:this|that) case|other|another|both)\b", re.I)
+# a flattened table row ('Method: X; Cost: low; Best for: Y'): cells, not a sentence that answers
+TABLE_ROW = re.compile(r"^[^;:.]{1,40}:\s[^;]*;\s*[^;:.]{1,40}:\s")
+ROW = re.compile(r"^[^:.]{1,30}:\s+\S+(?:\s+\S+){0,3}$")  # '24-48 GiB VRAM: 32k context': a list row
+# a pointer to elsewhere, not an answer: 'Learn more about ...', 'See the guide.', 'Note: ...', 'Here are ...'
+POINTER = re.compile(r"^(?:(?:learn more|see|read|check out|refer to|for (?:more|details|further|an? (?:extended|"
+                     r"detailed|deeper))|below|here (?:is|are)|let's|let us|we'll|we will)\b|(?:note|tip):)", re.I)
+QUESTION_WORDS = re.compile(r"^\s*(?:(?:how|why|when|where|which|what|who)(?:\s+(?:kind|type|sort)s?\s+of\s+\w+)?"
+                            r"(?:'s)?\s+)?(?:(?:does|do|is|are|can|could|should|would|will|did|was|were|has|have)(?:n't|\s+not)?)?\s*",
+                            re.I)
+ATTRIBUTE_OF = re.compile(r"^(?:main\s+|biggest\s+)?(?:downsides?|drawbacks?|disadvantages?|weakness(?:es)?|"
+                          r"limitations?|limits?|risks?|costs?|trade-?offs?|problems?|advantages?|benefits?|"
+                          r"strengths?|purpose|point|goal|role|uses?|size|number)\s+of\s+(?:an?\s+|the\s+)?", re.I)
+PARTICIPLE = re.compile(r"\s+(?:\w+ed|made|built|done|given|chosen|known|run|taken|written)$", re.I)
+CAPITALISED = re.compile(r"[A-Z][\w-]*(?:\s+(?:of|and|for|to)\s+[A-Z][\w-]*|\s+[A-Z][\w-]*)+")
+GENERIC = frozenset(content_words("model models language llm llms system thing"))
+PRONOUN = re.compile(r"^(?:i|we|you)\s+", re.I)
+SUBJECT_END = re.compile(r"\s(?:in|of|for|on|with|from|to|when|during|than|as|at|into|after|before|rather|"
+                         r"and|or|if|that|which|directly|really|actually|usually)\s", re.I)
+
+
+def _words(text: str) -> set[str]:
+    return set(content_words(text))
+
+
+def _names(term: str, text: str) -> bool:
+    """Whether `text` names the term: each word of its head ('token' for 'token in a language model')
+    as a word of its own, so 'tokenizer' does not name 'token'; or the term as written."""
+    head = re.split(r"\s+(?:in|of|for|on|with|from|used|when)\s+", term.lower(), maxsplit=1)[0]
+    words = [w for w in re.findall(r"[a-z0-9][a-z0-9-]*", head) if w not in STOPWORDS]
+    low = text.lower()
+    return bool(words) and (all(re.search(rf"\b{re.escape(w)}(?:s|es)?\b", low) for w in words)
+                            or term.lower() in low)
+
+
+def opening(text: str, limit: int = 8) -> str:
+    """The words before a sentence's first verb (at most `limit`): roughly its subject, what it is about."""
+    words = text.split()[:limit]
+    head = " ".join(words)
+    m = VERB.search(head)
+    return head[:m.start()] if m and m.start() > 0 else head
+
+
+def question_subject(question: str) -> tuple[set[str], str]:
+    """The thing a question asks about, as content words, and its verb when the asker is the subject.
+
+    'How does the router in a mixture of experts decide ...?' -> ({'router'}, ''); 'Should I fine-tune
+    from a base model ...?' -> ({'base'}, 'fine-tune'): the asker is no subject, so the thing is what
+    follows the verb. A capitalised name adds its initials, marked '|' ('Mixture of Experts' -> '|moe').
+    """
+    rest = QUESTION_WORDS.sub("", question.strip(), count=1)
+    verb = ""
+    if PRONOUN.match(rest):
+        rest = PRONOUN.sub("", rest, count=1)
+        verb, _, rest = rest.partition(" ")
+        rest = re.sub(r"^(?:out|up|off|down|over)\s+", "", rest)  # 'work out the batch size'
+        rest = re.sub(r"^(?:\w+\s+){0,1}?(?:from|with|for|on|to|in)\s+", "", rest)  # 'fine-tune from a base model'
+    rest = re.sub(r"^(?:an?|the)\s+", "", rest, flags=re.I)
+    rest = ATTRIBUTE_OF.sub("", rest, count=1)  # 'the weaknesses of small models' is about small models
+    m = SUBJECT_END.search(f" {rest} ")
+    phrase = f" {rest} "[:m.start()] if m else rest
+    phrase = opening(phrase, limit=3)  # the words before its verb: 'LoRA need less memory' -> 'LoRA'
+    phrase = PARTICIPLE.sub("", phrase.strip())  # 'how is an instruct model made' -> 'instruct model'
+    words = content_words(phrase)
+    specific = [w for w in words if w not in GENERIC]  # 'a model' is what every sentence here is about
+    subject = set(specific[:2])  # only generic words ('a model'): every sentence is about that
+    name = CAPITALISED.match(rest)  # 'Mixture of Experts models' is also 'MoE models'
+    if name and subject:
+        subject.add("|" + "".join(w[0] for w in name.group(0).split()).lower())
+    return subject, verb.lower()
+
+
+def is_about(subject: set[str], text: str) -> bool:
+    """Whether the sentence's own subject is the question's: a question about the router is answered by a
+    sentence on the router, not by one on the experts that mentions the router's scores."""
+    return _holds(subject, opening(text))
+
+
+def _holds(subject: set[str], text: str) -> bool:
+    """Whether `text` holds all of the subject's words, or its initials ('MoE')."""
+    words = _words(text)
+    plain = {w for w in subject if not w.startswith("|")}
+    short = {w[1:] for w in subject if w.startswith("|")}
+    return bool(plain) and (plain <= words or bool(short & words))
+
+
+def leans_back(text: str) -> bool:
+    """Whether a quote leans on a sentence before it ('This process ...', 'They ...', 'But ...'): it may
+    keep the first place the ranking gave it, but is never moved there."""
+    return bool(LEANS.match(text.lstrip("\u201c\"'(")))
+
+
+def stands_alone(text: str) -> bool:
+    """Whether a quote can open the answer at all: not a fragment (a lower-case start), not a lead-in
+    left without its list, not a pointer to elsewhere ('See ...', 'Learn more ...', 'Note: ...'), and
+    saying something (five words or more)."""
+    first = text.split("\n", 1)[0].strip().lstrip("\u201c\"'(")
+    if first[:1].islower() or len(first.split()) < 5 or POINTER.match(first):
+        return False
+    return not (first.endswith(":") and "\n" not in text)
+
+
+def definition_fit(term_or_subject: str | set[str], text: str) -> int:
+    """How plainly the sentence defines the thing (0-3): 'X is a Y that ...' (3), 'X is a Y' (2),
+    'X is also called ...' / 'X is a poor way ...' (1: it names or judges instead), else 0.
+    The thing is a term ('mixture of experts') or, without one, the question's subject words."""
+    def names(subject: str) -> bool:
+        if isinstance(term_or_subject, str):
+            return _names(term_or_subject, subject)
+        return _holds(term_or_subject, subject)
+
+    m = DEFINES.match(text)
+    if m and names(m.group("subject")):
+        if JUDGES.match(m.group("head")):
+            return 1
+        return 3 if DIFFERENTIA.search(m.group("rest")[:80]) else 2
+    m = LABEL.match(text)
+    if m and names(m.group("subject")) and len(m.group("subject").split()) <= 6:
+        return 2
+    return 0
+
+
+def _instructs(verb: str, text: str) -> bool:
+    """Whether the sentence is an instruction: it opens (after a 'For X, ' or 'When X, ') with the asked
+    verb or a usual one ('use', 'choose', 'avoid', 'do not')."""
+    first = re.sub(r"^(?:for|in|when|if)\b[^,]{0,80},\s*", "", text.lower())  # 'For user-facing apps, use ...'
+    first = re.sub(r"^you\s+(?:can|should|could|may|need to|have to|must)\s+", "", first)  # 'you can use X to ...'
+    word = first.split(" ", 1)[0] if first else ""
+    return word in ADVISE_VERBS or (bool(verb) and word == verb.lower()) or first.startswith(("do not ", "don't "))
+
+
+def advice_fit(question: str, subject: set[str], verb: str, text: str) -> int:
+    """A "should I / can I" opener (0-3): an instruction with the asked verb or a usual one ('Fine-tune
+    from X when ...', 'Use X instead') on what was asked (a word of the question besides its verb), a
+    verdict with its reason ('X is not ideal for Y because ...'), or a verdict on the asked thing."""
+    low = text.lower()
+    asked = _words(question) - _words(verb) - GENERIC
+    if _instructs(verb, text) and asked & _words(text):
+        return 3
+    verdict = bool(VERDICT.search(low))
+    if verdict and REASON.search(low) and (is_about(subject, text) or not subject):
+        return 3
+    if verdict and is_about(subject, text):
+        return 2
+    return 1 if verdict else 0
+
+
+def answer_fit(question: str, terms: list[str], text: str) -> int:
+    """How well a quote answers the question's kind as its first sentence (0: no better than any).
+
+    - "X vs Y": a sentence naming both, more with a contrast ('whereas', 'unlike', 'than').
+    - "why": a reason ('because', 'so', 'as a result') about the question's subject.
+    - "should I / can I / which should I": an instruction ('Use X when ...'), a verdict with its reason.
+    - "does X ...? / is X ...?": a quote that opens with the verdict ('No.', 'Not always.'); else the
+      ranking's order, which held the best verdict on every set; "... A or B?" takes a contrast.
+    - "how many / how large": a sentence with a number.
+    - "what is the downside of X": a sentence about a loss or a limit ('loses', 'slower', 'costs').
+    - "what is X": X's definition, 'X is a Y that ...' above 'X is a Y' above 'X is also called Y';
+      "what does X do": X doing something.
+    - "how does X ...": a sentence about X that says how ('by', 'each', 'first', 'routes').
+    A fragment, a lead-in without its list or a pointer ('See ...') scores -1: it never opens while
+    another can. A quote that leans on the sentence before ('This ...') scores at most 0: it keeps
+    a first place the ranking gave it, but is never moved there.
+    """
+    first = text.split("\n", 1)[0]
+    if VERDICT_OPENER.match(first) and (ADVICE.match(question) or YES_NO.match(question)
+                                        or ASKS_AMOUNT.match(question)):
+        return 3  # the yes/no (or 'it depends') first, its reason after it in the same quote
+    if not stands_alone(text):
+        return -1
+    fit = _kind_fit(question, terms, first)
+    return min(fit, 0) if leans_back(first) or TABLE_ROW.match(first) else fit
+
+
+def _kind_fit(question: str, terms: list[str], first: str) -> int:
+    """answer_fit by the question's kind, for a quote that can open."""
+    subject, verb = question_subject(question)
+    if len(terms) >= 2 or COMPARES.search(question):
+        named = sum(_names(t, first) for t in terms)
+        if named:
+            return 2 * named + bool(CONTRAST.search(first))
+        return int(bool(CONTRAST.search(first)) and is_about(subject, first))
+    if WHY.match(question):  # a reason about something else ('A longer input costs more, because ...') does not
+        if IS_A.match(first):  # 'X is the process of ..., so that ...' defines X; it does not say why
+            return 0
+        about = is_about(subject, first) or bool(terms and _names(terms[0], opening(first)))
+        return 2 * bool(REASON.search(first) and (about or not subject))
+    if ADVICE.match(question):
+        fit = advice_fit(question, subject, verb, first)
+        if EITHER.search(question) and CONTRAST.search(first):  # 'should I X or Y?': what tells them apart
+            fit = max(fit, 2)
+        return fit
+    if ASKS_NUMBER.search(question) and not YES_NO.match(question) and not BARE_WHAT.match(question):
+        number = bool(NUMBER.search(first)) and first[:1].isalnum() and not ROW.match(first)  # not a list row
+        return 2 * number + (number and is_about(subject, first))
+    if YES_NO.match(question):  # the ranking's first (the asked words, most similar) was the best verdict
+        return 2 * bool(EITHER.search(question) and CONTRAST.search(first))  # '... X or Y?': what sets them apart
+    if ASKS_WHAT.match(question) and DRAWBACK.search(question):
+        return 2 * bool(WORSE.search(first)) + is_about(subject, first)
+    if terms or ASKS_DEFINITION.match(question):
+        term = TERM_TAIL.sub("", terms[0]) if terms else ""  # 'X and why bother' / 'X mean in Y' -> 'X'
+        if DOES_DO.match(question) and term:  # 'what does X do?': X doing something, before what X is
+            m = re.match(rf"\s*(?:the\s+|an?\s+)?{re.escape(term)}s?\s+(\w+)", first, re.I)
+            if m and not COPULA.match(m.group(1)):
+                return 3
+            return min(2, definition_fit(term, first) or 2 * bool(GENUS.match(first)))
+        fit = definition_fit(term or subject, first)
+        return fit or 2 * bool(GENUS.match(first))
+    if HOW.match(question):
+        if IS_A.match(first):  # what the thing is does not say how it works
+            return 0
+        if verb and _instructs(verb, first):  # 'how do I shard it?': 'Shard it by ...' / 'Use ...'
+            return 3
+        return 2 * bool(is_about(subject, first) and MECHANISM.search(first))
+    return 0
+
+
+def answer_first(question: str, terms: list[str], quotes: Sequence[Quote]) -> list:
+    """The quotes with the one that best fits the question's kind first (answer-first: "what is an MoE
+    model?" opened with "MoE models are harder to fine-tune" before the definition); the others keep
+    their order, and a tie keeps the best-ranked quote first. Only the order changes, never the pick."""
+    quotes = list(quotes)
+    if len(quotes) < 2:
+        return quotes
+    fits = [answer_fit(question, terms, q.text) for q in quotes]
+    best = max(range(len(quotes)), key=lambda i: (fits[i], -i))
+    return [quotes[best], *quotes[:best], *quotes[best + 1:]] if fits[best] > fits[0] else quotes

@@ -1,0 +1,160 @@
+"""Answer-first (kb/opening.py): which picked quote opens the answer, by the question's kind and the
+quote's form. Sentences are our own; each case would open with another quote without its rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from kb.opening import answer_first, answer_fit, leans_back, question_subject, stands_alone
+from kb.passages import SourceSentence
+
+
+def _order(question: str, terms: list[str], *texts: str) -> list[str]:
+    got = answer_first(question, terms, [SourceSentence(t, 0) for t in texts])
+    assert sorted(q.text for q in got) == sorted(texts)  # the same quotes: only the order changes
+    return [q.text for q in got]
+
+
+@pytest.mark.parametrize("question, terms, texts, first", [
+    # what is X: a genus with what tells it apart, over a naming and a judgement of X
+    ("What is a vector store?", ["vector store"],
+     ["A vector store is also called a vector database.", "A vector store is the right place for embeddings.",
+      "A vector store is a database that indexes embeddings for nearest-neighbour search."], 2),
+    # what is X: a glossary entry's definition without its subject ('The method that ...')
+    ("What is write batching?", ["write batching"],
+     ["Batches are flushed every second by the writer.", "The method that groups small writes into one disk write."],
+     1),
+    # what is X and why ...: the term is X, not 'X and why bother'
+    ("What is lazy loading and why bother?", ["lazy loading and why bother"],
+     ["Lazy loading is especially useful on slow links.",
+      "Lazy loading is the practice of fetching a module on first use."], 1),
+    # what does X do: X doing something, before what X is
+    ("What does the linker do?", ["linker do"],
+     ["The linker is a program of the toolchain.", "The linker joins object files into one executable."], 1),
+    # what is X: a term given as a label, then described
+    ("What are reranker models used for?", ["reranker models used for"],
+     ["Some teams skip them.", "Reranker models (RMs). Used to reorder the passages a first search returned."], 1),
+    # why: the reason about the asked subject, not a reason about something else
+    ("Why does the page cache matter for a database?", [],
+     ["A larger buffer costs more memory, because each page is held twice.",
+      "The page cache keeps hot pages in memory so that reads skip the disk."], 1),
+    # should I: an instruction that answers it
+    ("Should I shard the index or keep one copy?", [],
+     ["Sharding spreads the load over machines.", "Keep one copy when the index fits on one machine."], 1),
+    # should I: a verdict with its reason
+    ("Can I run the migration during business hours?", [],
+     ["Migrations rewrite every table.", "A migration should not run during business hours because it locks writes."],
+     1),
+    # should I: a verdict on what was asked beats an instruction about something else
+    ("Should I cache the results of slow queries?", [],
+     ["Caching slow queries is a poor fit when their data changes every second.",
+      "Cache the login page for anonymous visitors."], 0),
+    # the downside of X: a loss or a limit, not what X is
+    ("What is the downside of compressing the logs?", ["downside of compressing the logs"],
+     ["Log compression is a technique that stores logs in fewer bytes.",
+      "Compressed logs are slower to search, since every read decompresses a block."], 1),
+    # how does X ...: a sentence on X that says how, not X's definition nor a sentence on another subject
+    ("How does the scheduler in a cluster pick a node?", [],
+     ["The nodes report their free memory every second.", "A scheduler is a service in a cluster.",
+      "The scheduler scores each node by free memory and picks the best one."], 2),
+    # how do I ...: an instruction with the asked verb
+    ("How do I rotate the signing keys?", [],
+     ["Signing keys protect the release files.", "Rotate the signing keys with the vault command every month."], 1),
+    # why: a consequence with its subject named by its initials ('Write Ahead Log' -> 'WAL')
+    ("Why is a Write Ahead Log durable?", [],
+     ["Many databases keep several logs on disk.",
+      "As a result, a WAL survives a crash, because each entry is flushed."], 1),
+    # yes/no: a quote that opens with the verdict, even one that would lean back ('It depends ...')
+    ("Is every cache a write-back cache?", [],
+     ["Most caches in this guide are write-back caches.", "No. Caches can write through, write back or write around."],
+     1),
+    ("How many replicas do I need for a queue?", [],
+     ["Replicas copy every message to other nodes.", "It depends on the load. Two replicas cover most queues."], 1),
+    # why: a definition that happens to hold 'so' is no reason
+    ("Why can a proxy cost more than the backend?", [],
+     ["A reverse proxy is a server that sits in front of the backend so it can cache replies.",
+      "A proxy handles every request, so its cost grows with traffic while the backend's is paid once."], 1),
+    # how large / what default: a sentence with a number
+    ("How large is the build cache?", [],
+     ["The build cache speeds up every rebuild of the tree.", "The build cache holds up to 20 GB of objects."], 1),
+    # ... a sentence, not a list row ('label: value') that holds a number
+    ("How many nodes does the cluster need?", [],
+     ["The cluster spreads its load over the nodes.", "Up to 32 GB disks: 2 nodes",
+      "A cluster of this size needs 3 nodes for a quorum."], 2),
+    # ... but "what is X?" stays a definition question, whatever X is called
+    ("What is a context window?", ["context window"],
+     ["Our model supports a context window of 8192 tokens.",
+      "A context window is the span of tokens that a model reads at once."], 1),
+    # does X buy A or B?: a contrast of the two
+    ("Does a bigger cache buy speed or safety?", [],
+     ["A cache keeps copies of hot pages in memory.", "A bigger cache speeds up reads but loses more data in a crash."],
+     1),
+    # X vs Y: a sentence naming both with a contrast
+    ("What is the difference between a queue and a stack?", ["queue", "stack"],
+     ["A queue is a list.", "A queue hands out the oldest item first, whereas a stack hands out the newest."], 1),
+])
+def test_the_quote_that_answers_the_kind_opens(question, terms, texts, first):
+    assert _order(question, terms, *texts)[0] == texts[first]
+
+
+@pytest.mark.parametrize("question, terms, texts", [
+    # yes/no about a thing: the ranking's first quote (the asked words) stays first
+    ("Does a bloom filter ever miss a member?", [],
+     ["A bloom filter never misses a member but can report false matches.", "A bloom filter is a bit array."]),
+    # nothing fits better: the ranking is kept
+    ("What is a bloom filter?", ["bloom filter"], ["Nothing here defines it.", "Nor here."]),
+    # a tie keeps the better-ranked quote first
+    ("Should I pin the version?", [], ["Pin the version for release builds.", "Do not pin the version for tests."]),
+])
+def test_the_ranking_is_kept_when_no_quote_fits_better(question, terms, texts):
+    assert _order(question, terms, *texts) == list(texts)
+
+
+@pytest.mark.parametrize("text, alone", [
+    ("only a few of them run.", False),  # a fragment
+    ("Fast and cheap.", False),  # says too little
+    ("Learn more about the difference between the two caches.", False),  # a pointer, not an answer
+    ("See the tuning guide for the full list of flags.", False),
+    ("Note: the flags below only apply to the server.", False),
+    ("There are three kinds of index:", False),  # a lead-in without its list
+    ("There are three kinds of index:\n- hash\n- tree\n- inverted", True),  # with it
+    ("A hash index maps each key to a bucket.", True),
+])
+def test_what_can_open_an_answer(text, alone):
+    assert stands_alone(text) is alone
+
+
+def test_a_fragment_never_opens_while_another_can():
+    texts = ["only the leader accepts writes from clients.", "Each shard holds a slice of the keys."]
+    assert _order("How is the data split?", [], *texts)[0] == texts[1]
+    assert answer_fit("How is the data split?", [], texts[0]) == -1
+
+
+@pytest.mark.parametrize("text, leans", [
+    ("This process teaches the model to follow rules.", True),
+    ("They are often accessed through an API.", True),
+    ("But the cost grows with the input.", True),
+    ("As a result, reads never wait for the disk.", False),  # a consequence with its own subject
+    ("A hash index maps each key to a bucket.", False),
+])
+def test_what_leans_on_the_sentence_before(text, leans):
+    assert leans_back(text) is leans
+
+
+def test_a_quote_that_leans_back_keeps_its_place_but_is_never_moved_first():
+    leaning = "This shard is a slice of the keys that one node holds."  # a definition's shape, but 'This ...'
+    assert _order("What is a shard?", ["shard"], "Each node keeps two copies of its data.", leaning)[0] != leaning
+    assert _order("What is a shard?", ["shard"], leaning, "Each node keeps two copies of its data.")[0] == leaning
+
+
+@pytest.mark.parametrize("question, subject, verb", [
+    ("How does the router in a mixture of experts decide which experts to use?", {"router"}, ""),
+    ("Why are Mixture of Experts models efficient?", {"mixtur", "|moe"}, ""),  # and its initials
+    ("Why does LoRA need less memory than full fine-tuning?", {"lora"}, ""),
+    ("Why does the page cache matter for a database?", {"page", "cach"}, ""),
+    ("Should I shard the index or keep one copy?", {"index"}, "shard"),
+    ("What are the weaknesses of small language models?", {"small"}, ""),
+    ("How is an instruct model made from a base model?", {"instruct"}, ""),
+])
+def test_what_a_question_is_about(question, subject, verb):
+    assert question_subject(question) == (subject, verb)
