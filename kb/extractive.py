@@ -56,7 +56,8 @@ EVALUATIVE = {"good", "bad", "poor", "better", "worse", "best", "worst", "right"
 CLAUSE_START = {"which", "that", "who", "whose", "because", "so", "since", "while", "whereas", "using",
                 "for", "such", "including", "as", "with", "by", "to", "in", "on", "and", "rather", "instead",
                 "via", "through", "from", "at", "like", "e", "i", "counting", "making", "allowing", "meaning", "when",
-                "where", "if", "unless", "but", "only"}  # the last ones only to say that they limit what is left
+                "where", "if", "unless", "but", "only",  # these only to say that they limit what is left
+                "across", "during", "within", "into", "per", "over"}  # a trailing prepositional phrase
 # a trailing piece that starts with one of these, or holds a condition or contrast anywhere, limits what
 # is left: dropping it overstates the claim ('draws curves, but only when the grid is on')
 LIMITING_START = {"only", "not", "never", "without", "before", "after", "than", "where"}
@@ -241,11 +242,26 @@ def _head_positions(source: str, src: list[Tok]) -> list[int]:
     return out
 
 
+def _parenthesis(piece: list[Tok]) -> bool:
+    """One parenthesis, perhaps with the comma after it: '(e.g., GPU),' in 'across every device (e.g.,
+    GPU), expert parallelism ...' (the draft keeps or drops the comma; its punctuation is not compared)."""
+    if len(piece) > 2 and piece[-1].text == ",":
+        piece = piece[:-1]
+    if piece[0].text != "(" or piece[-1].text != ")":
+        return False
+    depth = 0
+    for i, t in enumerate(piece):
+        depth += (t.text == "(") - (t.text == ")")
+        if depth == 0 and i < len(piece) - 1:
+            return False  # '(a) b (c)': two parentheses and what stands between them
+    return True
+
+
 def _is_aside(piece: list[Tok]) -> bool:
     """A parenthesis, or a piece between two commas or dashes that opens like an aside (', also called
     ...,', ', such as ...,', ', a problem called ...,'), not like a clause of its own."""
     first, last = piece[0].text, piece[-1].text
-    if first == "(" and last == ")":
+    if _parenthesis(piece):
         return True
     return first in (",", "—", "–", "-") and last == first and len(piece) > 2 and piece[1].text in ASIDE_START
 
@@ -258,7 +274,7 @@ def _deletion_ok(piece: list[Tok], before: Tok | None, after: Tok | None, in_sub
         return ""
     said = _short(" ".join(t.text for t in piece))
     negates = any(t.text in NEGATION or t.text.endswith("n't") for t in words)
-    if piece[0].text == "(" and (piece[-1].text == ")" or after is None):
+    if _parenthesis(piece) or (piece[0].text == "(" and after is None):
         return f"drops a negation ('{said}')" if negates else ""  # '(MoE)', '(for example ...)'
     if before is None:
         if all(t.text in DISCOURSE for t in words):
