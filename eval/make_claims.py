@@ -276,9 +276,9 @@ def rule_edits(sent: str, others: list[str], main_verb: re.Pattern[str] = MAIN_V
     return [e for e in out if e[0] != sent]  # '0.1M' read as the number 0: no edit at all
 
 
-# a short prepositional phrase that ends its sentence or clause: ' during training.' (a detail a reader may drop)
+# a short prepositional phrase that ends its sentence: ' during training.' (a detail a reader may drop)
 TRAILING_PHRASE = re.compile(r" (?:in|on|with|during|from|at|by|across|within|via|through|over|per)"
-                             r" (?:the |a |an |each |your )?[\w-]+(?: [\w-]+)?(?=[.,;]\s*$|, )")
+                             r" (?:the |a |an |each |your )?[\w-]+(?: [\w-]+)?(?=[.!?]\s*$)")
 
 
 # -- building the set ---------------------------------------------------------------------------------
@@ -570,6 +570,14 @@ def realdocs_context(rec: dict[str, Any], folder: Path) -> dict[str, Any] | None
     return {"question": rec["question"], "passages": passages}
 
 
+def _stored_order(rec: dict[str, Any]) -> list[int]:
+    """The focus sentences' indices in the order realdocs_context stores them (grouped by page and section)."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, f in enumerate(rec["focus"]):
+        groups.setdefault((Path(f["source"]).name, f["section"]), []).append(i)
+    return [i for idx in groups.values() for i in idx]
+
+
 def _label_ref(text: str, page: str, label: str) -> Any:
     """A title or heading: a reference when its words are the page's, else as written (a few words of a label)."""
     from eval.claims import word_ref
@@ -657,6 +665,9 @@ def append(argv: list[str]) -> None:
     drafts = {f"realdocs/{rec['id']}" if "/" not in k else k: rec for k, rec in drafts.items()}
     contexts = {k: realdocs_context(rec, folder) for k, rec in drafts.items() if rec.get("focus")}
     cands = [c for c in realdocs_candidates(drafts) if contexts.get(c["context"]) is not None]
+    for c in cands:  # the stored context groups sentences by passage: cite by the stored order
+        order = _stored_order(drafts[c["context"]])
+        c["cites"] = [order.index(i) for i in c["cites"]]
     print(f"{len(cands)} candidates in {sum(v is not None for v in contexts.values())} contexts "
           f"({sum(v is None for v in contexts.values())} contexts not storable as references)")
     if args.view:

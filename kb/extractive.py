@@ -266,14 +266,36 @@ def _is_aside(piece: list[Tok]) -> bool:
     return first in (",", "—", "–", "-") and last == first and len(piece) > 2 and piece[1].text in ASIDE_START
 
 
+def _negated_clause(piece: list[Tok], preceding: list[Tok]) -> str:
+    """The negation whose clause the deleted piece belongs to, or ''.
+
+    Under a negation, leaving words out widens the claim: 'do not support FP8 in hardware' denies
+    hardware support only, 'do not support FP8' denies any. A piece that opens a clause of its own
+    (', which ...', 'because ...') is outside the negation's reach; so is one after a clause boundary."""
+    if piece[0].text in (",", ";", ":", "—", "–") or piece[0].text in SUBORDINATE:
+        return ""
+    for t in reversed(preceding):
+        if t.punct and t.text not in ("(", ")"):
+            return ""
+        if t.text in CLAUSE_JOIN or t.text in SUBORDINATE:
+            return ""
+        if t.text in NEGATION or t.text.endswith("n't"):
+            return t.text
+    return ""
+
+
 def _deletion_ok(piece: list[Tok], before: Tok | None, after: Tok | None, in_subject: bool,
-                 kept_before: list[Tok]) -> str:
-    """'' when this deleted piece of the source can be dropped, else why not."""
+                 kept_before: list[Tok], preceding: list[Tok]) -> str:
+    """'' when this deleted piece of the source can be dropped, else why not (`preceding`: the source's
+    tokens before the piece)."""
     words = [t for t in piece if not t.punct and t.text not in ARTICLES]
     if not words:
         return ""
     said = _short(" ".join(t.text for t in piece))
     negates = any(t.text in NEGATION or t.text.endswith("n't") for t in words)
+    negation = _negated_clause(piece, preceding)
+    if negation:  # 'do not support FP8 in hardware' is not 'do not support FP8'
+        return f"widens what '{negation}' denies ('{said}')"
     if _parenthesis(piece) or (piece[0].text == "(" and after is None):
         return f"drops a negation ('{said}')" if negates else ""  # '(MoE)', '(for example ...)'
     if before is None:
@@ -291,6 +313,8 @@ def _deletion_ok(piece: list[Tok], before: Tok | None, after: Tok | None, in_sub
             limits.append(first)
         if limits:
             return f"drops a limit on what is left ('{limits[0]}': '{said}')"
+        if not piece[0].punct and before.text in MODAL | RELATION:  # '... speed up training, even [on ...]'
+            return f"detaches '{before.text}' from what it was said of ('{said}')"
         return ""
     bad = [t.text for t in words if _protected(t)]
     if bad:
@@ -383,7 +407,7 @@ def _compression_mismatch(sentence: str, source: str) -> str:
     for j in [*kept, len(src)]:
         if j > start:
             why = _deletion_ok(src[start:j], prev, src[j] if j < len(src) else None, start < n_subj,
-                               [src[k] for k in kept if k < start])
+                               [src[k] for k in kept if k < start], src[:start])
             if why:
                 return why
         if j < len(src):
