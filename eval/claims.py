@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,87 @@ def resolve_ref(page_text: str, ref: dict[str, Any]) -> str | None:
     norm = normalised(page_text)
     piece = norm[ref["at"]:ref["at"] + ref["len"]]
     return piece if hashlib.sha1(piece.encode()).hexdigest()[:12] == ref["sha1"] else None
+
+
+# A sentence of a real page is often not in the page as written: ingest removes markup
+# ('**', link targets, reST roles), so the sentence's words sit in the page with other
+# characters between them. A word reference stores where each run of its words sits in
+# the page's word list, plus the characters between the words (punctuation and spaces,
+# never letters or digits), so the text is rebuilt from the page and nothing of it is copied.
+# The same form stores a sentence made from a page's words (a draft, an edit by rule): a
+# word the page lacks is kept as written (a few words at most: it is what was changed).
+PAGE_WORD = re.compile(r"[^\W_]+")
+MAX_LITERAL_RUN = 3  # consecutive words written out: more would be a copied phrase
+
+
+def _page_words(page_text: str) -> list[str]:
+    return PAGE_WORD.findall(page_text)
+
+
+def word_ref(pages: dict[str, str], sentence: str, root: str, prefer: str | None = None) -> dict[str, Any] | None:
+    """The sentence as runs of the pages' words ([page index, first word, count]) and written-out words,
+    with the characters between its words and a hash of the whole; None when more than
+    MAX_LITERAL_RUN words in a row are in none of the pages (then it cannot be stored without copying)."""
+    names = sorted(pages, key=lambda n: n != prefer)
+    words = {n: _page_words(pages[n]) for n in names}
+    index: dict[str, dict[str, list[int]]] = {}
+    for n in names:
+        idx: dict[str, list[int]] = {}
+        for i, w in enumerate(words[n]):
+            idx.setdefault(w, []).append(i)
+        index[n] = idx
+    toks = list(PAGE_WORD.finditer(sentence))
+    seps = [sentence[:toks[0].start()] if toks else sentence]
+    seps += [sentence[a.end():b.start()] for a, b in zip(toks, toks[1:], strict=False)]
+    seps += [sentence[toks[-1].end():]] if toks else []
+    said = [t.group(0) for t in toks]
+    pieces: list[Any] = []
+    i, literal = 0, 0
+    while i < len(said):
+        best = (0, "", -1)  # (run length, page, first word)
+        for n in names:
+            for at in index[n].get(said[i], []):
+                k = 1
+                while i + k < len(said) and at + k < len(words[n]) and words[n][at + k] == said[i + k]:
+                    k += 1
+                if k > best[0]:
+                    best = (k, n, at)
+        if best[0] == 0:
+            pieces.append(said[i])
+            literal += 1
+            if literal > MAX_LITERAL_RUN:
+                return None
+            i += 1
+            continue
+        literal = 0
+        pieces.append([names.index(best[1]), best[2], best[0]])
+        i += best[0]
+    return {"root": root, "pages": names, "words": pieces, "seps": seps,
+            "sha1": hashlib.sha1(sentence.encode()).hexdigest()[:12]}
+
+
+def resolve_word_ref(pages: list[str | None], ref: dict[str, Any]) -> str | None:
+    """The sentence rebuilt from its pages' words, or None when a page is absent or changed."""
+    said: list[str] = []
+    cache: dict[int, list[str]] = {}
+    for piece in ref["words"]:
+        if isinstance(piece, str):
+            said.append(piece)
+            continue
+        page, at, n = piece
+        text = pages[page]
+        if text is None:
+            return None
+        if page not in cache:
+            cache[page] = _page_words(text)
+        run = cache[page][at:at + n]
+        if len(run) != n:
+            return None
+        said += run
+    if len(ref["seps"]) != len(said) + 1 and not (not said and len(ref["seps"]) == 1):
+        return None
+    out = ref["seps"][0] + "".join(w + s for w, s in zip(said, ref["seps"][1:], strict=True))
+    return out if hashlib.sha1(out.encode()).hexdigest()[:12] == ref["sha1"] else None
 
 
 @dataclass
@@ -107,27 +189,36 @@ class ClaimSet:
     skipped: dict[str, str] = field(default_factory=dict)  # context id -> why
 
 
+def _read(page: Path, cache: dict[Path, str | None]) -> str | None:
+    if page not in cache:
+        cache[page] = page.read_text(encoding="utf-8", errors="replace") if page.is_file() else None
+    return cache[page]
+
+
 def _resolve(value: Any, roots: dict[str, Path], cache: dict[Path, str | None]) -> str | None:
+    """A stored text: as written (our own pages), or rebuilt from a reference into a shared folder."""
     if isinstance(value, str):
         return value
     if value is None:
         return ""
-    page = roots[value.get("root", "shared")] / value["page"]
-    if page not in cache:
-        cache[page] = page.read_text(encoding="utf-8", errors="replace") if page.is_file() else None
-    text = cache[page]
+    root = roots[value.get("root", "shared")]
+    if "words" in value:
+        return resolve_word_ref([_read(root / p, cache) for p in value["pages"]], value)
+    text = _read(root / value["page"], cache)
     return None if text is None else resolve_ref(text, value)
 
 
-def load_claims(path: str | Path, shared_root: Path | None = None) -> ClaimSet:
-    """Contexts and items; a context whose referenced page is absent or changed is skipped with its items."""
+def load_claims(path: str | Path, shared_root: Path | None = None, realdocs_root: Path | None = None) -> ClaimSet:
+    """Contexts and items; a context whose referenced page is absent or changed is skipped with its items,
+    and so is an item whose sentence is stored as a reference that no longer resolves."""
     import yaml
 
     path = Path(path)
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict) or "contexts" not in data or "items" not in data:
         raise EvalSetError(f"{path}: a claims set needs 'contexts' and 'items'")
-    roots = {"shared": shared_root or (ROOT / data.get("shared_root", "../shared/corpus")).resolve()}
+    roots = {"shared": shared_root or (ROOT / data.get("shared_root", "../shared/corpus")).resolve(),
+             "realdocs": realdocs_root or (ROOT / data.get("realdocs_root", "../shared/realdocs")).resolve()}
     cache: dict[Path, str | None] = {}
     contexts: dict[str, Context] = {}
     skipped: dict[str, str] = {}
@@ -150,13 +241,17 @@ def load_claims(path: str | Path, shared_root: Path | None = None) -> ClaimSet:
         seen.add(item["id"])
         if item["context"] in skipped:
             continue
+        sentence = _resolve(item["sentence"], roots, cache)
+        if not sentence:
+            skipped[item["id"]] = "its sentence's page is absent or changed"
+            continue
         if item["context"] not in contexts:
             raise EvalSetError(f"{path}: item {item['id']!r} names an unknown context {item['context']!r}")
         if item.get("origin") not in ORIGINS or not isinstance(item.get("label"), bool):
             raise EvalSetError(f"{path}: item {item['id']!r} needs origin in {ORIGINS} and a true/false label")
         if not item["label"] and item.get("error") not in ERROR_TYPES:
             raise EvalSetError(f"{path}: false item {item['id']!r} needs an error type in {ERROR_TYPES}")
-        claims.append(Claim(item["id"], item["context"], item["origin"], item["sentence"], tuple(item.get("cites", [])),
+        claims.append(Claim(item["id"], item["context"], item["origin"], sentence, tuple(item.get("cites", [])),
                             item["label"], item.get("error", ""), item.get("rule", ""), item.get("before", "")))
     return ClaimSet(path, contexts, claims, skipped)
 

@@ -40,6 +40,10 @@ def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "build":
         build(argv[1:])
+    elif argv and argv[0] == "append":
+        append(argv[1:])
+    elif argv and argv[0] == "share":
+        share(argv[1:])
     else:
         generate(argv[1:] if argv and argv[0] == "generate" else argv)
 
@@ -145,6 +149,12 @@ COPULA = re.compile(r"^(?P<subj>[A-Z][^,;:()]{2,60}?) (?P<verb>is|are) (?P<pred>
 MAIN_VERB = re.compile(r"^(?P<subj>[A-Z][^,;:()]{2,60}?) (?P<verb>is|are|can|has|have|uses?|needs?|learns?|"
                        r"predicts?|completes?|follows?|activates?|sends?|runs?|produces?|makes?|adds?|stores?|"
                        r"reduces?|answers?|means?|refers?) (?P<rest>.+)$")
+# real documentation says more with other verbs ('supports', 'lets', 'requires'): its rule edits use these too
+DOC_MAIN_VERB = re.compile(MAIN_VERB.pattern.replace("refers?)", "refers?|supports?|provides?|allows?|requires?|"
+                           "includes?|lets?|enables?|improves?|splits?|loads?|saves?|trains?|generates?|converts?|"
+                           "applies|apply|computes?|defines?|describes?|contains?|helps?|keeps?|handles?|creates?|"
+                           "returns?|takes?|gives?|changes?|depends?|offers?|performs?|shards?|stores?|fits?|"
+                           "increases?|decreases?|lowers?|speeds?|trades?|replaces?|combines?|measures?)"))
 NUMBER = re.compile(r"\b\d+(?:\.\d+)?\b")
 WORD_NUMBERS = {"two": "three", "three": "five", "four": "two", "five": "ten", "ten": "five", "once": "twice",
                 "half": "a quarter", "hundreds": "dozens", "thousands": "hundreds", "millions": "thousands",
@@ -171,10 +181,18 @@ def _sub_once(text: str, old: str, new: str) -> str | None:
 
 
 def _lower_first(text: str) -> str:
-    return text[:1].lower() + text[1:] if len(text) > 1 and (text[1] == " " or text[1].islower()) else text
+    """'Some models ...' -> 'some models ...' after ', and'; a name ('MoE', 'BLIS') stays as written."""
+    first = text.split(" ", 1)[0]
+    return text[:1].lower() + text[1:] if len(text) > 1 and (len(first) == 1 or first[1:].islower()) else text
 
 
-def rule_edits(sent: str, others: list[str]) -> list[tuple[str, str, bool, str]]:
+NOT_IN_SUBJECT = {"to", "when", "if", "though", "that", "which", "where", "because", "only"}
+IMPERATIVE = {"See", "Avoid", "Use", "Run", "Make", "Set", "Check", "Read", "Install", "Try", "Note", "Start", "Keep",
+              "Pick", "Choose", "Add", "Do"}
+
+
+def rule_edits(sent: str, others: list[str], main_verb: re.Pattern[str] = MAIN_VERB
+               ) -> list[tuple[str, str, bool, str]]:
     """(edited sentence, rule, label, error type) for one source sentence; `others` are the
     other source sentences of the same context (merges, swaps of subject and predicate)."""
     out: list[tuple[str, str, bool, str]] = []
@@ -206,7 +224,12 @@ def rule_edits(sent: str, others: list[str]) -> list[tuple[str, str, bool, str]]
         out.append((sent[:sm.start()] + f"{sm.group('b')} {sm.group('op')} {sm.group('a')}" + sent[sm.end():],
                     "swap", False, "swap"))
     cm = COPULA.match(sent)
-    mv = MAIN_VERB.match(sent)
+    mv = main_verb.match(sent)
+    if mv and (mv.group("subj").lower() in ("the", "a", "an", "this", "it", "we", "you")
+               or set(mv.group("subj").lower().split()) & NOT_IN_SUBJECT
+               or mv.group("subj").split()[0] in IMPERATIVE):
+        mv = None  # 'The use of X is ...' read as subject 'The' and verb 'use', 'See the section to learn ...':
+        # no subject to swap
     for other in others:
         om = COPULA.match(other)
         if cm and om and om.group("pred").lower() != cm.group("pred").lower() \
@@ -215,7 +238,7 @@ def rule_edits(sent: str, others: list[str]) -> list[tuple[str, str, bool, str]]
                         "predicate"))
             break
     for other in others:
-        om = MAIN_VERB.match(other)
+        om = main_verb.match(other)
         if mv and om and om.group("subj").lower() != mv.group("subj").lower() and \
                 om.group("subj").split()[-1].lower() != mv.group("subj").split()[-1].lower():
             out.append((om.group("subj") + sent[mv.end("subj"):], "subject", False, "subject"))
@@ -233,7 +256,7 @@ def rule_edits(sent: str, others: list[str]) -> list[tuple[str, str, bool, str]]
             break
     if mv:
         subj = mv.group("subj")
-        words = sorted((w for w in re.findall(r"[a-z][a-z-]{4,}", mv.group("rest"))
+        words = sorted((w for w in re.findall(r"\b[a-z][a-z-]{4,}\b", mv.group("rest"))
                         if not w.endswith(("ed", "ly", "ing")) and w not in ("rather", "about", "other", "their",
                                                                                "which", "there", "where", "these")),
                        key=len, reverse=True)[:1]
@@ -247,7 +270,15 @@ def rule_edits(sent: str, others: list[str]) -> list[tuple[str, str, bool, str]]
     head = re.match(r"^(.{30,}?), (?:using|which|so|because|while|but|and|for example|such as)\b", sent)
     if head:
         out.append((head.group(1) + ".", "first-clause", True, ""))
-    return out
+    pp = TRAILING_PHRASE.search(sent)
+    if pp and len(sent[:pp.start()].split()) >= 6:
+        out.append((sent[:pp.start()] + sent[pp.end():], "drop-phrase", True, ""))
+    return [e for e in out if e[0] != sent]  # '0.1M' read as the number 0: no edit at all
+
+
+# a short prepositional phrase that ends its sentence: ' during training.' (a detail a reader may drop)
+TRAILING_PHRASE = re.compile(r" (?:in|on|with|during|from|at|by|across|within|via|through|over|per)"
+                             r" (?:the |a |an |each |your )?[\w-]+(?: [\w-]+)?(?=[.!?]\s*$)")
 
 
 # -- building the set ---------------------------------------------------------------------------------
@@ -301,7 +332,7 @@ RULE_CAPS = {"merge-true": 40, "negation": 40, "vacuous": 25, "vacuous-echo": 15
              "number-word": 10, "swap": 6}
 
 
-def _sample_rules(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _sample_rules(items: list[dict[str, Any]], caps: dict[str, int] | None = None) -> list[dict[str, Any]]:
     seen: set[str] = set()
     by_rule: dict[str, list[dict[str, Any]]] = {}
     for it in items:
@@ -309,7 +340,8 @@ def _sample_rules(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
             seen.add(it["sentence"])
             by_rule.setdefault(it["rule"], []).append(it)
     keep = {it["id"] for rule, its in by_rule.items()
-            for it in sorted(its, key=lambda x: hashlib.sha1(x["id"].encode()).hexdigest())[:RULE_CAPS.get(rule, 20)]}
+            for it in sorted(its, key=lambda x: hashlib.sha1(x["id"].encode()).hexdigest())
+            [:(caps or RULE_CAPS).get(rule, 20)]}
     out, ids = [], set()
     for it in items:
         if it["id"] not in ids and (it["origin"] != "rule" or it["id"] in keep):
@@ -389,6 +421,10 @@ HEADER = """# kb's checker challenge set (issue 18): `kb eval --set claims`.
 # (eval/claims.py split_of); the checker is tuned on dev only.
 # Contexts from ../shared pages store references (page, offset, length, sha1), not text.
 # Items marked `added: c18` come from a second generator run, labelled before the checker saw them.
+# Items marked `added: c18b` are about ../shared/realdocs (real documentation): masked drafts for realdocs
+# questions and rule edits of its sentences, labelled before the checker saw them. Their contexts and
+# sentences are word references (`words`: runs of a page's words, `seps`: the marks between words, `sha1`),
+# rebuilt at load time and skipped when the folder is absent or the page changed; nothing of a page is copied.
 """
 
 
@@ -447,6 +483,291 @@ def build(argv: list[str]) -> None:
     text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)
     Path(args.out).write_text(HEADER + text, encoding="utf-8")
     print(f"{len(items)} labelled items -> {args.out}")
+
+
+# -- real documentation (../shared/realdocs): contexts and items stored as word references -------------
+REALDOCS_CAPS = {"merge-true": 25, "negation": 12, "vacuous": 6, "vacuous-echo": 3, "subject": 15,
+                 "merge-wrong": 20,
+                 "trailing": 15, "quantity": 15, "first-clause": 25, "drop-aside": 20, "drop-phrase": 20,
+                 "predicate": 10,
+                 "number": 12, "number-word": 5, "swap": 8}
+
+
+def realdocs_candidates(drafts: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every complete sentence of each draft (also of drafts the degenerate-draft filter discards whole)
+    and the rule edits of every context sentence, with ids; labels only for rule edits (the rule's)."""
+    from kb.text import WORD, sentences
+    from kb.verify import MODEL_MARK
+
+    out: list[dict[str, Any]] = []
+    edited: set[str] = set()
+    for key, rec in drafts.items():
+        if rec.get("refused") or not rec.get("focus"):
+            continue
+        ctx_sents = [f["text"] for f in rec["focus"]]
+        seen: set[str] = set()
+        for mode in ("plain", "constrained"):
+            raw = rec.get("drafts", {}).get(mode, {}).get("raw", "")
+            for sent in sentences(MODEL_MARK.sub("", raw)):
+                sent = sent.strip()
+                if len(WORD.findall(sent)) < 5 or not re.search(r"[.!)\"']\s*$", sent) or sent.endswith("?"):
+                    continue  # fragments, questions and cut-off sentences are not claims
+                if sent in seen:
+                    continue
+                seen.add(sent)
+                out.append({"id": f"{key}/{mode[0]}{_id(sent)}", "context": key, "origin": mode, "sentence": sent,
+                            "cites": []})
+        for i, src in enumerate(ctx_sents):
+            if src in edited or not _editable(src):
+                continue
+            edited.add(src)
+            # a merge's second part must read as a sentence of its own after ', and'
+            others = [x for x in ctx_sents if x != src and _editable(x) and not OPENER.match(x)]
+            for text, rule, label, err in rule_edits(src, others, DOC_MAIN_VERB):
+                if rule.startswith("merge-true") and OPENER.match(src):
+                    continue  # 'If A, B, and C': does the condition hold over C? a judgement call, not an item
+                cites = [i]
+                if rule.startswith("merge-true:"):
+                    rule, other = rule.split(":")
+                    cites.append(ctx_sents.index(others[int(other)]))
+                out.append({"id": f"{key}/r{_id(text)}", "context": key, "origin": "rule", "sentence": text,
+                            "cites": cites, "rule": rule, "label": label, "error": err, "source": src})
+    return _sample_rules(out, REALDOCS_CAPS)
+
+
+OPENER = re.compile(r"^(?:If|When|Unless|Because|Since|Although|Even|While|However|By contrast|In contrast|"
+                    r"For example|Also|But|So|This|These|It|They)\b")
+
+
+def _editable(sentence: str) -> bool:
+    """A real page's sentence that rules can edit: one sentence, of prose (not a flattened table row, a list,
+    a label with a colon, a heading), of 6 to 40 words."""
+    from kb.text import sentences
+
+    n = len(sentence.split())
+    return ("\n" not in sentence and len(sentences(sentence)) == 1 and 6 <= n <= 40
+            and not re.search(r"[:;|]", sentence) and sentence.rstrip().endswith((".", "!", "?")))  # not a heading
+
+
+def realdocs_context(rec: dict[str, Any], folder: Path) -> dict[str, Any] | None:
+    """A realdocs context as stored: every title, heading and sentence a word reference into its page."""
+    from eval.claims import word_ref
+
+    passages: list[dict[str, Any]] = []
+    by_key: dict[tuple[str, str], dict[str, Any]] = {}
+    for f in rec["focus"]:
+        page = Path(f["source"]).name
+        text = (folder / page).read_text(encoding="utf-8", errors="replace")
+        k = (page, f["section"])
+        if k not in by_key:
+            by_key[k] = {"source": page, "title": _label_ref(text, page, f["title"]),
+                         "section": _label_ref(text, page, f["section"]), "sentences": []}
+            passages.append(by_key[k])
+        ref = word_ref({page: text}, f["text"], "realdocs")
+        if ref is None:
+            return None  # words ingest added ('Tip:' of a callout) may be written out, a sentence may not
+        by_key[k]["sentences"].append(ref)
+    return {"question": rec["question"], "passages": passages}
+
+
+def _stored_order(rec: dict[str, Any]) -> list[int]:
+    """The focus sentences' indices in the order realdocs_context stores them (grouped by page and section)."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, f in enumerate(rec["focus"]):
+        groups.setdefault((Path(f["source"]).name, f["section"]), []).append(i)
+    return [i for idx in groups.values() for i in idx]
+
+
+def _label_ref(text: str, page: str, label: str) -> Any:
+    """A title or heading: a reference when its words are the page's, else as written (a few words of a label)."""
+    from eval.claims import word_ref
+
+    if not label:
+        return ""
+    ref = word_ref({page: text}, label, "realdocs")
+    return ref if ref is not None else label
+
+
+def realdocs_sentence(sentence: str, rec: dict[str, Any], folder: Path) -> Any:
+    """An item's sentence: a word reference into its context's pages (nothing of a page copied); a sentence
+    of the model's own words that copies no context sentence may stay as written; else None."""
+    from eval.claims import word_ref
+
+    pages = {Path(f["source"]).name: "" for f in rec["focus"]}
+    for page in pages:
+        pages[page] = (folder / page).read_text(encoding="utf-8", errors="replace")
+    ref = word_ref(pages, sentence, "realdocs")
+    if ref is not None:
+        return ref
+    return None if _copies(sentence, [f["text"] for f in rec["focus"]], 4) else sentence
+
+
+def view(cands: list[dict[str, Any]], drafts: dict[str, Any]) -> str:
+    """Candidates with their context, for labelling: no checker verdicts (they would bias the reader)."""
+    lines: list[str] = []
+    by_ctx: dict[str, list[dict[str, Any]]] = {}
+    for c in cands:
+        by_ctx.setdefault(c["context"], []).append(c)
+    for key, items in by_ctx.items():
+        rec = drafts[key]
+        lines += ["", f"##### {key}", f"Q: {rec['question']}"]
+        lines += [f"  [{i}] {f['text']}" for i, f in enumerate(rec["focus"])]
+        for c in items:
+            tag = f"{c['rule']}={'T' if c['label'] else 'F:' + c['error']}" if c["origin"] == "rule" else c["origin"]
+            lines.append(f"  {c['id'].rsplit('/', 1)[-1]} <{tag}> {c['cites']} | {c['sentence']}")
+    return "\n".join(lines) + "\n"
+
+
+class _Flow(list):  # type: ignore[type-arg]
+    """A word reference's lists, written on one line each: they are read by the loader, not by people."""
+
+
+def _flow_refs(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "words" in value and "seps" in value:
+            return {k: _Flow(v) if isinstance(v, list) else v for k, v in value.items()}
+        return {k: _flow_refs(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_flow_refs(v) for v in value]
+    return value
+
+
+def _flow_dumper() -> Any:
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    Dumper.add_representer(_Flow, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", list(v),
+                                                                     flow_style=True))
+    return Dumper
+
+
+_FlowDumper = _flow_dumper()
+
+
+def append(argv: list[str]) -> None:
+    """Realdocs drafts and rule edits into the claims set: --view prints them to label; with --labels, the
+    labelled ones (a rule edit without a line keeps its rule's label) are appended, marked `added`."""
+    import yaml
+
+    from eval.cases import ROOT
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--drafts", required=True)
+    ap.add_argument("--labels")
+    ap.add_argument("--view")
+    ap.add_argument("--added", default="c18b")
+    ap.add_argument("--out", default=str(ROOT / "eval" / "sets" / "claims.yaml"))
+    args = ap.parse_args(argv)
+    folder = (ROOT / "../shared/realdocs").resolve()
+    drafts = json.loads(Path(args.drafts).read_text(encoding="utf-8"))
+    drafts = {f"realdocs/{rec['id']}" if "/" not in k else k: rec for k, rec in drafts.items()}
+    contexts = {k: realdocs_context(rec, folder) for k, rec in drafts.items() if rec.get("focus")}
+    cands = [c for c in realdocs_candidates(drafts) if contexts.get(c["context"]) is not None]
+    for c in cands:  # the stored context groups sentences by passage: cite by the stored order
+        order = _stored_order(drafts[c["context"]])
+        c["cites"] = [order.index(i) for i in c["cites"]]
+    print(f"{len(cands)} candidates in {sum(v is not None for v in contexts.values())} contexts "
+          f"({sum(v is None for v in contexts.values())} contexts not storable as references)")
+    if args.view:
+        Path(args.view).write_text(view(cands, drafts), encoding="utf-8")
+    if not args.labels:
+        return
+    labels = read_labels(Path(args.labels))
+    path = Path(args.out)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data.setdefault("realdocs_root", "../shared/realdocs")
+    have = {it["id"] for it in data["items"]}
+    added = 0
+    for c in cands:
+        short = c["id"].rsplit("/", 1)[-1]
+        given = labels.get(c["id"], labels.get(short, "absent"))
+        if given == "absent" and c["origin"] == "rule":
+            given = (c["label"], c["error"])
+        if given is None or given == "absent" or c["id"] in have:
+            continue
+        stored = realdocs_sentence(c["sentence"], drafts[c["context"]], folder)
+        if stored is None:
+            print("not storable without copying:", c["id"])
+            continue
+        label, err = given  # type: ignore[misc]
+        item = {"id": c["id"], "context": c["context"], "origin": c["origin"], "sentence": stored,
+                "cites": c["cites"], "label": label}
+        if not label:
+            item["error"] = err
+        if c.get("rule"):
+            item["rule"] = c["rule"]
+        item["added"] = args.added
+        data["items"].append(item)
+        data["contexts"].setdefault(c["context"], contexts[c["context"]])
+        have.add(c["id"])
+        added += 1
+    order = ["name", "shared_root", "realdocs_root", "contexts", "items"]
+    data = {k: data[k] for k in order if k in data}
+    text = yaml.dump(_flow_refs(data), Dumper=_FlowDumper, sort_keys=False, allow_unicode=True, width=120)
+    path.write_text(HEADER + text, encoding="utf-8")
+    print(f"appended {added} items -> {path}")
+
+
+def share(argv: list[str]) -> None:
+    """Issue 13's 'kept model sentence' share with today's checker: each saved draft goes through the answer
+    path again (retrieval, the focused prompt, compose) and counts when one of its sentences is kept; the
+    kept sentences are looked up in the claims set, whose labels say how many are true."""
+    from eval.cases import ROOT, load_set, resolve_set
+    from ingest.pipeline import run_ingest
+    from kb.backends.registry import load_embedder
+    from kb.cite import compose
+    from kb.engine import Engine
+    from kb.prompt import prompt
+    from kb.retrieve import question_terms
+    from kb.settings import Settings
+    from kb.store import Store
+    from kb.verify import Checker
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--drafts", required=True)
+    ap.add_argument("--set", default="realdocs")
+    ap.add_argument("--claims", default=str(ROOT / "eval" / "sets" / "claims.yaml"))
+    ap.add_argument("--json")
+    args = ap.parse_args(argv)
+    drafts = json.loads(Path(args.drafts).read_text(encoding="utf-8"))
+    from eval.claims import load_claims
+
+    labels = {(c.context, c.sentence): c.label for c in load_claims(args.claims).claims}
+    settings = Settings(llm_runtime="transformers")
+    embedder = load_embedder(settings)
+    evalset = load_set(resolve_set(args.set))
+    st = settings.model_copy(update={"store": settings.cache_dir / f"claims-store-{args.set}", "chroma_url": None})
+    store = Store(st)
+    run_ingest([str(evalset.corpus_path)], st, store, embedder, progress=False)
+    engine = Engine(st, store=store, embedder=embedder, llm=None)
+    out: dict[str, Any] = {}
+    for key, rec in drafts.items():
+        if rec.get("refused") or not rec.get("drafts"):
+            continue
+        hits = engine.search(rec["question"])
+        checker = Checker(embedder, hits)
+        terms = question_terms(rec["question"])
+        _, focus = prompt(rec["question"], hits, checker, terms, True)
+        for mode, d in rec["drafts"].items():
+            checks = compose(rec["question"], d["raw"], hits, checker, terms, st.min_support, focus,
+                             st.min_coverage).checks
+            kept = [c.text for c in checks if c.action == "kept"]
+            out.setdefault(mode, {})[key] = {"kept": kept, "labels": [labels.get((key, k)) for k in kept]}
+    summary = {}
+    for mode, per_q in out.items():
+        with_kept = [k for k, v in per_q.items() if v["kept"]]
+        sents = [lab for v in per_q.values() for lab in v["labels"]]
+        summary[mode] = {"questions": len(per_q), "with_kept_sentence": len(with_kept),
+                         "share": round(len(with_kept) / len(per_q), 3) if per_q else None,
+                         "kept_sentences": len(sents), "labelled_true": sum(1 for x in sents if x is True),
+                         "labelled_false": sum(1 for x in sents if x is False),
+                         "not_in_set": sum(1 for x in sents if x is None)}
+    print(json.dumps(summary, indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"summary": summary, "per_question": out}, indent=1,
+                                              ensure_ascii=False), encoding="utf-8")
 
 
 if __name__ == "__main__":

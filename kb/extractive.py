@@ -56,7 +56,8 @@ EVALUATIVE = {"good", "bad", "poor", "better", "worse", "best", "worst", "right"
 CLAUSE_START = {"which", "that", "who", "whose", "because", "so", "since", "while", "whereas", "using",
                 "for", "such", "including", "as", "with", "by", "to", "in", "on", "and", "rather", "instead",
                 "via", "through", "from", "at", "like", "e", "i", "counting", "making", "allowing", "meaning", "when",
-                "where", "if", "unless", "but", "only"}  # the last ones only to say that they limit what is left
+                "where", "if", "unless", "but", "only",  # these only to say that they limit what is left
+                "across", "during", "within", "into", "per", "over"}  # a trailing prepositional phrase
 # a trailing piece that starts with one of these, or holds a condition or contrast anywhere, limits what
 # is left: dropping it overstates the claim ('draws curves, but only when the grid is on')
 LIMITING_START = {"only", "not", "never", "without", "before", "after", "than", "where"}
@@ -241,24 +242,61 @@ def _head_positions(source: str, src: list[Tok]) -> list[int]:
     return out
 
 
+def _parenthesis(piece: list[Tok]) -> bool:
+    """One parenthesis, perhaps with the comma after it: '(e.g., GPU),' in 'across every device (e.g.,
+    GPU), expert parallelism ...' (the draft keeps or drops the comma; its punctuation is not compared)."""
+    if len(piece) > 2 and piece[-1].text == ",":
+        piece = piece[:-1]
+    if piece[0].text != "(" or piece[-1].text != ")":
+        return False
+    depth = 0
+    for i, t in enumerate(piece):
+        depth += (t.text == "(") - (t.text == ")")
+        if depth == 0 and i < len(piece) - 1:
+            return False  # '(a) b (c)': two parentheses and what stands between them
+    return True
+
+
 def _is_aside(piece: list[Tok]) -> bool:
     """A parenthesis, or a piece between two commas or dashes that opens like an aside (', also called
     ...,', ', such as ...,', ', a problem called ...,'), not like a clause of its own."""
     first, last = piece[0].text, piece[-1].text
-    if first == "(" and last == ")":
+    if _parenthesis(piece):
         return True
     return first in (",", "—", "–", "-") and last == first and len(piece) > 2 and piece[1].text in ASIDE_START
 
 
+def _negated_clause(piece: list[Tok], preceding: list[Tok]) -> str:
+    """The negation whose clause the deleted piece belongs to, or ''.
+
+    Under a negation, leaving words out widens the claim: 'do not support FP8 in hardware' denies
+    hardware support only, 'do not support FP8' denies any. A piece that opens a clause of its own
+    (', which ...', 'because ...') is outside the negation's reach; so is one after a clause boundary."""
+    if piece[0].text in (",", ";", ":", "—", "–") or piece[0].text in SUBORDINATE:
+        return ""
+    for t in reversed(preceding):
+        if t.punct and t.text not in ("(", ")"):
+            return ""
+        if t.text in CLAUSE_JOIN or t.text in SUBORDINATE:
+            return ""
+        if t.text in NEGATION or t.text.endswith("n't"):
+            return t.text
+    return ""
+
+
 def _deletion_ok(piece: list[Tok], before: Tok | None, after: Tok | None, in_subject: bool,
-                 kept_before: list[Tok]) -> str:
-    """'' when this deleted piece of the source can be dropped, else why not."""
+                 kept_before: list[Tok], preceding: list[Tok]) -> str:
+    """'' when this deleted piece of the source can be dropped, else why not (`preceding`: the source's
+    tokens before the piece)."""
     words = [t for t in piece if not t.punct and t.text not in ARTICLES]
     if not words:
         return ""
     said = _short(" ".join(t.text for t in piece))
     negates = any(t.text in NEGATION or t.text.endswith("n't") for t in words)
-    if piece[0].text == "(" and (piece[-1].text == ")" or after is None):
+    negation = _negated_clause(piece, preceding)
+    if negation:  # 'do not support FP8 in hardware' is not 'do not support FP8'
+        return f"widens what '{negation}' denies ('{said}')"
+    if _parenthesis(piece) or (piece[0].text == "(" and after is None):
         return f"drops a negation ('{said}')" if negates else ""  # '(MoE)', '(for example ...)'
     if before is None:
         if all(t.text in DISCOURSE for t in words):
@@ -275,6 +313,8 @@ def _deletion_ok(piece: list[Tok], before: Tok | None, after: Tok | None, in_sub
             limits.append(first)
         if limits:
             return f"drops a limit on what is left ('{limits[0]}': '{said}')"
+        if not piece[0].punct and before.text in MODAL | RELATION:  # '... speed up training, even [on ...]'
+            return f"detaches '{before.text}' from what it was said of ('{said}')"
         return ""
     bad = [t.text for t in words if _protected(t)]
     if bad:
@@ -367,7 +407,7 @@ def _compression_mismatch(sentence: str, source: str) -> str:
     for j in [*kept, len(src)]:
         if j > start:
             why = _deletion_ok(src[start:j], prev, src[j] if j < len(src) else None, start < n_subj,
-                               [src[k] for k in kept if k < start])
+                               [src[k] for k in kept if k < start], src[:start])
             if why:
                 return why
         if j < len(src):
