@@ -390,7 +390,8 @@ def test_draft_never_answers_with_quotes_without_the_model(sample_store, embedde
 
 
 def test_draft_auto_skips_a_runtime_whose_drafts_are_not_kept(sample_store, embedder, monkeypatch):
-    """auto: no model is loaded for onnx-genai (DRAFTS_NOT_KEPT); other runtimes and handed-in LLMs draft."""
+    """auto: no model is loaded for onnx-genai (DRAFTS_NOT_KEPT) nor for the bundled model on any runtime
+    (DRAFTS_NOT_KEPT_MODELS); other models and handed-in LLMs draft."""
     import kb.backends
     from kb.backends.registry import DRAFTS_NOT_KEPT
     from kb.engine import Engine
@@ -402,7 +403,11 @@ def test_draft_auto_skips_a_runtime_whose_drafts_are_not_kept(sample_store, embe
                     embedder=embedder)
     answer = engine.ask("What is a mixture of experts model?")
     assert answer.mode == "quoted" and answer.citations and engine._llm is None
-    assert Engine(s.model_copy(update={"draft": "auto", "llm_runtime": "transformers"}), store=store,
+    # the bundled 135M model's drafts are skipped on every runtime (DRAFTS_NOT_KEPT_MODELS); another model drafts
+    assert not Engine(s.model_copy(update={"draft": "auto", "llm_runtime": "transformers"}), store=store,
+                      embedder=embedder).wants_draft()
+    assert Engine(s.model_copy(update={"draft": "auto", "llm_runtime": "transformers",
+                                       "llm_model": "team/bigger-instruct-model"}), store=store,
                   embedder=embedder).wants_draft()
     handed = Engine(s.model_copy(update={"draft": "auto", "llm_runtime": "onnx-genai"}), store=store,
                     embedder=embedder, llm=object())
