@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kb.passages import SourceSentence
-from kb.quotes import MAX_SENTENCES, best_quotes
+from kb.quotes import EXTRA_QUOTES, MAX_SENTENCES, best_quotes
 from kb.text import GAP, sentences
 from kb.types import Answer, Citation, Hit, SentenceCheck
 from kb.verify import Checker, Verdict, check_draft
@@ -85,7 +85,8 @@ def cite_draft(question: str, verdicts: list[Verdict], hits: list[Hit], checker:
         supported += [v.source, *v.also]
         checks.append(SentenceCheck(v.text, "kept", round(v.support, 3), n))
     quotes = focus if focus is not None and not supported else best_quotes(checker, question, terms,
-                                                                            limit=MAX_SENTENCES, exclude=supported)
+                                                                            limit=MAX_SENTENCES, exclude=supported,
+                                                                            extra=EXTRA_QUOTES)
     parts = list(kept)
     scores = quote_scores(question, quotes, checker)
     for src, score in zip(quotes, scores, strict=True):

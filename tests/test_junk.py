@@ -42,6 +42,8 @@ def _hit(text: str, cid: str = "c1") -> Hit:
     ("```python trainer.fit() ```", "code fence"),
     ("from pebble.train import Trainer", "code"),
     ("cfg = {'rank': 8, 'alpha': 16, 'dropout': [0.1, 0.2]}", "code"),
+    ("a = 1; b = 2; c = 3; d = {x}; e = [y]", "code"),  # semicolons of code, not a table row
+    ("Width: 8; Height: {h}; Depth: [d]; Mode: $m; Scale: <s>", "code"),  # a row shape does not hide code
     ("Use {class}`~pebble.quant.Int4Config` for weights.", "role"),
     ("The reply was fine.\\n\\nWait, check it again.", "escaped newline"),
     ("Replace &lt;user&gt; with your login name.", "HTML entity"),
@@ -59,6 +61,9 @@ def test_junk_cases(text, why):
     "Lead-in with its list:\n- first thing\n- second thing",  # a lead-in quoted with its list
     "Q: Why does the loader retry? A: Because the disk is slow.",
     "Version 2.1 added int4 kernels (see the changelog).",
+    # a table row as ingest flattens it ('Header: cell; Header: cell'): its '; ' separators are not code
+    "Kernel: K7; Rank: 64; Alpha: 128; Peak memory: 17.5 GB; Score (quiz_v2): 0.61",
+    "Format: INT3; Size vs FP32: 9%; Quality loss: Large; Use case: Research; Notes: Rarely used",
 ])
 def test_not_junk(text):
     assert junk_reason(text) == ""
