@@ -158,7 +158,8 @@ def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 
         if source not in keep or src in exclude:
             continue
         held, number = evidence(src)
-        if source in top or source in covering or held or number:  # a lower page offering only what the top page has would dilute
+        # a lower page offering only what the top page has would dilute
+        if source in top or source in covering or held or number:
             pool.append((sim, src, held, number))
     overlap = _question_overlap(question, checker, [src for _, src, _, _ in pool])
     qwords = set(content_words(question))
