@@ -84,6 +84,11 @@ def _contained(src: SourceSentence, picked: list[SourceSentence]) -> bool:
     return any(src.text in p.text for p in picked)
 
 
+def _overlaps(a: SourceSentence, b: SourceSentence) -> bool:
+    """Whether one quote holds the other (an item and the lead-in quoted with its list)."""
+    return a.text in b.text or b.text in a.text
+
+
 def quotable_pages(checker: Checker) -> list[str]:
     """The hits' pages in rank order, those with no quotable sentence left out: a top hit that is only
     markup or code (an MDX import line) would otherwise make the top page one with nothing to quote,
@@ -194,6 +199,8 @@ def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 
         candidates.remove(best)
         chosen.append(best[1])
         picked.append(best[1])
+        # a list item of a picked lead-in, or a lead-in whose list holds a picked item, would say it twice
+        candidates = [c for c in candidates if not _overlaps(c[1], best[1])]
     main = max(0, limit - len(exclude))  # the extras add detail after the answer; they never open it
     out: list[SourceSentence] = []
     for src in picked[:main]:

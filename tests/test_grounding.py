@@ -390,3 +390,19 @@ def test_a_lower_page_holding_more_of_the_question_is_quoted(embedder):
                   dense=0.6)
     quotes = best_quotes(Checker(embedder, [a, c]), "What is sprocket tuning?", ["sprocket tuning"], limit=3)
     assert all(src.hit_index == 0 for src in quotes), [s.text for s in quotes]
+
+
+def test_a_list_item_is_not_quoted_again_beside_its_lead_in(embedder):
+    """A lead-in quoted with its list holds its items: quoting an item as well says it twice and takes
+    the place of a quote that adds something."""
+    from kb.quotes import best_quotes
+
+    text = ("Sprocket kits come in three kinds:\n\n- Road kits use light steel sprockets\n"
+            "- Trail kits use wide sprockets with deep teeth\n- Track kits use a single fixed sprocket\n\n"
+            "Sprocket kits ship with a chain tool. Kits for trails cost the most.")
+    hit = _hit(text)
+    q = "What kinds of sprocket kits are there?"
+    quotes = best_quotes(Checker(embedder, [hit]), q, question_terms(q), limit=4)
+    texts = [s.text for s in quotes]
+    assert any(t.startswith("Sprocket kits come in three kinds:") for t in texts), texts
+    assert not any(a != b and a in b for a in texts for b in texts), texts
