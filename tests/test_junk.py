@@ -128,6 +128,25 @@ def test_non_adjacent_quotes_from_one_passage_show_the_gap(embedder):
     assert quote_in_passage(quote, text)
 
 
+def test_a_gap_after_a_row_or_item_gets_a_citation_of_its_own(embedder):
+    """A gap mark is only a boundary after a sentence's end: joined after a table row ('... 2 GB ... Rank:
+    ...') the quote read as one sentence no page holds, so the eval found it in no passage. Such a quote
+    gets its own number; its citation's quote is verbatim."""
+    from eval.metrics import quote_in_passage
+    from kb.cite import CitationBook
+    from kb.passages import source_sentences
+
+    text = ("Rank: 8; Alpha: 16; Peak memory: 2 GB; Score: 0.41\n\nRank: 16; Alpha: 32; Peak memory: 3 GB; "
+            "Score: 0.44\n\nRank: 64; Alpha: 128; Peak memory: 9 GB; Score: 0.47")
+    hit = _hit(text)
+    a, b, c = source_sentences([hit])
+    book = CitationBook([hit])
+    assert book.cite(a, 0.9) == 1 and book.cite(c, 0.9) == 2
+    assert book.cite(b, 0.9) == 3
+    assert [cit.quote for cit in book.citations] == [a.text, c.text, b.text]
+    assert all(quote_in_passage(cit.quote, text) for cit in book.citations)
+
+
 # -- the eval's metrics -------------------------------------------------------------------
 def _answer(text: str, refused: bool = False) -> Answer:
     return Answer(question="q", answer=text, refused=refused, model="m", timings={}, hits=[],
