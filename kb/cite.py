@@ -5,15 +5,16 @@ sentence after generation (ALCE's post-hoc mode): each kept sentence cites the
 passage holding the source sentence that supports it, and that source sentence
 is the citation's quote. Supported sentences come first; the best source
 sentences the draft did not cover follow as quotes, marked as quotes, up to four
-sentences. When the draft is unusable, the answer is quotes alone.
+sentences, then up to two more from pages already quoted (kb/quotes.py EXTRA_QUOTES). When the draft is unusable, the answer is quotes alone.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from kb.passages import SourceSentence
-from kb.quotes import MAX_SENTENCES, best_quotes
+from kb.quotes import EXTRA_QUOTES, MAX_SENTENCES, best_quotes
 from kb.text import GAP, sentences
 from kb.types import Answer, Citation, Hit, SentenceCheck
 from kb.verify import Checker, Verdict, check_draft
@@ -34,26 +35,36 @@ class CitationBook:
 
     def __init__(self, hits: list[Hit]) -> None:
         self.hits = hits
-        self.by_hit: dict[int, Citation] = {}
+        self.by_hit: dict[int, Citation] = {}  # the citation a passage's next quote joins
+        self.all: list[Citation] = []
 
     def cite(self, src: SourceSentence, score: float) -> int:
         cit = self.by_hit.get(src.hit_index)
         if cit is None:
             chunk = self.hits[src.hit_index].chunk
-            cit = Citation(id=len(self.by_hit) + 1, source=chunk.source, title=chunk.title, section=chunk.section,
+            cit = Citation(id=len(self.all) + 1, source=chunk.source, title=chunk.title, section=chunk.section,
                            quote=src.text, score=round(score, 3), chunk_id=chunk.id,
                            ingested=str(chunk.metadata.get("ingested", "")),
                            modified=str(chunk.metadata.get("modified", "")))
             self.by_hit[src.hit_index] = cit
+            self.all.append(cit)
         elif src.text not in cit.quote:
-            joint = " " if _adjacent(cit.quote, src.text, self.hits[src.hit_index].chunk.text) else GAP
-            cit.quote = f"{cit.quote}{joint}{src.text}"
+            adjacent = _adjacent(cit.quote, src.text, self.hits[src.hit_index].chunk.text)
+            if not adjacent and not SENTENCE_END.search(cit.quote):
+                # a gap after a table row or list item ('... 17.04 GB ... LoRA Layers: ...') reads as one
+                # sentence to the splitter, which no page holds: the quote gets a number of its own instead
+                del self.by_hit[src.hit_index]
+                return self.cite(src, score)
+            cit.quote = f"{cit.quote}{' ' if adjacent else GAP}{src.text}"
             cit.score = round(max(cit.score, score), 3)
         return cit.id
 
     @property
     def citations(self) -> list[Citation]:
-        return sorted(self.by_hit.values(), key=lambda c: c.id)
+        return sorted(self.all, key=lambda c: c.id)
+
+
+SENTENCE_END = re.compile(r"[.!?][\"'\u201d)\]]*\s*$")  # what kb/text.py GAP_MARK needs before a gap
 
 
 def _adjacent(quote: str, text: str, passage: str) -> bool:
@@ -85,7 +96,8 @@ def cite_draft(question: str, verdicts: list[Verdict], hits: list[Hit], checker:
         supported += [v.source, *v.also]
         checks.append(SentenceCheck(v.text, "kept", round(v.support, 3), n))
     quotes = focus if focus is not None and not supported else best_quotes(checker, question, terms,
-                                                                            limit=MAX_SENTENCES, exclude=supported)
+                                                                            limit=MAX_SENTENCES, exclude=supported,
+                                                                            extra=EXTRA_QUOTES)
     parts = list(kept)
     scores = quote_scores(question, quotes, checker)
     for src, score in zip(quotes, scores, strict=True):

@@ -20,7 +20,7 @@ from kb.guard import without_injections
 from kb.limits import check_question, context_tokens, fit_prompt
 from kb.links import link_for
 from kb.prompt import build_messages
-from kb.quotes import MAX_SENTENCES, best_quotes
+from kb.quotes import EXTRA_QUOTES, MAX_SENTENCES, best_quotes
 from kb.retrieve import Corpus, Retriever, question_terms
 from kb.scope import Scope, judge
 from kb.settings import Settings
@@ -157,7 +157,8 @@ class Engine:
         checker = Checker(self.embedder, hits)
         # quotes: the source sentences kb would quote; the focused prompt shows only these
         terms = question_terms(question)
-        focus = best_quotes(checker, question, terms, limit=MAX_SENTENCES) if self.settings.focused_prompt else None
+        focus = best_quotes(checker, question, terms, limit=MAX_SENTENCES,
+                            extra=EXTRA_QUOTES) if self.settings.focused_prompt else None
         raw, n_tokens, generate_s = "", 0, 0.0
         if self.wants_draft():
             # prompt -> LLM (clipped to the model's context)

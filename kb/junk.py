@@ -62,6 +62,10 @@ CHAT_TOKEN = re.compile(r"<\|[\w-]+\|>|</?s>|\[/?INST\]|<(?:start|end)_of_turn>"
 QUOTED = re.compile(r"\"[^\"\n]*\"|\u201c[^\u201d\n]*\u201d")
 TALKS_ABOUT_TOKENS = re.compile(r"\b(?:tokens?|tags?)\b", re.I)  # a sentence about "[INST]" tags is content
 CODE_CHARS = re.compile(r"[{}\[\]=;<>\\|$]")
+# A table row as ingest writes it (ingest/clean.py markdown_tables, ingest/rst.py): 'Header: cell; Header: cell'.
+# Its '; ' separators are the row's punctuation, not code: counted as code, rows holding a table's numbers
+# ('Format: INT4; Size vs FP32: 12.5%; ...') were never quotable while shorter rows of the same table were.
+TABLE_CELL = re.compile(r"(?:^|; )[^;:]{1,60}: ")
 
 
 FENCE = re.compile(r"^\s*(```|~~~)")
@@ -93,7 +97,8 @@ def junk_reason(text: str) -> str:
             return why
     if CHAT_TOKEN.search(QUOTED.sub('"quoted"', prose)) and not TALKS_ABOUT_TOKENS.search(prose):
         return "a chat-template token"
-    if CODE_LINE.search(prose) or len(CODE_CHARS.findall(prose)) >= max(4, len(prose) // 25):
+    row = prose.replace("; ", " ") if len(TABLE_CELL.findall(prose)) >= 2 else prose
+    if CODE_LINE.search(prose) or len(CODE_CHARS.findall(row)) >= max(4, len(row) // 25):
         return "code"
     if LEAD_IN.search(text):
         return "a lead-in without what it leads into"

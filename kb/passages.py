@@ -45,6 +45,11 @@ def source_sentences(hits: list[Hit]) -> list[SourceSentence]:
                 s = f"{pending} {s}".strip() if pending else s
                 pending = ""
                 if len(s.split()) < LABEL_WORDS and not VERB.search(s):
+                    if j and j == len(sents) - 1 and s[-1] in ".!?" and len(s.split()) >= 4:
+                        # a short closing sentence ('Quality matters more than quantity.'), not a label: a
+                        # label opens its paragraph; held as one, it was joined to nothing and lost
+                        _add(out, SourceSentence(s, i))
+                        continue
                     pending = s
                     continue
                 if len(s.split()) < 4:
@@ -57,6 +62,8 @@ def source_sentences(hits: list[Hit]) -> list[SourceSentence]:
                     _add(out, SourceSentence(s, i, key=f"{out[-1].match_text} {s}"))
                 else:
                     _add(out, SourceSentence(s, i))
+        if len(pending.split()) >= 4:  # the passage's last line, short and verbless, is still quotable
+            _add(out, SourceSentence(pending, i))
     return out
 
 

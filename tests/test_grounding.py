@@ -370,3 +370,89 @@ def test_scope_refuses_a_named_thing_whose_asked_attribute_no_passage_states_nex
     assert judge(q, [glossary, table], _Vocab(df, size=100), **args).in_scope
     # a question that names nothing has no anchor
     assert judge("How many hours does a download take?", [table], vocab, **args).fact is None
+
+
+def test_a_short_closing_sentence_is_quotable_not_held_as_a_label(embedder):
+    """A short verbless sentence that closes a paragraph or a passage ('Care beats volume.') was held as a
+    label for the next sentence and lost when none came; a label opens its paragraph."""
+    from kb.passages import source_sentences
+
+    hit = _hit("It depends on the job. Most teams need a few hundred clean samples. Care beats volume every time."
+               "\n\nA second paragraph follows here.\n\nOne closing remark, nothing more.")
+    texts = [s.text for s in source_sentences([hit])]
+    assert "Care beats volume every time." in texts
+    assert "One closing remark, nothing more." in texts
+    bold = _hit("**Small models**. Used for lightweight tasks where latency matters.")
+    assert [s.text for s in source_sentences([bold])] == [
+        "**Small models**. Used for lightweight tasks where latency matters."]  # labels still join
+
+
+def test_a_top_hit_with_nothing_quotable_does_not_empty_the_answer(embedder):
+    """The top hit is only an import line; the next page defines the term. Quotes come from the first
+    page that has something to quote, instead of none at all."""
+    from kb.quotes import best_quotes
+
+    stub = _page_hit("```\nwidget = Sprocket(teeth=12)\n```", "/stub.md", "Sprockets")
+    page = _page_hit("A sprocket is a toothed wheel that drives a chain. Sprockets wear out with use.",
+                     "/s.md", "Sprocket basics")
+    q = "What is a sprocket?"
+    quotes = best_quotes(Checker(embedder, [stub, page]), q, question_terms(q), limit=2)
+    assert quotes and all(src.hit_index == 1 for src in quotes), [s.text for s in quotes]
+
+
+def test_extra_quotes_come_after_the_answer_and_only_from_pages_already_quoted(embedder):
+    """Past the limit, up to `extra` more quotes: each from a page already quoted (another page must not
+    dilute the answer), never one a picked quote holds, and after the limit's quotes, whose order and
+    choice do not change."""
+    from kb.quotes import best_quotes
+
+    a = _page_hit("Sprockets drive chains. A sprocket has teeth that mesh with the chain's links. Sprockets are "
+                  "made of steel or plastic. A worn sprocket skips under load. Sprocket teeth are counted to set "
+                  "the gear ratio. Riders replace sprockets with the chain. A sprocket is also called a cog.", "/a.md",
+                  "Sprockets")
+    b = _page_hit("Sprocket sizes are given in teeth. A sprocket with more teeth turns slower. Sprockets need "
+                  "grease twice a year.", "/b.md", "Sprocket care", dense=0.5)
+    q = "What are sprockets and how do they work?"
+    checker = Checker(embedder, [a, b])
+    four = best_quotes(checker, q, question_terms(q), limit=4)
+    more = best_quotes(checker, q, question_terms(q), limit=4, extra=2)
+    assert [s.text for s in more[:4]] == [s.text for s in four]
+    assert len(more) == 6, [s.text for s in more]
+    quoted = {s.hit_index for s in four}
+    assert all(s.hit_index in quoted for s in more[4:])
+    assert all(not any(s.text in o.text for o in more[:4]) for s in more[4:])
+
+
+def test_a_lower_page_holding_more_of_the_question_is_quoted(embedder):
+    """The top page is about the topic; the second holds more of what was asked ('learning rate',
+    'schedule'), with no name or number for evidence. Its sentences become candidates; a lower page
+    holding no more of the question than the top one still does not (quotes do not drift)."""
+    from kb.quotes import best_quotes
+
+    a = _page_hit("Sprocket tuning adapts a sprocket model to one task. Sprocket tuning is cheap and quick.",
+                  "/a.md", "Sprocket tuning", dense=0.7)
+    b = _page_hit("For sprocket tuning, pick a small learning rate and a cosine schedule. Warmup comes first.",
+                  "/b.md", "Tuning questions", dense=0.6)
+    q = "What learning rate and schedule should I use for sprocket tuning?"
+    quotes = best_quotes(Checker(embedder, [a, b]), q, question_terms(q), limit=2)
+    assert any(src.hit_index == 1 and "learning rate" in src.text for src in quotes), [s.text for s in quotes]
+    c = _page_hit("Sprocket tuning needs a dataset. Sprocket tuning runs on one card.", "/c.md", "Sprocket tuning",
+                  dense=0.6)
+    quotes = best_quotes(Checker(embedder, [a, c]), "What is sprocket tuning?", ["sprocket tuning"], limit=3)
+    assert all(src.hit_index == 0 for src in quotes), [s.text for s in quotes]
+
+
+def test_a_list_item_is_not_quoted_again_beside_its_lead_in(embedder):
+    """A lead-in quoted with its list holds its items: quoting an item as well says it twice and takes
+    the place of a quote that adds something."""
+    from kb.quotes import best_quotes
+
+    text = ("Sprocket kits come in three kinds:\n\n- Road kits use light steel sprockets\n"
+            "- Trail kits use wide sprockets with deep teeth\n- Track kits use a single fixed sprocket\n\n"
+            "Sprocket kits ship with a chain tool. Kits for trails cost the most.")
+    hit = _hit(text)
+    q = "What kinds of sprocket kits are there?"
+    quotes = best_quotes(Checker(embedder, [hit]), q, question_terms(q), limit=4)
+    texts = [s.text for s in quotes]
+    assert any(t.startswith("Sprocket kits come in three kinds:") for t in texts), texts
+    assert not any(a != b and a in b for a in texts for b in texts), texts

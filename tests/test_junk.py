@@ -42,6 +42,8 @@ def _hit(text: str, cid: str = "c1") -> Hit:
     ("```python trainer.fit() ```", "code fence"),
     ("from pebble.train import Trainer", "code"),
     ("cfg = {'rank': 8, 'alpha': 16, 'dropout': [0.1, 0.2]}", "code"),
+    ("a = 1; b = 2; c = 3; d = {x}; e = [y]", "code"),  # semicolons of code, not a table row
+    ("Width: 8; Height: {h}; Depth: [d]; Mode: $m; Scale: <s>", "code"),  # a row shape does not hide code
     ("Use {class}`~pebble.quant.Int4Config` for weights.", "role"),
     ("The reply was fine.\\n\\nWait, check it again.", "escaped newline"),
     ("Replace &lt;user&gt; with your login name.", "HTML entity"),
@@ -59,6 +61,9 @@ def test_junk_cases(text, why):
     "Lead-in with its list:\n- first thing\n- second thing",  # a lead-in quoted with its list
     "Q: Why does the loader retry? A: Because the disk is slow.",
     "Version 2.1 added int4 kernels (see the changelog).",
+    # a table row as ingest flattens it ('Header: cell; Header: cell'): its '; ' separators are not code
+    "Kernel: K7; Rank: 64; Alpha: 128; Peak memory: 17.5 GB; Score (quiz_v2): 0.61",
+    "Format: INT3; Size vs FP32: 9%; Quality loss: Large; Use case: Research; Notes: Rarely used",
 ])
 def test_not_junk(text):
     assert junk_reason(text) == ""
@@ -121,6 +126,25 @@ def test_non_adjacent_quotes_from_one_passage_show_the_gap(embedder):
     quote = book.citations[0].quote
     assert quote == "Experts are small networks. A router is a small scorer. ... Each token is sent there."
     assert quote_in_passage(quote, text)
+
+
+def test_a_gap_after_a_row_or_item_gets_a_citation_of_its_own(embedder):
+    """A gap mark is only a boundary after a sentence's end: joined after a table row ('... 2 GB ... Rank:
+    ...') the quote read as one sentence no page holds, so the eval found it in no passage. Such a quote
+    gets its own number; its citation's quote is verbatim."""
+    from eval.metrics import quote_in_passage
+    from kb.cite import CitationBook
+    from kb.passages import source_sentences
+
+    text = ("Rank: 8; Alpha: 16; Peak memory: 2 GB; Score: 0.41\n\nRank: 16; Alpha: 32; Peak memory: 3 GB; "
+            "Score: 0.44\n\nRank: 64; Alpha: 128; Peak memory: 9 GB; Score: 0.47")
+    hit = _hit(text)
+    a, b, c = source_sentences([hit])
+    book = CitationBook([hit])
+    assert book.cite(a, 0.9) == 1 and book.cite(c, 0.9) == 2
+    assert book.cite(b, 0.9) == 3
+    assert [cit.quote for cit in book.citations] == [a.text, c.text, b.text]
+    assert all(quote_in_passage(cit.quote, text) for cit in book.citations)
 
 
 # -- the eval's metrics -------------------------------------------------------------------
