@@ -323,7 +323,6 @@ class Run:
             self.report.chunks_written += len(page_chunks)
             (self.report.updated if rec else self.report.added).append(source)
 
-
     def own_vectors(self) -> None:
         """Before the first write: the model must compute the store's kind of vectors (else
         EmbedderMismatch), and a store without a record gets this model's, so later queries and

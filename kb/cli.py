@@ -232,7 +232,8 @@ def prepare(settings, as_json):
 
     Exports the embedder to ONNX (and the int8 form new stores use), converts the
     bundled GGUF to safetensors and, with onnxruntime-genai installed, exports the
-    LLM to int4 ONNX and checks it with a one-token generate (a failed export falls back to the transformers runtime).
+    LLM to int4 ONNX and checks it with a one-token generate (a failed export falls
+    back to the transformers runtime).
     Everything lands in cache_dir; running it again takes about a second.
     `make demo` runs it at install time.
 
