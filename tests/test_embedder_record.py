@@ -100,10 +100,15 @@ def test_store_without_record_keeps_fp32_onnx(settings, docs, tmp_path):
 
 
 def test_store_without_record_built_with_int8_is_recognised(settings, docs):
-    """Stores built with KB_EMBED_BACKEND=onnx-int8 before the record existed: the vectors tell."""
+    """Stores built with KB_EMBED_BACKEND=onnx-int8 before the record existed: the vectors tell. Each page
+    is embedded in a batch of its own, as pages of a real ingest are (int8 vectors depend on the batch)."""
+    from kb.backends.vectors import probe
+
     s = _settings(settings, "onnx-int8")
-    store, _ = _ingest(s, [docs])
+    for page in sorted(docs.iterdir()):
+        store, _ = _ingest(s, [page])
     _forget_record(store)
+    assert probe(store, load_embedder(_settings(settings, "onnx"))) is False
     assert load_embedder(_settings(settings, "auto"), store=store).kb_embedder.backend == "onnx-int8"
     assert load_embedder(s, store=store).kb_embedder.backend == "onnx-int8"
 
