@@ -4,9 +4,10 @@ A question's vector is only comparable with chunk vectors made by the same model
 way. torch and fp32 ONNX give the same vectors (cosine >= 0.9999, tests/test_runtime.py); the
 int8 export moves them (cosine ~0.86-0.97 to fp32), so a store embedded with one must be queried
 with it. Each ingest records its embedder on the store (kb/store.py EmbedderRecord); `auto`
-follows that record, new stores of the bundled MiniLM get int8 (faster ingest, same hit@3:
-docs/bench-speed.md), and an explicit KB_EMBED_BACKEND that disagrees with the record is an error
-that names the fix, never a silently worse retrieval.
+follows that record, new stores of the bundled MiniLM get int8 (ingest in ~0.66x the CPU time;
+hit@3 unchanged on sample and shared, -0.027 on realdocs: docs/bench-speed.md), and an explicit
+KB_EMBED_BACKEND that disagrees with the record is an error that names the fix, never a silently
+worse retrieval.
 
 Stores written before the record existed were embedded with fp32 (onnx or torch, the default
 then). A few of them were built with `KB_EMBED_BACKEND=onnx-int8`; for those the vectors
@@ -66,10 +67,11 @@ def onnx_possible(settings: Settings) -> bool:
 def auto_backend(settings: Settings, record: EmbedderRecord | None = None) -> str:
     """`auto` for a store with this record (None: a new store).
 
-    A new store of the bundled MiniLM gets onnx-int8 (measured: ingest ~0.6x the CPU time of fp32, hit@3
-    unchanged on every eval set); another local model gets fp32 ONNX (int8 is not measured for it); a model
-    that is not a local folder, or no onnxruntime, gets torch. A recorded store keeps its kind of vectors:
-    fp32 ones are computed with ONNX when possible (no torch import at query time).
+    A new store of the bundled MiniLM gets onnx-int8 (measured: ingest ~0.66x the CPU time of fp32, hit@3
+    unchanged on sample and shared, 0.980 -> 0.953 on realdocs); another local model gets fp32 ONNX (int8
+    is not measured for it); a model that is not a local folder, or no onnxruntime, gets torch. A recorded
+    store keeps its kind of vectors: fp32 ones are computed with ONNX when possible (no torch import at
+    query time).
     """
     onnx = onnx_possible(settings)
     if record is not None and record.model == settings.embed_model:
