@@ -31,7 +31,7 @@ QUESTION = "what is a mixture of experts model?"
 KB = [sys.executable, "-m", "kb"]
 
 PLAIN = {"KB_LLM_RUNTIME": "transformers", "KB_LLM_DTYPE": "float32", "KB_EMBED_BACKEND": "torch"}
-DEFAULT = {"KB_LLM_RUNTIME": "onnx-genai", "KB_EMBED_BACKEND": "onnx"}  # what auto picks in the default install
+DEFAULT = {"KB_LLM_RUNTIME": "onnx-genai", "KB_EMBED_BACKEND": "auto"}  # what the default install runs
 FAST = {"KB_LLM_RUNTIME": "llama-cpp", "KB_EMBED_BACKEND": "onnx"}
 
 
@@ -44,8 +44,10 @@ def p50(xs: list[float]) -> float:
 
 
 def _sample_store(tmp: Path) -> Path:
+    """fp32 vectors, so every config (torch included) may query it; a question's embedding costs
+    milliseconds either way, and a new store would get int8 (kb/backends/vectors.py)."""
     store = tmp / "store"
-    env = {**os.environ, "KB_STORE": str(store)}
+    env = {**os.environ, "KB_STORE": str(store), "KB_EMBED_BACKEND": "onnx"}
     subprocess.run([*KB, "ingest", str(ROOT / "corpus")], check=True, env=env, capture_output=True)
     return store
 

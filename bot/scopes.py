@@ -8,7 +8,8 @@ passage of #ml-platform's pages, and each team re-ingests its pages on its own.
 
 The bot holds one Engine per collection, made on first use. They share the first
 Engine's embedder and LLM, the only large parts, so a scope costs a Chroma
-collection handle and a BM25 index, not another model.
+collection handle and a BM25 index, not another model (unless its collection holds
+another embedder's vectors: then it loads that one, kb/backends/vectors.py).
 """
 
 from __future__ import annotations
@@ -42,8 +43,14 @@ class Scopes:
                 base = self._engines[self.settings.collection]
                 # share the loaded models; no LLM when answers do not wait for a draft (KB_DRAFT=auto)
                 llm = base.llm if base.wants_draft() else None
-                self._engines[collection] = Engine(self.settings.model_copy(update={"collection": collection}),
-                                                   embedder=base.embedder, llm=llm)
+                from kb.backends.vectors import fits
+                from kb.store import Store
+
+                settings = self.settings.model_copy(update={"collection": collection})
+                store = Store(settings)
+                # a collection embedded another way (e.g. made before int8 was the default) loads its own embedder
+                embedder = base.embedder if fits(store, base.embedder) else None
+                self._engines[collection] = Engine(settings, store=store, embedder=embedder, llm=llm)
             return self._engines[collection]
 
     def collections(self) -> list[str]:

@@ -62,13 +62,13 @@ def replay(settings: Settings, set_name: str, drafts: dict[str, str] | None = No
 
     evalset = load_set(resolve_set(set_name))
     th = load_thresholds(None, evalset.name)
-    embedder = load_embedder(settings)
-    support = QuoteSupport(embedder)
     llm = ReplayLLM(label or settings.llm_model)
     questions = []
     corpus = evalset.require_corpus().resolve()
     with eval_store(settings, store) as eval_settings:
         kb_store = Store(eval_settings)
+        embedder = load_embedder(eval_settings, store=kb_store)  # a kept --store keeps its embedder
+        support = QuoteSupport(embedder)
         report = run_ingest([str(corpus)], eval_settings, kb_store, embedder, progress=False)
         if report.failed:
             raise EvalError(f"{evalset.path}: the corpus did not ingest cleanly")

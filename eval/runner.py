@@ -145,12 +145,12 @@ def run_eval(settings: Settings, opts: EvalOptions) -> EvalOutcome:
     started = datetime.now(UTC)
     llms = list(dict.fromkeys(opts.llms)) or [""]
 
-    embedder = load_embedder(settings)
-    support = QuoteSupport(embedder)
     runs: list[dict[str, Any]] = []
     failures: list[Failure] = []
     with eval_store(settings, opts.store) as eval_settings:
         store = Store(eval_settings)
+        embedder = load_embedder(eval_settings, store=store)  # a kept --store keeps its embedder
+        support = QuoteSupport(embedder)
         ingest_report = run_ingest([str(corpus)], eval_settings, store, embedder, progress=False)
         if ingest_report.failed:
             why = "; ".join(f"{s.source}: {s.reason}" for s in ingest_report.skipped)

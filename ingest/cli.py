@@ -57,7 +57,7 @@ def ingest(settings, paths, prune, sitemaps, allow_hosts, wait, include, exclude
     def embedder():
         from kb.backends import load_embedder
 
-        return load_embedder(settings)
+        return load_embedder(settings, store=store)
 
     report = run_ingest(files, settings, store, embedder, prune=prune, wait=wait, extra_docs=docs,
                         extra_skipped=failed, include=include, exclude=exclude)
@@ -123,7 +123,7 @@ def sync(settings, every, runs, names, as_json):
         if not model:
             from kb.backends import load_embedder
 
-            model.append(load_embedder(settings))
+            model.append(load_embedder(settings, store=store))
         return model[0]
 
     done = 0

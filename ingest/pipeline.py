@@ -311,6 +311,7 @@ class Run:
         if self.model is None:
             embedder = self.embedder
             self.model = embedder() if callable(embedder) and not hasattr(embedder, "encode") else embedder
+            self.own_vectors()
         chunks = [c for page_chunks, _ in pending for c in page_chunks]
         vectors = embed_texts(self.model, [c.embed_text() for c in chunks], self.max_tokens)
         self.store.upsert(chunks, vectors)
@@ -321,6 +322,17 @@ class Run:
                 self.store.delete_ids([i for i in rec.ids if i not in new_ids])
             self.report.chunks_written += len(page_chunks)
             (self.report.updated if rec else self.report.added).append(source)
+
+    def own_vectors(self) -> None:
+        """Before the first write: the model must compute the store's kind of vectors (else
+        EmbedderMismatch), and a store without a record gets this model's, so later queries and
+        ingests use (or are checked against) the same embedder (kb/backends/vectors.py)."""
+        from kb.backends.vectors import check_store, identity
+
+        check_store(self.store, self.model)
+        have = identity(self.model)
+        if have is not None and self.store.embedder_record() is None:
+            self.store.record_embedder(have)
 
 
 def embed_texts(model: Any, texts: list[str], max_tokens: int = 0) -> Any:

@@ -230,9 +230,10 @@ def chat(settings, explain, as_json):
 def prepare(settings, as_json):
     """Convert the configured models once, so the first answer does not wait for it.
 
-    Exports the embedder to ONNX, converts the bundled GGUF to safetensors and, with
-    onnxruntime-genai installed, exports the LLM to int4 ONNX and checks it with a
-    one-token generate (a failed export falls back to the transformers runtime).
+    Exports the embedder to ONNX (and the int8 form new stores use), converts the
+    bundled GGUF to safetensors and, with onnxruntime-genai installed, exports the
+    LLM to int4 ONNX and checks it with a one-token generate (a failed export falls
+    back to the transformers runtime).
     Everything lands in cache_dir; running it again takes about a second.
     `make demo` runs it at install time.
 
@@ -314,6 +315,7 @@ def status(settings, as_json):
         "incomplete_pages": sorted(s for s, p in pages.items() if not p.complete),
         "drift": _drift(pages),
         "embed_model": settings.embed_model,
+        "embedder": _store_embedder(store, settings, bool(chunks)),
         "llm": settings.llm_url and f"{settings.llm_model} @ {settings.llm_url}" or settings.llm_model,
         "sources": sources_status(settings),  # `kb sync`: each source's last run
     }
@@ -322,6 +324,9 @@ def status(settings, as_json):
         return
     for key in ("store", "mode", "collection", "pages", "chunks", "empty", "embed_model", "llm"):
         click.echo(f"{key:12} {info[key]}")
+        if key == "embed_model":
+            e = info["embedder"]
+            click.echo(f"{'embedder':12} {e['model']} ({e['backend']}){'' if e['recorded'] else ' - ' + e['note']}")
     if info["empty"]:
         from kb.engine import empty_store_message
 
@@ -333,6 +338,25 @@ def status(settings, as_json):
         click.echo(f"drift       {d['source']}: {d['why']}")
     for entry in info["sources"]:
         click.echo(f"source      {status_line(entry)}")
+
+
+def _store_embedder(store, settings, has_chunks: bool) -> dict[str, Any]:
+    """The embedder the store's vectors came from (recorded by ingest); for a store written before the record,
+    the fp32 one kb assumes; for an empty store, the one its first ingest will use."""
+    from kb.backends.vectors import LEGACY_BACKEND, auto_backend
+
+    record = store.embedder_record()
+    if record is not None:
+        return {"model": record.model, "backend": record.backend, "recorded": True, "note": ""}
+    if has_chunks:
+        return {"model": settings.embed_model, "backend": LEGACY_BACKEND, "recorded": False,
+                "note": "not recorded (ingested before kb recorded it): fp32 vectors assumed"}
+    try:
+        backend = auto_backend(settings) if settings.embed_backend == "auto" else settings.embed_backend
+    except KbError:
+        backend = settings.embed_backend
+    return {"model": settings.embed_model, "backend": backend, "recorded": False,
+            "note": "empty store: what the first ingest will use"}
 
 
 def _drift(pages) -> list[dict[str, str]]:

@@ -43,6 +43,7 @@ class Engine:
         self._corpus: Corpus | None = None
         self._draft_auto: bool | None = None  # draft=auto's decision, made once per Engine
         self._llm_given = llm is not None  # handed in by the caller (not loaded from the settings): it drafts
+        self._embedder_checked = embedder is None  # one loaded here is checked against the store as it loads
 
     # -- lazily loaded parts: `kb search` never loads the LLM, refusals never call it
     @property
@@ -56,7 +57,7 @@ class Engine:
         if self._embedder is None:
             from kb.backends import load_embedder
 
-            self._embedder = load_embedder(self.settings)
+            self._embedder = load_embedder(self.settings, store=self.store)
         return self._embedder
 
     @property
@@ -98,6 +99,11 @@ class Engine:
         self._corpus = Corpus.load(self.store, self.settings.cache_dir)
 
     def retriever(self) -> Retriever:
+        if not self._embedder_checked:  # an embedder handed in must compute the vectors the store holds
+            from kb.backends.vectors import check_store
+
+            check_store(self.store, self._embedder, self.settings)
+            self._embedder_checked = True
         return Retriever(self.store, self.embedder, self.corpus(), candidates=self.settings.candidates)
 
     def ensure_not_empty(self) -> None:

@@ -39,3 +39,7 @@ class QuestionTooLong(KbError):
 
 class StoreDamaged(StoreUnavailable):
     """A store file is truncated or not a database; the message says how to recover."""
+
+
+class EmbedderMismatch(KbError):
+    """The configured embedder computes other vectors than the store holds; the message says how to fix it."""

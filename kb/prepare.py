@@ -56,7 +56,7 @@ def prepare(settings: Settings, echo: Callable[[str], None] = lambda _: None, re
             echo(f"kb prepare: {what} done in {seconds:.1f}s")
         return out
 
-    step(f"embedding model {settings.embed_model} ({settings.embed_backend} backend)",
+    step(f"embedding model {settings.embed_model} ({_embed_backend(settings)} backend)",
          lambda: load_embedder(settings), cached=False)
     if settings.llm_url:
         report.llm_runtime = "endpoint"
@@ -77,3 +77,16 @@ def prepare(settings: Settings, echo: Callable[[str], None] = lambda _: None, re
             report.llm_runtime = "transformers"
             echo("kb prepare: answers will use the transformers runtime")
     return report
+
+
+def _embed_backend(settings: Settings) -> str:
+    """The backend a new store gets (auto: onnx-int8 for the bundled MiniLM, quantized here from the fp32
+    export, which stores embedded before int8 was the default keep using)."""
+    from kb.backends.vectors import auto_backend
+
+    if settings.embed_backend != "auto":
+        return settings.embed_backend
+    try:
+        return auto_backend(settings)
+    except KbError:
+        return settings.embed_backend  # load_embedder will report it as the step's failure

@@ -21,8 +21,21 @@ if TYPE_CHECKING:
 
 BATCH = 1000
 GENERATION = "kb_generation"  # collection metadata key, changed on every write
+EMBED_MODEL = "kb_embed_model"  # collection metadata: the embedding model the stored vectors came from
+EMBED_BACKEND = "kb_embed_backend"  # ... and the runtime that computed them (onnx-int8 moves vectors; see registry)
 INGEST_LOCK = "ingest.lock"  # flock held by `kb ingest` while it writes (ingest/pipeline.py)
 META_FIELDS = ("source", "title", "section", "position", "page_hash", "page_chunks")
+
+
+@dataclass(frozen=True)
+class EmbedderRecord:
+    """Which embedder wrote a store's vectors: a query must be embedded the same way to be compared with them."""
+
+    model: str
+    backend: str
+
+    def __str__(self) -> str:
+        return f"{self.model} ({self.backend})"
 
 
 @dataclass
@@ -192,18 +205,36 @@ class Store:
             self._bump()
 
     def _bump(self) -> None:
-        # modify() replaces the whole metadata; the distance function lives in the
-        # collection's configuration, so dropping 'hnsw:space' here changes nothing.
         import uuid
 
-        self.collection.modify(metadata={GENERATION: uuid.uuid4().hex})
+        self._set_metadata({GENERATION: uuid.uuid4().hex})
+
+    def _metadata(self) -> dict[str, Any]:
+        return dict(self.client.get_collection(self.settings.collection, embedding_function=None).metadata or {})
+
+    def _set_metadata(self, update: dict[str, Any]) -> None:
+        """modify() replaces the whole metadata, so kb's own keys are carried over. The distance function
+        lives in the collection's configuration: 'hnsw:' keys are left out (Chroma refuses to change them)."""
+        meta = {k: v for k, v in self._metadata().items() if k in (GENERATION, EMBED_MODEL, EMBED_BACKEND)}
+        self.collection.modify(metadata={**meta, **update})
 
     def generation(self) -> str:
         """A token that changes with every write, so caches built from the store (the
         BM25 index, a daemon's corpus) know when they are stale. '' for stores written
         before kb stamped one."""
-        meta = self.client.get_collection(self.settings.collection, embedding_function=None).metadata or {}
-        return str(meta.get(GENERATION, ""))
+        return str(self._metadata().get(GENERATION, ""))
+
+    def embedder_record(self) -> EmbedderRecord | None:
+        """The embedder recorded by the ingest that wrote the vectors; None for stores written before kb
+        recorded it (those were embedded with onnx fp32 or torch, which give the same vectors)."""
+        meta = self._metadata()
+        if not meta.get(EMBED_BACKEND):
+            return None
+        return EmbedderRecord(str(meta.get(EMBED_MODEL, "")), str(meta[EMBED_BACKEND]))
+
+    def record_embedder(self, record: EmbedderRecord) -> None:
+        """Stamp the embedder on the collection, so later queries and ingests pick or check the same one."""
+        self._set_metadata({EMBED_MODEL: record.model, EMBED_BACKEND: record.backend})
 
     def delete_source(self, source: str) -> int:
         ids = self.collection.get(where={"source": source}, include=[])["ids"]

@@ -138,7 +138,7 @@ def test_kill_9_while_answering_then_restart(slack, sample_store, model_cache, t
     llm = HoldingLLM()
     store = tmp_path / "store"
     shutil.copytree(sample_store[0].store, store, ignore=shutil.ignore_patterns("serve.json", "*.sqlite", "gaps.jsonl"))
-    env = {**os.environ, "KB_STORE": str(store), "KB_CACHE_DIR": str(model_cache), "KB_EMBED_BACKEND": "onnx",
+    env = {**os.environ, "KB_STORE": str(store), "KB_CACHE_DIR": str(model_cache), "KB_EMBED_BACKEND": "auto",
            "KB_LLM_URL": llm.url, "KB_LLM_MODEL": "stand-in", "HOME": str(tmp_path / "home"),
            "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": slack.api_url}
     env.pop("SLACK_APP_TOKEN", None)

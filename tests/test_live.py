@@ -55,7 +55,7 @@ def live(sample_store, model_cache, tmp_path):
     shutil.copytree(sample_store[0].store, store, ignore=shutil.ignore_patterns("serve.json", "*.sqlite", "gaps.jsonl"))
     slack = SlackStandIn()
     env = {**os.environ, "KB_STORE": str(store), "KB_CACHE_DIR": str(model_cache), "KB_MAX_NEW_TOKENS": "8",
-           "KB_EMBED_BACKEND": "onnx", "HOME": str(tmp_path / "home"), "SLACK_BOT_TOKEN": BOT_TOKEN,
+           "KB_EMBED_BACKEND": "auto", "HOME": str(tmp_path / "home"), "SLACK_BOT_TOKEN": BOT_TOKEN,
            "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": slack.api_url}
     env.pop("SLACK_APP_TOKEN", None)
     serve_log = open(tmp_path / "serve.log", "w")

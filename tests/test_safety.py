@@ -92,12 +92,12 @@ def _texts(block: dict) -> list[str]:
 def test_kb_ask_prints_no_terminal_escapes(poisoned, llm_standin, model_cache):
     s, _ = poisoned
     res = run_kb("ask", "--no-daemon", QUESTION, env={"KB_STORE": str(s.store), "KB_LLM_URL": llm_standin,
-                                                      "KB_EMBED_BACKEND": "onnx"})
+                                                      "KB_EMBED_BACKEND": "auto"})
     assert res.returncode == 0, res.stderr
     assert "smoke tests" in res.stdout or "mandatory" in res.stdout, res.stdout
     assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", res.stdout), repr(res.stdout)
     assert "evil.example" not in res.stdout
-    res = run_kb("search", "deploy checklist smoke tests", env={"KB_STORE": str(s.store), "KB_EMBED_BACKEND": "onnx"})
+    res = run_kb("search", "deploy checklist smoke tests", env={"KB_STORE": str(s.store), "KB_EMBED_BACKEND": "auto"})
     assert res.returncode == 0 and "\x1b" not in res.stdout
 
 

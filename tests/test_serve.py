@@ -28,7 +28,7 @@ def daemon(sample_store, model_cache, tmp_path_factory):
     """`kb serve` on the sample store; short answers keep 20 questions cheap."""
     settings, _, _ = sample_store
     env = {**os.environ, "KB_STORE": str(settings.store), "KB_CACHE_DIR": str(model_cache), "KB_MAX_NEW_TOKENS": "8",
-           "KB_EMBED_BACKEND": "onnx",
+           "KB_EMBED_BACKEND": "auto",
            "HOME": str(tmp_path_factory.mktemp("home"))}
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     with open(log, "w") as out:

@@ -94,6 +94,7 @@ class OnnxEmbedder:
     """Drop-in for the parts of SentenceTransformer kb uses: `encode` and `tokenizer`."""
 
     cuts_tokens = True  # encode(max_tokens=...) reads a prefix of each text (ingest/pipeline.py embed_texts)
+    kb_backend = ""  # "onnx" or "onnx-int8", set by the loader (kb/backends/vectors.py: which vectors these are)
 
     def __init__(self, folder: str | Path, onnx_file: Path, threads: int = 0) -> None:
         import onnxruntime as ort
@@ -180,11 +181,15 @@ def _load_onnx_embedder(settings: Settings, target: str, quantize: bool) -> Any:
         raise ModelNotFound(f"KB_EMBED_BACKEND=onnx needs a local model folder, not {settings.embed_model!r} "
                             "(KB_EMBED_MODEL); use KB_EMBED_BACKEND=torch")
     try:
-        return OnnxEmbedder(target, export(target, settings.cache_dir, quantize=quantize),
-                            threads=inference_threads(settings))
+        embedder = OnnxEmbedder(target, export(target, settings.cache_dir, quantize=quantize),
+                                threads=inference_threads(settings))
+        embedder.kb_backend = "onnx-int8" if quantize else "onnx"
+        return embedder
     except ImportError as exc:  # onnx/onnxscript missing for the one-time export: the torch path still works
         log.warning("ONNX embedder unavailable (%s); using sentence-transformers", _short(exc))
-        return _load_st_embedder(settings, target)
+        st = _load_st_embedder(settings, target)
+        st.kb_backend = "torch"  # its vectors are fp32 ones, whatever backend was asked for
+        return st
     except Exception as exc:  # noqa: BLE001
         raise ModelNotFound(f"cannot run embedding model {settings.embed_model!r} with ONNX Runtime "
                             f"(KB_EMBED_BACKEND): {_short(exc)}") from exc

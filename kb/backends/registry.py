@@ -14,11 +14,12 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kb.backends.sources import LLMSource, _offline_unless_remote, resolve_embed_model, resolve_llm_model
+from kb.backends.sources import LLMSource, _offline_unless_remote, resolve_llm_model
 from kb.errors import ModelNotFound
 
 if TYPE_CHECKING:
     from kb.settings import Settings
+    from kb.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -52,17 +53,38 @@ def _loader(spec: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-def load_embedder(settings: Settings) -> Any:
-    """A SentenceTransformer or a drop-in (KB_EMBED_BACKEND), offline; errors name the setting."""
+def load_embedder(settings: Settings, store: Store | None = None) -> Any:
+    """A SentenceTransformer or a drop-in (KB_EMBED_BACKEND), offline; errors name the setting.
+
+    With `store`: the embedder whose vectors that store holds (auto follows the store's record;
+    an explicit backend that disagrees raises EmbedderMismatch, kb/backends/vectors.py). Without:
+    the one a new store gets. The result carries `kb_embedder` (model and backend), which ingest
+    records on the store it writes.
+    """
     _offline_unless_remote()
     backend = settings.embed_backend.strip().lower()
     if backend != "auto" and backend not in EMBED_BACKENDS:
         raise ModelNotFound(f"KB_EMBED_BACKEND {settings.embed_backend!r}: use auto, "
                             f"{', '.join(EMBED_BACKENDS)}")
-    if backend == "auto":  # same vectors either way; ONNX Runtime spares a query process the torch import
-        target = resolve_embed_model(settings.embed_model)
-        backend = "onnx" if Path(target).is_dir() and importlib.util.find_spec("onnxruntime") else "torch"
-    return _loader(EMBED_BACKENDS[backend])(settings)
+    from kb.backends.vectors import auto_backend, load_for_store
+
+    if store is not None:
+        return load_for_store(settings, store, _load_tagged)
+    return _load_tagged(settings, auto_backend(settings) if backend == "auto" else backend)
+
+
+def _load_tagged(settings: Settings, backend: str) -> Any:
+    """Load a registered backend and tag the result with what it really runs (the ONNX loader falls back
+    to sentence-transformers when the export cannot be made: that is torch's vectors, not int8's)."""
+    from kb.store import EmbedderRecord
+
+    embedder = _loader(EMBED_BACKENDS[backend])(settings)
+    ran = getattr(embedder, "kb_backend", None) or backend
+    try:
+        embedder.kb_embedder = EmbedderRecord(settings.embed_model, ran)
+    except AttributeError:  # an object that takes no new attributes is simply not checked
+        pass
+    return embedder
 
 
 def llama_cpp_available() -> bool:
