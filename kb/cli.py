@@ -230,7 +230,7 @@ def chat(settings, explain, as_json):
 def prepare(settings, as_json):
     """Convert the configured models once, so the first answer does not wait for it.
 
-    Exports the embedder to ONNX (and the int8 form new stores use), converts the
+    Exports the embedder to ONNX (and its int8 form with KB_EMBED_BACKEND=onnx-int8), converts the
     bundled GGUF to safetensors and, with onnxruntime-genai installed, exports the
     LLM to int4 ONNX and checks it with a one-token generate (a failed export falls
     back to the transformers runtime).

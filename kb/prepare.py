@@ -80,8 +80,8 @@ def prepare(settings: Settings, echo: Callable[[str], None] = lambda _: None, re
 
 
 def _embed_backend(settings: Settings) -> str:
-    """The backend a new store gets (auto: onnx-int8 for the bundled MiniLM, quantized here from the fp32
-    export, which stores embedded before int8 was the default keep using)."""
+    """The backend a new store gets (auto: fp32 ONNX for the bundled MiniLM, exported here once; with
+    KB_EMBED_BACKEND=onnx-int8 also quantized here)."""
     from kb.backends.vectors import auto_backend
 
     if settings.embed_backend != "auto":

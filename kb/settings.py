@@ -103,7 +103,8 @@ class Settings(BaseSettings):
                              "a Hugging Face id or a local folder.")
     embed_backend: EmbedBackend = Field("auto", description="Embedding runtime: torch (sentence-transformers) | onnx | "
                                "onnx-int8 (ONNX Runtime, exported once into cache_dir; no torch at query time) | auto "
-                               "(onnx for a local model folder, else torch).")
+                               "(the backend the store recorded at ingest; for a new store onnx for a local model "
+                               "folder, else torch). int8 ingests faster but is opt-in: it cost realdocs hit@3.")
     llm_model: str = Field(DEFAULT_LLM, description="Instruct model: 'bundled:SmolLM2-135M-Instruct', a Hugging Face "
                            "id, a local folder, or folder/file.gguf.")
     llm_url: str | None = Field(None, description="OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp server), "

@@ -1,7 +1,7 @@
 """The store records which embedder wrote its vectors, and kb queries it the same way.
 
-int8 is the default for new stores of the bundled MiniLM; stores built before the record keep fp32
-(or int8, when their vectors show it); an explicit backend that disagrees with the store is an error
+New stores get fp32 ONNX (int8 is opt-in: KB_EMBED_BACKEND=onnx-int8); stores built before the record keep
+fp32 (or int8, when their vectors show it); an explicit backend that disagrees with the store is an error
 naming the fix (kb/backends/vectors.py). Real Chroma, real ONNX embedders.
 """
 
@@ -58,13 +58,21 @@ def _status(store_dir, backend="auto") -> dict:
     return json.loads(res.stdout)["embedder"]
 
 
-def test_new_store_records_int8_and_queries_use_it(settings, docs):
-    from kb.engine import Engine
-
+def test_new_store_records_fp32_by_default(settings, docs):
     s = _settings(settings, "auto")
-    assert _status(s.store) == {"model": DEFAULT_EMBED, "backend": "onnx-int8", "recorded": False,
+    assert _status(s.store) == {"model": DEFAULT_EMBED, "backend": "onnx", "recorded": False,
                                 "note": "empty store: what the first ingest will use"}
     store, report = _ingest(s, [docs])
+    assert report.chunks_written == 3
+    assert store.embedder_record() == EmbedderRecord(DEFAULT_EMBED, "onnx")
+    assert _status(s.store) == {"model": DEFAULT_EMBED, "backend": "onnx", "recorded": True, "note": ""}
+
+
+def test_int8_store_records_int8_and_auto_queries_use_it(settings, docs):
+    from kb.engine import Engine
+
+    store, report = _ingest(_settings(settings, "onnx-int8"), [docs])
+    s = _settings(settings, "auto")
     assert report.chunks_written == 3
     assert store.embedder_record() == EmbedderRecord(DEFAULT_EMBED, "onnx-int8")
     before = store.generation()
@@ -117,7 +125,7 @@ def test_explicit_backend_that_differs_from_the_store_is_an_error(settings, docs
     from kb.backends.vectors import check_store
     from kb.engine import Engine
 
-    s = _settings(settings, "auto")
+    s = _settings(settings, "onnx-int8")
     store, _ = _ingest(s, [docs])
     fp32 = _settings(settings, "onnx")
     with pytest.raises(EmbedderMismatch) as err:
@@ -149,7 +157,8 @@ def test_explicit_backend_that_differs_from_the_store_is_an_error(settings, docs
 
 
 def test_prepare_makes_the_int8_model(settings, tmp_path):
-    """`kb prepare` quantizes the embedder new stores use, with a progress line, so no answer pays for it."""
+    """With KB_EMBED_BACKEND=onnx-int8, `kb prepare` quantizes the embedder, with a progress line, so no answer
+    pays for it."""
     from kb.prepare import prepare
 
     cache = tmp_path / "cache"
@@ -157,7 +166,7 @@ def test_prepare_makes_the_int8_model(settings, tmp_path):
         if (done / "model.onnx").is_file():
             shutil.copytree(done, cache / "models" / done.name, ignore=shutil.ignore_patterns("model_int8.onnx"))
     assert list((cache / "models").glob("*-onnx-*/model.onnx")), "the test cache holds the fp32 export"
-    s = settings.model_copy(update={"cache_dir": cache, "embed_backend": "auto",
+    s = settings.model_copy(update={"cache_dir": cache, "embed_backend": "onnx-int8",
                                     "llm_url": "http://127.0.0.1:9/v1"})  # an endpoint: no LLM export
     lines: list[str] = []
     report = prepare(s, echo=lines.append)

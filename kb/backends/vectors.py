@@ -67,19 +67,18 @@ def onnx_possible(settings: Settings) -> bool:
 def auto_backend(settings: Settings, record: EmbedderRecord | None = None) -> str:
     """`auto` for a store with this record (None: a new store).
 
-    A new store of the bundled MiniLM gets onnx-int8 (measured: ingest ~0.66x the CPU time of fp32, hit@3
-    unchanged on sample and shared, 0.980 -> 0.953 on realdocs); another local model gets fp32 ONNX (int8
-    is not measured for it); a model that is not a local folder, or no onnxruntime, gets torch. A recorded
-    store keeps its kind of vectors: fp32 ones are computed with ONNX when possible (no torch import at
-    query time).
+    A new store gets fp32 ONNX for a local model folder (the bundled MiniLM included), else torch: the
+    same vectors either way. Not int8, although it ingests in ~0.67x the CPU time: on realdocs it lost
+    hit@3 (0.980 -> 0.953), refused one more answerable question and its vectors depend on the batch
+    they are computed in (docs/bench-speed.md, branch e16b); `KB_EMBED_BACKEND=onnx-int8` opts in. A
+    recorded store keeps its kind of vectors: fp32 ones are computed with ONNX when possible (no torch
+    import at query time).
     """
     onnx = onnx_possible(settings)
     if record is not None and record.model == settings.embed_model:
         if vectors_of(record.backend) == "fp32":
             return "onnx" if onnx else "torch"
         return record.backend
-    if onnx and settings.embed_model in BUNDLED_EMBED:
-        return "onnx-int8"
     return "onnx" if onnx else "torch"
 
 
