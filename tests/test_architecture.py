@@ -169,7 +169,8 @@ def test_a_new_llm_runtime_is_one_module_and_one_registry_line(tmp_path, monkeyp
     # the llm_runtime setting accepts every registered runtime (its Literal comes from the registry)
     assert set(get_args(Settings.model_fields["llm_runtime"].annotation)) == {"auto", *LLM_RUNTIMES} - {"echo"}
     s, store, _ = sample_store
-    settings = s.model_copy(update={"llm_runtime": "echo"})  # KB_LLM_RUNTIME=echo once the line is in the registry
+    # KB_LLM_RUNTIME=echo once the line is in the registry; draft=always: auto skips the bundled model's drafts
+    settings = s.model_copy(update={"llm_runtime": "echo", "draft": "always"})
     llm = load_llm(settings)
     assert isinstance(llm, LLM) and llm.label == "echo-runtime"
     answer = Engine(settings, store=store, embedder=embedder).ask("What is a mixture of experts model?")

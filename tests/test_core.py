@@ -108,7 +108,8 @@ def test_cli_ask_json_schema_and_text(sample_store):
 def test_first_transformers_answer_in_a_pipe_draws_no_progress_bars(sample_store, tmp_path):
     """The one-off GGUF conversion and the weight loading print no bars into logs and pipes."""
     s, _, _ = sample_store
-    env = {"KB_STORE": str(s.store), "KB_CACHE_DIR": str(tmp_path / "cache"), "KB_LLM_RUNTIME": "transformers"}
+    env = {"KB_STORE": str(s.store), "KB_CACHE_DIR": str(tmp_path / "cache"), "KB_LLM_RUNTIME": "transformers",
+           "KB_DRAFT": "always"}  # auto never loads the bundled model
     proc = run_kb("ask", "what is a base model?", env=env)
     assert proc.returncode == 0, proc.stderr
     assert list((tmp_path / "cache" / "models").glob("SmolLM2*/model.safetensors"))  # it did convert
