@@ -100,6 +100,7 @@ def bench_demo() -> list[dict]:
     if _have_genai():
         todo["default install (`kb prepare` at install, then auto)"] = ({"KB_LLM_RUNTIME": "auto",
                                                                           "KB_EMBED_BACKEND": "auto"}, True)
+    todo = {k: v for k, v in todo.items() if not ONLY or any(o in k for o in ONLY)}
     for label, (cfg, prepare) in todo.items():
         with tempfile.TemporaryDirectory() as tmp:
             env = {**os.environ, **cfg, "KB_CACHE_DIR": str(Path(tmp) / "cache"), "KB_STORE": str(Path(tmp) / "s")}
