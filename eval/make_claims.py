@@ -316,12 +316,7 @@ def candidates(drafts: dict[str, Any], repo: Path, shared: Path) -> list[dict[st
             edited.add(src)
             others = [s for s in ctx_sents if s != src]
             for text, rule, label, err in rule_edits(src, others):
-                cites = [i]
-                if rule.startswith("merge-true:"):
-                    rule, other = rule.split(":")
-                    cites.append(ctx_sents.index(others[int(other)]))
-                out.append({"id": f"{key}/r{_id(text)}", "context": key, "origin": "rule", "sentence": text,
-                            "cites": cites, "rule": rule, "label": label, "error": err, "source": src})
+                out.append(_rule_item(key, i, src, others, ctx_sents, text, rule, label, err))
     return _sample_rules(out)
 
 
@@ -526,12 +521,7 @@ def realdocs_candidates(drafts: dict[str, Any]) -> list[dict[str, Any]]:
             for text, rule, label, err in rule_edits(src, others, DOC_MAIN_VERB):
                 if rule.startswith("merge-true") and OPENER.match(src):
                     continue  # 'If A, B, and C': does the condition hold over C? a judgement call, not an item
-                cites = [i]
-                if rule.startswith("merge-true:"):
-                    rule, other = rule.split(":")
-                    cites.append(ctx_sents.index(others[int(other)]))
-                out.append({"id": f"{key}/r{_id(text)}", "context": key, "origin": "rule", "sentence": text,
-                            "cites": cites, "rule": rule, "label": label, "error": err, "source": src})
+                out.append(_rule_item(key, i, src, others, ctx_sents, text, rule, label, err))
     return _sample_rules(out, REALDOCS_CAPS)
 
 
@@ -772,3 +762,14 @@ def share(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _rule_item(key: str, i: int, src: str, others: list[str], ctx_sents: list[str], text: str, rule: str,
+               label: str, err: str) -> dict:
+    """One rule edit as a claims item; a true merge ('merge-true:N') also cites the other sentence it joined."""
+    cites = [i]
+    if rule.startswith("merge-true:"):
+        rule, other = rule.split(":")
+        cites.append(ctx_sents.index(others[int(other)]))
+    return {"id": f"{key}/r{_id(text)}", "context": key, "origin": "rule", "sentence": text,
+            "cites": cites, "rule": rule, "label": label, "error": err, "source": src}
