@@ -77,7 +77,10 @@ def worker_kb(corpus: Path, store: Path) -> dict:
     from kb.settings import load_settings
     from kb.store import Store
 
+    from kb.cpu import ingest_threads
+
     settings = load_settings(store=store, embed_model=EMBED)
+    settings = settings.model_copy(update={"threads": ingest_threads(settings, answering=False)})  # as `kb ingest`
     embedder = load_embedder(settings)
     loaded = time.perf_counter() - t0
     store_obj = Store(settings)
@@ -247,8 +250,8 @@ def table(pages: int, seed: int, runs: dict[str, list[dict]], cli_reingest: floa
         "",
         f"The machine has {os.cpu_count()} cores; a load average above that means other work shared the CPU "
         "during the run, which stretches wall times (CPU seconds and the paired ratio are the steadier comparison).",
-        "kb embeds with the threads `KB_THREADS` gives it (0: all usable cores but one, so an answering bot keeps a "
-        "core); LlamaIndex with torch's default, every core.",
+        "kb embeds with the threads `kb ingest` takes (`KB_THREADS`; 0: every core idle when the ingest starts, one "
+        "kept back while a `kb serve` runs); LlamaIndex with torch's default, every core.",
         "",
         f"kb re-ingest with nothing changed: {kb['reingest']:.2f} s in-process; "
         f"{cli_reingest:.2f} s for a fresh `kb ingest` command (Python start-up and imports included; "

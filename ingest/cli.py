@@ -56,8 +56,11 @@ def ingest(settings, paths, prune, sitemaps, allow_hosts, wait, include, exclude
 
     def embedder():
         from kb.backends import load_embedder
+        from kb.cpu import ingest_threads
+        from kb.serve import daemon_alive
 
-        return load_embedder(settings, store=store)
+        threads = ingest_threads(settings, answering=daemon_alive(settings))
+        return load_embedder(settings.model_copy(update={"threads": threads}), store=store)
 
     report = run_ingest(files, settings, store, embedder, prune=prune, wait=wait, extra_docs=docs,
                         extra_skipped=failed, include=include, exclude=exclude)

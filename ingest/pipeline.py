@@ -35,6 +35,7 @@ from kb.types import Chunk, Page
 log = logging.getLogger(__name__)
 
 EMBED_BATCH = 64  # chunks embedded per call (pages are never split across calls)
+ONNX_BATCH = 4  # texts per ONNX Runtime run within such a call (see embed_texts)
 
 
 @dataclass
@@ -343,7 +344,10 @@ def embed_texts(model: Any, texts: list[str], max_tokens: int = 0) -> Any:
     indexes the whole chunk. The ONNX embedder cuts the ids itself; a
     SentenceTransformer gets its `max_seq_length` lowered for the call.
     """
-    kwargs: dict[str, Any] = {"batch_size": 16, "normalize_embeddings": True, "show_progress_bar": False}
+    # ONNX Runtime runs MiniLM fastest in batches of 4: 128-piece texts in batches of 16 took ~1.2x the CPU
+    # time, 32 ~1.35x (the attention tensors outgrow the CPU cache; docs/bench-speed.md, "Ingest batches")
+    batch = ONNX_BATCH if getattr(model, "cuts_tokens", False) else 16
+    kwargs: dict[str, Any] = {"batch_size": batch, "normalize_embeddings": True, "show_progress_bar": False}
     if not max_tokens or max_tokens >= getattr(model, "max_seq_length", 0):
         return model.encode(texts, **kwargs)
     if getattr(model, "cuts_tokens", False):  # kb.backends.onnx_embed.OnnxEmbedder

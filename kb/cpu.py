@@ -37,6 +37,42 @@ def inference_threads(settings: Settings) -> int:
     return settings.threads if settings.threads > 0 else default_threads()
 
 
+def idle_cores(sample_s: float = 0.25) -> float | None:
+    """Cores the whole machine left idle over `sample_s` seconds (two reads of /proc/stat); None off Linux.
+
+    The load average lags by a minute and counts waiting threads; this is what is free right now."""
+    import time
+
+    def read() -> tuple[int, int] | None:
+        try:
+            with open("/proc/stat") as f:
+                fields = [int(x) for x in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        return sum(fields), fields[3] + (fields[4] if len(fields) > 4 else 0)  # total, idle + iowait
+
+    first = read()
+    time.sleep(sample_s)
+    second = read()
+    if not first or not second or second[0] <= first[0]:
+        return None
+    return (second[1] - first[1]) / (second[0] - first[0]) * (os.cpu_count() or 1)
+
+
+def ingest_threads(settings: Settings, answering: bool) -> int:
+    """Threads for `kb ingest`'s embedding: KB_THREADS when set; else every usable core that is idle now,
+    one kept back when a `kb serve` answers from this data folder (`answering`), at least one.
+
+    One embedding thread on two idle cores made kb's ingest no faster than LlamaIndex's, which takes
+    every core (docs/bench-speed.md); two on a core another process keeps busy wait for each other."""
+    if settings.threads > 0:
+        return settings.threads
+    cores = usable_cores()
+    idle = idle_cores()
+    free = cores if idle is None else min(cores, int(idle + 0.5))
+    return max(1, free - (1 if answering else 0))
+
+
 def apply_torch_threads(settings: Settings) -> None:
     """torch's intra-op pool is process-wide: size it once, before the first model runs."""
     import torch

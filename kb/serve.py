@@ -229,6 +229,23 @@ def find_daemon(settings: Settings) -> str | None:
     return str(state.get("url") or "") or None
 
 
+def daemon_alive(settings: Settings) -> bool:
+    """Whether serve.json names a live process: a `kb serve` that may answer at any moment."""
+    try:
+        pid = int(json.loads(state_path(settings).read_text()).get("pid") or 0)
+    except (OSError, ValueError, AttributeError, TypeError):
+        return False
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def daemon_token(settings: Settings) -> str:
     """The token of the running `kb serve` (from serve.json), '' when there is none."""
     try:

@@ -104,7 +104,8 @@ class Settings(BaseSettings):
     embed_backend: EmbedBackend = Field("auto", description="Embedding runtime: torch (sentence-transformers) | onnx | "
                                "onnx-int8 (ONNX Runtime, exported once into cache_dir; no torch at query time) | auto "
                                "(the backend the store recorded at ingest; for a new store onnx for a local model "
-                               "folder, else torch). int8 ingests faster but is opt-in: it cost realdocs hit@3.")
+                               "folder, else torch). int8 ingests in ~0.7x the time but is opt-in: it cost one realdocs "
+                               "question its top-3 hit.")
     llm_model: str = Field(DEFAULT_LLM, description="Instruct model: 'bundled:SmolLM2-135M-Instruct', a Hugging Face "
                            "id, a local folder, or folder/file.gguf.")
     llm_url: str | None = Field(None, description="OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp server), "
@@ -113,7 +114,8 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(60.0, description="Seconds to wait for the LLM endpoint.")
     max_new_tokens: int = Field(80, description="Upper bound on generated tokens per answer.")
     threads: int = Field(0, ge=0, description="Threads for local inference and ingest embedding (0: all usable "
-                         "cores but one, at least 1: a busy core slows every thread of a runtime that uses it).")
+                         "cores but one, at least 1: a busy core slows every thread of a runtime that uses it; "
+                         "`kb ingest` takes every core idle when it starts, one kept back while `kb serve` runs).")
     llm_runtime: LlmRuntime = Field("auto", description="Local LLM runtime: transformers | onnx-genai | llama-cpp | "
                                     "auto (llama-cpp when installed (`make speedup`) and the model is a .gguf, else "
                                     "onnx-genai when onnxruntime-genai is installed and the model is on disk, else "

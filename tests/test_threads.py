@@ -42,3 +42,45 @@ def test_default_threads_by_core_count():
     from kb.cpu import default_threads
 
     assert [default_threads(n) for n in (1, 2, 4, 16)] == [1, 1, 3, 15]
+
+
+def test_ingest_takes_the_idle_cores(monkeypatch):
+    """`kb ingest` embeds with every idle core (LlamaIndex's ingest takes them all), keeps one back for a
+    running `kb serve`, and follows KB_THREADS when it is set."""
+    import kb.cpu as cpu
+    from kb.settings import load_settings
+
+    monkeypatch.delenv("KB_THREADS", raising=False)
+    monkeypatch.setattr(cpu, "usable_cores", lambda: 2)
+    auto = load_settings(threads=0)
+    for idle, answering, want in [(1.96, False, 2), (1.96, True, 1), (0.93, False, 1), (0.1, False, 1),
+                                  (3.9, False, 2), (None, False, 2), (None, True, 1)]:
+        monkeypatch.setattr(cpu, "idle_cores", lambda idle=idle: idle)
+        assert cpu.ingest_threads(auto, answering=answering) == want, (idle, answering)
+    assert cpu.ingest_threads(load_settings(threads=3), answering=True) == 3
+
+
+def test_idle_cores_reads_the_machine():
+    from kb.cpu import idle_cores
+
+    idle = idle_cores(0.05)
+    if not os.path.exists("/proc/stat"):
+        assert idle is None
+        return
+    assert idle is not None and 0.0 <= idle <= (os.cpu_count() or 1) + 1e-6
+
+
+def test_a_running_serve_is_seen(tmp_path):
+    from kb.serve import daemon_alive, state_path
+    from kb.settings import load_settings
+
+    settings = load_settings(store=tmp_path / "store")
+    settings.data_dir.mkdir(parents=True)
+    assert not daemon_alive(settings)
+    state_path(settings).write_text(json.dumps({"pid": os.getpid()}))
+    assert daemon_alive(settings)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    state_path(settings).write_text(json.dumps({"pid": int(dead.stdout)}))
+    assert not daemon_alive(settings)
+    state_path(settings).write_text("not json")
+    assert not daemon_alive(settings)

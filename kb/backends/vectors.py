@@ -2,12 +2,12 @@
 
 A question's vector is only comparable with chunk vectors made by the same model run the same
 way. torch and fp32 ONNX give the same vectors (cosine >= 0.9999, tests/test_runtime.py); the
-int8 export moves them (cosine ~0.86-0.97 to fp32), so a store embedded with one must be queried
-with it. Each ingest records its embedder on the store (kb/store.py EmbedderRecord); `auto`
-follows that record, new stores of the bundled MiniLM get int8 (ingest in ~0.66x the CPU time;
-hit@3 unchanged on sample and shared, -0.027 on realdocs: docs/bench-speed.md), and an explicit
-KB_EMBED_BACKEND that disagrees with the record is an error that names the fix, never a silently
-worse retrieval.
+int8 export (per-channel weights) moves them a little (cosine ~0.99 to fp32, about int8's own noise
+from batch to batch), so a store is queried the way it was embedded. Each ingest records its
+embedder on the store (kb/store.py EmbedderRecord); `auto` follows that record, new stores get
+fp32 (int8 ingests in ~0.7x the time but lost one realdocs question from the top 3:
+docs/bench-speed.md), and an explicit KB_EMBED_BACKEND that disagrees with the record is an error
+that names the fix, never a silently worse retrieval.
 
 Stores written before the record existed were embedded with fp32 (onnx or torch, the default
 then). A few of them were built with `KB_EMBED_BACKEND=onnx-int8`; for those the vectors
@@ -37,8 +37,9 @@ PROBE_CHUNKS = 8  # chunks re-embedded to tell which embedder wrote an unrecorde
 PROBE_PIECES = 64  # only chunks this short: below any ingest cap, so the cap they were cut at does not matter
 # Median cosine of re-embedded chunks to their stored vectors that says "this embedder wrote them". fp32 is
 # deterministic (torch vs ONNX >= 0.9999). int8 quantizes activations with each batch's own range, so one
-# text embedded in two batches gives 0.986-0.995 (realdocs), while int8 vs fp32 gives 0.93-0.98 (sample,
-# shared): the int8 bar sits between, and fp32's above both.
+# text embedded in two batches gives 0.986-0.995 (realdocs); per-tensor int8 (before 2026-11-30's per-channel
+# export) vs fp32 gave 0.93-0.98, per-channel int8 vs fp32 gives 0.98-0.995: fp32's bar sits above all of
+# these, int8's cannot tell per-channel int8 from fp32 (and need not: the vectors are as close as int8's own).
 PROBE_MATCH = {"fp32": 0.999}
 PROBE_MATCH_OTHER = 0.985
 LEGACY_BACKEND = "onnx"  # what an unrecorded store's vectors are taken to be
@@ -68,9 +69,9 @@ def auto_backend(settings: Settings, record: EmbedderRecord | None = None) -> st
     """`auto` for a store with this record (None: a new store).
 
     A new store gets fp32 ONNX for a local model folder (the bundled MiniLM included), else torch: the
-    same vectors either way. Not int8, although it ingests in ~0.67x the CPU time: on realdocs it lost
-    hit@3 (0.980 -> 0.953), refused one more answerable question and its vectors depend on the batch
-    they are computed in (docs/bench-speed.md, branch e16b); `KB_EMBED_BACKEND=onnx-int8` opts in. A
+    same vectors either way. Not int8, although it ingests in ~0.7x the CPU time: on realdocs it lost
+    hit@3 (0.980 -> 0.973 per-channel, 0.953 per-tensor), refused one more answerable question and its
+    vectors depend on the batch they are computed in (docs/bench-speed.md); `KB_EMBED_BACKEND=onnx-int8` opts in. A
     recorded store keeps its kind of vectors: fp32 ones are computed with ONNX when possible (no torch
     import at query time).
     """
