@@ -11,18 +11,46 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kb.scope import key_words
 from kb.store import Store
 from kb.text import content_words, term_key, tokens_for_bm25
 from kb.types import Chunk, Hit
 
 log = logging.getLogger(__name__)
-RRF_K = 60
-CACHE_VERSION = 3  # bump when tokenization or the saved fields change: saved indexes are rebuilt
+
+
+@dataclass(frozen=True)
+class RankWeights:
+    """Every number that fuses and ranks retrieval's candidates, in one place.
+
+    Tuned on the sample, shared and realdocs sets together (docs/eval.md, "Realdocs retrieval:
+    which page ranks first (r13p)"): a change is kept only when realdocs hit@1 / MRR rise and
+    neither of the other two sets drops.
+    """
+
+    rrf_k: int = 60  # reciprocal-rank constant: 10-100 ranked every set the same
+    dense: float = 1.0  # weight of the dense (embedding) ranking in the fusion
+    lexical: float = 1.0  # weight of the BM25 ranking; 0.8 raised realdocs hit@1 0.872 -> 0.885 but moved the
+    # passages below the first and lost key facts (realdocs key-fact recall 0.750 -> 0.735), so not kept
+    term_query: float = 0.8  # weight of each term's own query for "X vs Y" (the question itself weighs 1)
+    entry: float = 2.0  # a glossary entry of an asked term, in RRF units at rank 1: comes first
+    defining: float = 0.5  # a page titled by (or aliased to) an asked term, per passage, falling with position
+    defining_first: float = 3.0  # ... times this for the page's first passage
+    absent: float = 0.003  # choosing the first passage (`Retriever._lead`): its fused score less this times the
+    # IDF share of the question's key words that its page never uses ("torchtune", "Mistral", "vLLM"):
+    # realdocs hit@1 0.872 -> 0.899, MRR 0.921 -> 0.937; seed pages hit@1 0.952 -> 0.968; sample same.
+    # 0.002-0.004 scored within 0.007 of it. A page lacking a fifth of the question's weight pays 0.0006,
+    # about one place in both rankings near the top (1/61 - 1/62 = 0.00026 per ranking): it decides near-ties.
+
+
+WEIGHTS = RankWeights()
+CACHE_VERSION = 4  # bump when tokenization or the saved fields change: saved indexes are rebuilt
 CACHE_MIN = 2_000  # smaller stores build their index faster than a cache pays back
 DEFINE = re.compile(r"^\s*(?:what(?:'s| is| are)|define|definition of|explain|describe|tell me about|"
                     r"what does)\s+(?:an?\s+|the\s+)?(.+?)(?:\s+mean|\s+stand for)?\s*\??\s*$", re.I)
@@ -74,7 +102,10 @@ class Corpus:
     terms: dict[str, set[str]]  # term key -> sources that define it
     generation: str = ""
     entries: dict[str, set[str]] = field(default_factory=dict)  # term key -> chunk ids of glossary entries
+    sources: list[str] = field(default_factory=list)  # the pages, each once
+    page_of: Any = None  # numpy int32 array: chunk index (as in `ids`) -> index into `sources`
     _words: dict[str, set[str]] | None = field(default=None, repr=False)
+    _where: dict[str, int] | None = field(default=None, repr=False)  # source -> index into `sources`, built once
 
     @classmethod
     def load(cls, store: Store, cache_dir: Path | None = None) -> Corpus:
@@ -108,8 +139,10 @@ class Corpus:
                 key = term_key(re.sub(r"^what is\s+", "", name, flags=re.I))
                 if key:
                     terms.setdefault(key, set()).add(c.source)
+        sources = list(dict.fromkeys(c.source for c in chunks))
+        where = {src: i for i, src in enumerate(sources)}
         return cls(store=store, ids=[c.id for c in chunks], bm25=bm25, terms=terms, generation=generation,
-                   entries=entries)
+                   entries=entries, sources=sources, page_of=_int_array([where[c.source] for c in chunks]))
 
     def stale(self) -> bool:
         generation = self.store.generation()
@@ -130,7 +163,8 @@ class Corpus:
             (tmp / "corpus.json").write_text(json.dumps({
                 "version": CACHE_VERSION, "generation": self.generation, "ids": self.ids,
                 "terms": {k: sorted(v) for k, v in self.terms.items()},
-                "entries": {k: sorted(v) for k, v in self.entries.items()}}))
+                "entries": {k: sorted(v) for k, v in self.entries.items()},
+                "sources": self.sources, "page_of": [int(i) for i in self.page_of]}))
             shutil.rmtree(folder, ignore_errors=True)
             os.replace(tmp, folder)
         except OSError as exc:
@@ -151,7 +185,8 @@ class Corpus:
             return None
         return cls(store=store, ids=meta["ids"], bm25=bm25, generation=generation,
                    terms={k: set(v) for k, v in meta["terms"].items()},
-                   entries={k: set(v) for k, v in meta.get("entries", {}).items()})
+                   entries={k: set(v) for k, v in meta.get("entries", {}).items()},
+                   sources=meta.get("sources", []), page_of=_int_array(meta.get("page_of", [])))
 
     def bm25_ranked(self, query: str, k: int) -> list[tuple[str, float]]:
         """Ids and BM25 scores of the k best chunks (score > 0), without reading their texts."""
@@ -178,6 +213,47 @@ class Corpus:
             return 0
         indptr = self.bm25.scores["indptr"]
         return int(indptr[col + 1] - indptr[col])
+
+    def pages_using(self, word: str) -> Any:
+        """Which pages have a passage holding this stemmed word: a numpy bool array over `sources`,
+        read from the BM25 index's column for the word (no page text is read; O(passages holding it))."""
+        import numpy as np
+
+        used = np.zeros(len(self.sources), dtype=bool)
+        vocab = getattr(self.bm25, "vocab_dict", None) or {}
+        col = vocab.get(word)
+        if col is None or not self.ids or self.page_of is None:
+            return used
+        indptr = self.bm25.scores["indptr"]
+        used[self.page_of[np.asarray(self.bm25.scores["indices"][indptr[col]:indptr[col + 1]])]] = True
+        return used
+
+    def absent_share(self, question: str, sources: list[str]) -> dict[str, float]:
+        """For each page, the IDF-weighted share of the question's key words (kb/scope.py `key_words`)
+        that none of its passages uses; words no passage uses are left out, as they tell no page apart.
+
+        A page that never names what the question names ('torchtune', 'Mistral', '70B') is about
+        something else, however close its wording: a reference page that summarises a guide of
+        another tool, a generic overview beside the product's own page.
+        """
+        import numpy as np
+
+        if self._where is None:
+            self._where = {src: i for i, src in enumerate(self.sources)}
+        wanted = np.asarray([self._where.get(src, -1) for src in sources], dtype=np.int64)
+        known = wanted >= 0
+        missing = np.zeros(len(sources))
+        total = 0.0
+        n = len(self.ids)
+        for word in key_words(question):
+            df = self.document_frequency(word)
+            if not df:
+                continue
+            idf = math.log(1 + n / (1 + df))
+            total += idf
+            missing[known] += idf * ~self.pages_using(word)[wanted[known]]
+        # a page the index does not know (written since it was loaded) has no evidence against it
+        return {src: float(m / total) if total else 0.0 for src, m in zip(sources, missing, strict=True)}
 
     def bm25_search(self, query: str, k: int) -> list[tuple[Chunk, float]]:
         ranked = self.bm25_ranked(query, k)
@@ -207,11 +283,13 @@ class Corpus:
 
 
 class Retriever:
-    def __init__(self, store: Store, embedder: Any, corpus: Corpus, candidates: int = 20) -> None:
+    def __init__(self, store: Store, embedder: Any, corpus: Corpus, candidates: int = 20,
+                 weights: RankWeights = WEIGHTS) -> None:
         self.store = store
         self.embedder = embedder
         self.corpus = corpus
         self.candidates = candidates
+        self.weights = weights
 
     def embed(self, text: str) -> list[float]:
         return self.embedder.encode([text], normalize_embeddings=True, show_progress_bar=False)[0].tolist()
@@ -219,10 +297,11 @@ class Retriever:
     def retrieve(self, question: str, k: int) -> list[Hit]:
         terms = question_terms(question)
         queries = [question] + ([t if len(terms) == 1 else f"{t}" for t in terms] if len(terms) > 1 else [])
+        w = self.weights
         fused: dict[str, Hit] = {}
         qvec: list[float] = []
         for qi, query in enumerate(queries):
-            weight = 1.0 if qi == 0 else 0.8
+            weight = 1.0 if qi == 0 else w.term_query
             vec = self._fuse(query, weight, fused, max(self.candidates, k))  # -k 30 needs 30 candidates
             qvec = qvec or vec  # the question's own embedding
         self._route_entries(terms, qvec, fused)
@@ -230,8 +309,9 @@ class Retriever:
             for source in self.corpus.defining_sources(term):
                 for hit in fused.values():
                     if hit.chunk.source == source:
-                        hit.score += 0.5 / (RRF_K + hit.chunk.position + 1) * (3 if hit.chunk.position == 0 else 1)
-        ranked = sorted(fused.values(), key=lambda h: -h.score)
+                        first = w.defining_first if hit.chunk.position == 0 else 1.0
+                        hit.score += w.defining / (w.rrf_k + hit.chunk.position + 1) * first
+        ranked = self._lead(question, sorted(fused.values(), key=lambda h: -h.score))
         if len(terms) > 1:
             ranked = _interleave_terms(ranked, terms, self.corpus)
         return collapse_near_duplicates(ranked, limit=k)
@@ -250,16 +330,36 @@ class Retriever:
                     chunk, vector = new[cid]
                     dense = float(np.asarray(vector, dtype=np.float32) @ np.asarray(qvec, dtype=np.float32))
                     fused[cid] = Hit(chunk=chunk, score=0.0, dense=dense)
-                fused[cid].score += 2.0 / (RRF_K + 1)
+                fused[cid].score += self.weights.entry / (self.weights.rrf_k + 1)
+
+    def _lead(self, question: str, ranked: list[Hit]) -> list[Hit]:
+        """The passage that comes first: the best by fused score less `absent` times the share of the
+        question's key words its page never uses; the others keep the fusion's order.
+
+        Fusion ranks passages by their own wording; on real documentation a passage of a page about
+        another product often reads as close as the one that answers ("What learning rate does
+        Mistral suggest ...?" can find another tool's learning-rate section first). The page is the
+        unit that names the product, so its vocabulary (the BM25 index, one column per question word)
+        decides near-ties for the first place. Only the first place: reordering the passages below
+        it moved which quotes fill an answer without evidence that they were better (the seed
+        pages' key-fact recall fell 0.921 -> 0.913 when the penalty reordered every passage).
+        Fused scores are left as they were, so `kb search --explain` shows what fusion found.
+        """
+        if not self.weights.absent or len(ranked) < 2:
+            return ranked
+        shares = self.corpus.absent_share(question, list(dict.fromkeys(h.chunk.source for h in ranked)))
+        lead = max(ranked, key=lambda h: h.score - self.weights.absent * shares.get(h.chunk.source, 0.0))
+        return [lead] + [h for h in ranked if h is not lead]
 
     def _fuse(self, query: str, weight: float, fused: dict[str, Hit], candidates: int) -> list[float]:
         import numpy as np
 
+        w = self.weights
         qvec = self.embed(query)
         dense = self.store.dense_query(qvec, min(candidates, len(self.corpus.ids)), checked=True)
         for rank, (chunk, cos) in enumerate(dense):
             hit = fused.setdefault(chunk.id, Hit(chunk=chunk, score=0.0))
-            hit.score += weight / (RRF_K + rank + 1)
+            hit.score += weight * w.dense / (w.rrf_k + rank + 1)
             hit.dense = max(hit.dense, cos)
         lexical = self.corpus.bm25_ranked(query, candidates)
         # lexical-only hits need text and a similarity: one read of what ingest stored
@@ -272,9 +372,15 @@ class Retriever:
                 chunk, vector = new[cid]
                 fused[cid] = Hit(chunk=chunk, score=0.0, dense=float(np.asarray(vector, dtype=np.float32) @ q))
             hit = fused[cid]
-            hit.score += weight / (RRF_K + rank + 1)
+            hit.score += weight * w.lexical / (w.rrf_k + rank + 1)
             hit.lexical = max(hit.lexical, score)
         return qvec
+
+
+def _int_array(values: list[int]) -> Any:
+    import numpy as np
+
+    return np.asarray(values, dtype=np.int32)
 
 
 def _bm25s() -> Any:
