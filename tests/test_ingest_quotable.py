@@ -161,3 +161,16 @@ def test_an_example_pointer_before_code_no_longer_drops_its_sentence():
     assert "Store the gizmo settings in a plain text file next to the dock.\n" in text
     assert "For example:" in text and "several docks, such as:" in text  # nothing left / a list follows
     assert "Store the gizmo settings in a plain text file next to the dock." in quotable(md)
+
+
+def test_a_table_after_a_lead_in_is_that_lead_ins_list_and_quoted_with_it():
+    md = ("# Gizmos\n\nThe two gizmo models differ in two ways:\n\n| | Mini | Max |\n|---|---|---|\n"
+          "| Weight | 200 g | 450 g |\n| Battery life | 6 hours | 14 hours |\n\nA gizmo hums when it idles.\n")
+    quotes = quotable(md)
+    assert ("The two gizmo models differ in two ways:\n- Weight \u2014 Mini: 200 g; Max: 450 g\n"
+            "- Battery life \u2014 Mini: 6 hours; Max: 14 hours") in quotes  # alone, the lead-in was junk
+    assert "Battery life \u2014 Mini: 6 hours; Max: 14 hours" in quotes  # a row still stands on its own
+    rst = ("Gizmos\n======\n\nThe two gizmo models differ like this:\n\n========  ======  =======\n"
+           "Part      Mini    Max\n========  ======  =======\nweight    200 g   450 g\n========  ======  =======\n")
+    assert "The two gizmo models differ like this:\n- Part: weight; Mini: 200 g; Max: 450 g" in quotable(rst, "rst")
+    assert "Model: Gizmo Mini; Battery life: 6 hours\n\n" in page(SIZES).text  # no lead-in: rows stay paragraphs
