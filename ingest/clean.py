@@ -87,29 +87,63 @@ def clean_doc(raw: RawDoc) -> tuple[Page, list[Removed]]:
 
 EXAMPLE_POINTER = re.compile(r"(?:,\s*|\s+)\(?(?:e\.g\.|eg\.|for example|for instance|such as|like so)\)?,?\s*:\s*$", re.I)
 LEAD_WORDS = 5
+# A lead-in that points at the code after it says nothing without the code; one that ends on a word
+# that needs what follows ('... messages like:', '... can be used with:') is not a sentence without it.
+POINTS_AT_CODE = re.compile(r"\b(?:follow(?:ing|s)|below|above|like (?:so|this|that)|as shown|shown here|"
+                            r"here(?:'s| is| are)|an? (?:example|sample|snippet)|for example|e\.g\.|i\.e\.|"
+                            r"(?:this|these|that) (?:commands?|code|snippets?|config\w*|files?|calls?|requests?|"
+                            r"functions?|templates?|formats?|way|steps?|lines?|output|signature)|"
+                            r"the (?:commands?|code|snippet|output|signature)|looks?|something)\b", re.I)
+OPEN_END = re.compile(r"\b(?:like|with|using|as|via|by|to|of|for|in|on|from|into|the|a|an|is|are|be|and|or|use|"
+                      r"run|do|set|add|pass|call|type|enter|include|write|try|this|these|that|then|when|where|which|than|its|their|"
+                      r"your|our|e\.g|i\.e)\W*$", re.I)
+SELF_STANDING_WORDS = 10  # a lead-in to code this long that points at nothing states a fact of its own
 
 
 def example_lead_ins(text: str) -> str:
-    """A sentence that points to a code block only through a trailing 'e.g.:' / ', for example:' ends
-    with a full stop instead ('Pass a smaller dtype, e.g.:' -> 'Pass a smaller dtype.'): the code is
-    never quoted, so as a lead-in the sentence was dropped with it (kb/junk.py), and the fact it states
-    went too. A lead-in that says nothing without its code ('For example:', 'Run this:') is left as
-    it is."""
+    """A sentence that leads into a code block but states a fact of its own ends with a full stop instead
+    of the colon: the code is never quoted, so as a lead-in the sentence was dropped with it
+    (kb/junk.py), and its fact went too. Two kinds: a trailing example pointer ('Pass a smaller dtype,
+    e.g.:' -> 'Pass a smaller dtype.'), and a long sentence that points at nothing ('First create a
+    Modelfile whose FROM line names the weights folder:'). A lead-in that says nothing without its
+    code ('For example:', 'Run the following command:', 'It looks like this:') is left as it is."""
     lines = text.split("\n")
     in_fence = False
     for i, line in enumerate(lines):
         if FENCE.match(line):
             in_fence = not in_fence
             continue
-        m = None if in_fence else EXAMPLE_POINTER.search(line)
-        if not m:
+        if in_fence or not line.rstrip().endswith(":"):
             continue
         nxt = next((x for x in lines[i + 1:] if x.strip()), "")
-        head = line[:m.start()].rstrip()
-        last = re.split(r"(?<=[.!?])\s+", head)[-1] if head else ""
-        if FENCE.match(nxt) and len(last.split()) >= LEAD_WORDS and (head[-1:].isalnum() or head[-1:] in "`)\"'"):
+        if not FENCE.match(nxt) or HEADING.match(line):
+            continue
+        m = EXAMPLE_POINTER.search(line)
+        head = line[:m.start()].rstrip() if m else line.rstrip()[:-1].rstrip()
+        sentence = _last_sentence(lines, i, head)
+        words = len(sentence.split())
+        if not head[-1:].isalnum() and head[-1:] not in "`)\"'":
+            continue
+        if not sentence[:1].isupper() and sentence[:1] not in "`\"'" or OPEN_END.search(head):
+            continue  # a fragment of a wrapped line, or a sentence that needs what follows it
+        if (m and words >= LEAD_WORDS) or (words >= SELF_STANDING_WORDS and not POINTS_AT_CODE.search(sentence)):
             lines[i] = head + "."
     return "\n".join(lines)
+
+
+def _last_sentence(lines: list[str], i: int, head: str) -> str:
+    """The sentence that ends the paragraph whose last line is lines[i] (cut to `head`)."""
+    para = [head]
+    item = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
+    if not item.match(lines[i]):
+        for line in reversed(lines[:i]):
+            if not line.strip() or FENCE.match(line) or HEADING.match(line):
+                break
+            para.insert(0, line.strip())
+            if item.match(line):
+                break
+    joined = item.sub("", " ".join(para))
+    return re.split(r"(?<=[.!?])\s+(?=[A-Z`\"'(])", joined)[-1]
 
 
 def looks_like_markdown(text: str) -> bool:

@@ -174,3 +174,14 @@ def test_a_table_after_a_lead_in_is_that_lead_ins_list_and_quoted_with_it():
            "Part      Mini    Max\n========  ======  =======\nweight    200 g   450 g\n========  ======  =======\n")
     assert "The two gizmo models differ like this:\n- Part: weight; Mini: 200 g; Max: 450 g" in quotable(rst, "rst")
     assert "Model: Gizmo Mini; Battery life: 6 hours\n\n" in page(SIZES).text  # no lead-in: rows stay paragraphs
+
+
+def test_a_long_lead_in_to_code_that_points_at_nothing_keeps_its_fact():
+    md = ("# Gizmo setup\n\nFirst, write a profile file whose `speed` line names the spin rate the gizmo uses at first:\n\n"
+          "```ini\nspeed = 3\n```\n\nYou can reproduce our factory profile by running the following command:\n\n"
+          "```sh\ngizmo reset\n```\n\nIf the dock blinks, the log shows messages like:\n\n```\nE42\n```\n")
+    text = page(md).text
+    assert "names the spin rate the gizmo uses at first.\n" in text  # a fact of its own: now quotable
+    assert "by running the following command:" in text  # points at the code: still a lead-in
+    assert "messages like:" in text  # ends on a word that needs what follows
+    assert any(q.startswith("First, write a profile file") for q in quotable(md))
