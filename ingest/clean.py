@@ -17,6 +17,7 @@ from typing import Any
 from ingest.boilerplate import Removed, strip_boilerplate
 from ingest.glossary import markdown_glossary, term_metadata
 from ingest.latex import display_math, inline_math
+from ingest.myst import myst_to_markdown
 from ingest.read import RawDoc
 from ingest.tables import row_line, term_meaning
 from kb.render import printable
@@ -42,7 +43,7 @@ FRONT_KEYS = (str, int, float, bool, list)
 # Markup that reads as noise in a quote (kb/junk.py says why); removed here so it never reaches a chunk.
 BLOCKQUOTE = re.compile(r"^\s*(?:>(?!>>)\s?)+")  # '> text' and '> > text', not a '>>>' Python prompt
 ALERT = re.compile(r"^\[!(\w+)\]\s*")  # GitHub's '> [!NOTE]'
-DOC_LINK = re.compile(r"\[(`[^`\]]+`)\](?!\()|\{[\w:-]+\}(?=`)")  # [`SFTTrainer`], {class}`X`: cross-references
+DOC_LINK = re.compile(r"\[(`[^`\]]+`)\](?!\()")  # [`SFTTrainer`]: a cross-reference ({class}`X`: ingest/myst.py)
 TEMPLATE_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")  # {{ site.baseurl }}, {% include x %}: unrendered Jekyll/Liquid
 INLINE_CODE = re.compile(r"(`[^`\n]+`)")
 HTML_ENTITY = re.compile(r"&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]{2,8});")
@@ -180,7 +181,8 @@ def clean_markdown(text: str, *, dump: bool = False) -> tuple[str, str, dict[str
     body = html_tables(MDX_COMMENT.sub("", HTML_COMMENT.sub("", body)))
     lines: list[str] = []
     in_fence = in_tag = False
-    for line in _whole_tags(display_math(body.splitlines(), FENCE)):  # a $$ formula: a fenced block, like code
+    # MyST directives, roles and targets as text (ingest/myst.py); a $$ formula a fenced block, like code
+    for line in _whole_tags(display_math(myst_to_markdown(body.splitlines()), FENCE)):
         if FENCE.match(line):
             in_fence = not in_fence
             lines.append(line)

@@ -185,3 +185,38 @@ def test_a_long_lead_in_to_code_that_points_at_nothing_keeps_its_fact():
     assert "by running the following command:" in text  # points at the code: still a lead-in
     assert "messages like:" in text  # ends on a word that needs what follows
     assert any(q.startswith("First, write a profile file") for q in quotable(md))
+
+
+# -- MyST (Sphinx Markdown) -----------------------------------------------------------------------
+
+MYST = """# Gizmo configs
+
+(gizmo-configs)=
+## Configs
+
+```{note}
+Every gizmo config inherits from {class}`~gizmo.core.BaseConfig`, which checks its fields.
+```
+
+```{seealso}
+:class: tip
+Read {ref}`the tuning guide <tuning>` before changing `gizmo.{mode}` values.
+```
+
+```{literalinclude} ../examples/gizmo.py
+:language: python
+```
+
+```{code-block} python
+speed = 3
+```
+"""
+
+
+def test_myst_admonitions_are_prose_roles_read_as_text_and_includes_go():
+    text = page(MYST).text
+    assert "Note: Every gizmo config inherits from `BaseConfig`, which checks its fields." in text
+    assert "See also: Read the tuning guide before changing `gizmo.{mode}` values." in text  # a brace in code stays
+    assert "(gizmo-configs)=" not in text and "literalinclude" not in text and ":class:" not in text
+    assert "```python\nspeed = 3\n```" in text
+    assert "Note: Every gizmo config inherits from `BaseConfig`, which checks its fields." in quotable(MYST)
