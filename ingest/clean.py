@@ -86,7 +86,8 @@ def clean_doc(raw: RawDoc) -> tuple[Page, list[Removed]]:
     return page, removed
 
 
-EXAMPLE_POINTER = re.compile(r"(?:,\s*|\s+)\(?(?:e\.g\.|eg\.|for example|for instance|such as|like so)\)?,?\s*:\s*$", re.I)
+EXAMPLE_POINTER = re.compile(r"(?:,\s*|\s+)\(?(?:e\.g\.|eg\.|for example|for instance|such as|like so)\)?,?\s*:\s*$",
+                             re.I)
 LEAD_WORDS = 5
 # A lead-in that points at the code after it says nothing without the code; one that ends on a word
 # that needs what follows ('... messages like:', '... can be used with:') is not a sentence without it.
@@ -96,8 +97,8 @@ POINTS_AT_CODE = re.compile(r"\b(?:follow(?:ing|s)|below|above|like (?:so|this|t
                             r"functions?|templates?|formats?|way|steps?|lines?|output|signature)|"
                             r"the (?:commands?|code|snippet|output|signature)|looks?|something)\b", re.I)
 OPEN_END = re.compile(r"\b(?:like|with|using|as|via|by|to|of|for|in|on|from|into|the|a|an|is|are|be|and|or|use|"
-                      r"run|do|set|add|pass|call|type|enter|include|write|try|this|these|that|then|when|where|which|than|its|their|"
-                      r"your|our|e\.g|i\.e)\W*$", re.I)
+                      r"run|do|set|add|pass|call|type|enter|include|write|try|this|these|that|then|when|where|"
+                      r"which|than|its|their|your|our|e\.g|i\.e)\W*$", re.I)
 SELF_STANDING_WORDS = 10  # a lead-in to code this long that points at nothing states a fact of its own
 
 

@@ -136,7 +136,8 @@ def test_display_latex_becomes_a_math_block_never_quoted():
 
 
 def test_rst_math_role_reads_as_plain_text():
-    rst = "Gizmos\n======\n\nA rank of eight cuts the weights from :math:`64 \\times 64` to about :math:`2 \\times 64`.\n"
+    rst = ("Gizmos\n======\n\nA rank of eight cuts the weights from :math:`64 \\times 64` to about "
+           ":math:`2 \\times 64`.\n")
     assert "from 64 × 64 to about 2 × 64." in page(rst, "rst").text
 
 
@@ -177,7 +178,8 @@ def test_a_table_after_a_lead_in_is_that_lead_ins_list_and_quoted_with_it():
 
 
 def test_a_long_lead_in_to_code_that_points_at_nothing_keeps_its_fact():
-    md = ("# Gizmo setup\n\nFirst, write a profile file whose `speed` line names the spin rate the gizmo uses at first:\n\n"
+    md = ("# Gizmo setup\n\nFirst, write a profile file whose `speed` line names the spin rate the gizmo uses "
+          "at first:\n\n"
           "```ini\nspeed = 3\n```\n\nYou can reproduce our factory profile by running the following command:\n\n"
           "```sh\ngizmo reset\n```\n\nIf the dock blinks, the log shows messages like:\n\n```\nE42\n```\n")
     text = page(md).text
