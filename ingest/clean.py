@@ -344,17 +344,13 @@ def markdown_tables(lines: list[str]) -> list[str]:
         while i < len(lines) and TABLE_LINE.match(lines[i]):
             rows.append(_cells(lines[i]))
             i += 1
-        lead = next((x for x in reversed(out) if x.strip()), "")
-        listed = lead.rstrip().endswith(":") and not HEADING.match(lead) and not FENCE.match(lead)
         if out and out[-1].strip():
             out.append("")
         pairs = term_meaning(header, rows)
         for cells in rows:
             row = row_line(header, cells, pairs)
-            if row:  # after a lead-in ('Here is how they compare:') the rows are its list, quoted with it
-                out += [f"- {row}"] if listed else [row, ""]
-        if listed:
-            out.append("")
+            if row:
+                out += [row, ""]
     return out
 
 

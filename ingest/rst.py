@@ -432,24 +432,14 @@ class _Writer:
             header = head[-1] if head else []
             rows = [self.cells(r) for r in group.findall(nodes.row) if isinstance(r.parent, nodes.tbody)]
             pairs = glossary or term_meaning(header, rows)  # ingest/tables.py: the rule of every format
-            listed = not glossary and title is None and self.after_lead_in(node)
             for cells in rows:  # one paragraph a row: a long table is split between rows, never inside one
                 row = row_line(header, cells, pairs)
                 if not row:
                     continue
-                out += [f"- {row}"] if listed else [row, ""]  # after a lead-in: its list, quoted with it
+                out += [row, ""]
                 if glossary and len(cells) == 2 and cells[0]:
                     self.entries.append(self.names([cells[0], cells[0]]))
         return out + [""]
-
-    def after_lead_in(self, node: nodes.Element) -> bool:
-        """Whether the block before this one is a paragraph ending in a colon ('They compare as follows:')."""
-        parent = node.parent
-        if parent is None:
-            return False
-        i = parent.index(node)
-        before = parent[i - 1] if i else None
-        return isinstance(before, nodes.paragraph) and self.inline(before).endswith(":")
 
     def cells(self, row: nodes.Element) -> list[str]:
         return [" ".join(self.flat(c, 0) for c in entry.children).strip() for entry in row.children]
