@@ -106,9 +106,10 @@ def example_lead_ins(text: str) -> str:
     """A sentence that leads into a code block but states a fact of its own ends with a full stop instead
     of the colon: the code is never quoted, so as a lead-in the sentence was dropped with it
     (kb/junk.py), and its fact went too. Two kinds: a trailing example pointer ('Pass a smaller dtype,
-    e.g.:' -> 'Pass a smaller dtype.'), and a long sentence that points at nothing ('First create a
-    Modelfile whose FROM line names the weights folder:'). A lead-in that says nothing without its
-    code ('For example:', 'Run the following command:', 'It looks like this:') is left as it is."""
+    e.g.:' -> 'Pass a smaller dtype.'), and a long sentence that points at nothing ('First write a
+    profile file whose speed line names the spin rate the gizmo uses at first:'). A lead-in that says
+    nothing without its code ('For example:', 'Run the following command:', 'It looks like this:') is
+    left as it is."""
     lines = text.split("\n")
     in_fence = False
     for i, line in enumerate(lines):

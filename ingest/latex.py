@@ -1,7 +1,7 @@
 """LaTeX in prose as the plain text a reader sees, where it is simple.
 
-Real pages write small facts in inline math: 'reduces 4096 x 4096 $\\approx$ 15M parameters
-to ...', '$O(n^2)$', '$W_Q$ (the query weights)'. A sentence with LaTeX in it is junk
+Real pages write small facts in inline math: 'cuts 64 x 64 $\\approx$ 4K weights to ...',
+'$O(n^2)$', '$W_Q$ (the query weights)'. A sentence with LaTeX in it is junk
 (kb/junk.py: markup in a quote), so the fact it holds was never quotable. Here:
 
 - inline math (`$...$` by Pandoc's rule: no space inside the dollars, no digit after the

@@ -10,7 +10,7 @@ reStructuredText (ingest/rst.py) and Word (ingest/word.py) tables all go through
   controls', a glossary's 'Term | Definition', or a second column of prose) reads
   'term: meaning', the shape of a definition;
 - a row header (a table whose top-left header cell is empty: attributes down the side,
-  things compared across the top) leads the row: 'Reference model — DPO: yes; KTO: no';
+  things compared across the top) leads the row: 'Weight — Mini: 200 g; Max: 450 g';
 - an empty cell, or one that is only a dash, is left out;
 - a row with more cells than the header (a stray pipe) gets the extra cells joined to the
   last labelled one, never a bare 'value; value'.

@@ -41,7 +41,7 @@ OVERRIDE = re.compile(
 )
 
 
-# A table row as ingest writes it (ingest/tables.py): 'Model: Mistral Large 3; Max context length: 256k tokens'.
+# A table row as ingest writes it (ingest/tables.py): 'Model: Gizmo Mini; Battery life: 6 hours'.
 # Its first label is a column header that may be a role's name ('Model', 'System'), not a chat turn; such a
 # row still goes when it holds a chat template, an override or a link in its first cell.
 TABLE_ROW = re.compile(r"^[^;:]{1,40}: [^;:]{1,80}(?:; [^;:]{1,40}: [^;]+)+$")
