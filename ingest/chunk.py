@@ -49,6 +49,7 @@ def sections(page: Page) -> list[tuple[str, str]]:
 
 
 NUMBERED = re.compile(r"^\d+[.)]\s")
+LIST_START = re.compile(r"^\s*(?:[-*+\u2022]|\d{1,3}[.)])\s")
 
 
 def _subsection_list(level: int, following: list[tuple[int, str, str]]) -> list[str]:
@@ -78,8 +79,11 @@ def _pieces(body: str) -> list[str]:
         for unit in units:
             words = len(unit.split())
             if cur and count + words > MAX_WORDS:
+                # a lead-in ('They compare as follows:') goes with the list it introduces: left at the end of
+                # a piece without it, it could only be dropped as junk (kb/junk.py), and the list lost its label
+                carry = [cur.pop()] if len(cur) > 1 and cur[-1].endswith(":") and LIST_START.match(unit) else []
                 pieces.append("\n\n".join(cur))
-                cur, count = [], 0
+                cur, count = carry, sum(len(c.split()) for c in carry)
             cur.append(unit.strip())
             count += words
     if cur:

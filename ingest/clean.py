@@ -16,7 +16,10 @@ from typing import Any
 
 from ingest.boilerplate import Removed, strip_boilerplate
 from ingest.glossary import markdown_glossary, term_metadata
+from ingest.latex import display_math, inline_math
+from ingest.myst import myst_to_markdown
 from ingest.read import RawDoc
+from ingest.tables import row_line, term_meaning
 from kb.render import printable
 from kb.types import Page
 
@@ -40,7 +43,7 @@ FRONT_KEYS = (str, int, float, bool, list)
 # Markup that reads as noise in a quote (kb/junk.py says why); removed here so it never reaches a chunk.
 BLOCKQUOTE = re.compile(r"^\s*(?:>(?!>>)\s?)+")  # '> text' and '> > text', not a '>>>' Python prompt
 ALERT = re.compile(r"^\[!(\w+)\]\s*")  # GitHub's '> [!NOTE]'
-DOC_LINK = re.compile(r"\[(`[^`\]]+`)\](?!\()|\{[\w:-]+\}(?=`)")  # [`SFTTrainer`], {class}`X`: cross-references
+DOC_LINK = re.compile(r"\[(`[^`\]]+`)\](?!\()")  # [`SFTTrainer`]: a cross-reference ({class}`X`: ingest/myst.py)
 TEMPLATE_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")  # {{ site.baseurl }}, {% include x %}: unrendered Jekyll/Liquid
 INLINE_CODE = re.compile(r"(`[^`\n]+`)")
 HTML_ENTITY = re.compile(r"&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]{2,8});")
@@ -71,6 +74,7 @@ def clean_doc(raw: RawDoc) -> tuple[Page, list[Removed]]:
     else:
         title, text, front, removed = clean_text(raw.text)
     title = title or _title_from_source(raw.source)
+    text = example_lead_ins(text)
     meta = {k: v for k, v in front.items() if isinstance(v, FRONT_KEYS)}
     meta.update(term_metadata(title, front, text))
     if not entries and raw.kind in ("md", "qmd"):
@@ -80,6 +84,69 @@ def clean_doc(raw: RawDoc) -> tuple[Page, list[Removed]]:
     page = Page(source=raw.source, title=title, text=text, kind=raw.kind, metadata=meta,
                 modified=raw.modified, content_hash=raw.content_hash)
     return page, removed
+
+
+EXAMPLE_POINTER = re.compile(r"(?:,\s*|\s+)\(?(?:e\.g\.|eg\.|for example|for instance|such as|like so)\)?,?\s*:\s*$",
+                             re.I)
+LEAD_WORDS = 5
+# A lead-in that points at the code after it says nothing without the code; one that ends on a word
+# that needs what follows ('... messages like:', '... can be used with:') is not a sentence without it.
+POINTS_AT_CODE = re.compile(r"\b(?:follow(?:ing|s)|below|above|like (?:so|this|that)|as shown|shown here|"
+                            r"here(?:'s| is| are)|an? (?:example|sample|snippet)|for example|e\.g\.|i\.e\.|"
+                            r"(?:this|these|that) (?:commands?|code|snippets?|config\w*|files?|calls?|requests?|"
+                            r"functions?|templates?|formats?|way|steps?|lines?|output|signature)|"
+                            r"the (?:commands?|code|snippet|output|signature)|looks?|something)\b", re.I)
+OPEN_END = re.compile(r"\b(?:like|with|using|as|via|by|to|of|for|in|on|from|into|the|a|an|is|are|be|and|or|use|"
+                      r"run|do|set|add|pass|call|type|enter|include|write|try|this|these|that|then|when|where|"
+                      r"which|than|its|their|your|our|e\.g|i\.e)\W*$", re.I)
+SELF_STANDING_WORDS = 10  # a lead-in to code this long that points at nothing states a fact of its own
+
+
+def example_lead_ins(text: str) -> str:
+    """A sentence that leads into a code block but states a fact of its own ends with a full stop instead
+    of the colon: the code is never quoted, so as a lead-in the sentence was dropped with it
+    (kb/junk.py), and its fact went too. Two kinds: a trailing example pointer ('Pass a smaller dtype,
+    e.g.:' -> 'Pass a smaller dtype.'), and a long sentence that points at nothing ('First write a
+    profile file whose speed line names the spin rate the gizmo uses at first:'). A lead-in that says
+    nothing without its code ('For example:', 'Run the following command:', 'It looks like this:') is
+    left as it is."""
+    lines = text.split("\n")
+    in_fence = False
+    for i, line in enumerate(lines):
+        if FENCE.match(line):
+            in_fence = not in_fence
+            continue
+        if in_fence or not line.rstrip().endswith(":"):
+            continue
+        nxt = next((x for x in lines[i + 1:] if x.strip()), "")
+        if not FENCE.match(nxt) or HEADING.match(line):
+            continue
+        m = EXAMPLE_POINTER.search(line)
+        head = line[:m.start()].rstrip() if m else line.rstrip()[:-1].rstrip()
+        sentence = _last_sentence(lines, i, head)
+        words = len(sentence.split())
+        if not head[-1:].isalnum() and head[-1:] not in "`)\"'":
+            continue
+        if not sentence[:1].isupper() and sentence[:1] not in "`\"'" or OPEN_END.search(head):
+            continue  # a fragment of a wrapped line, or a sentence that needs what follows it
+        if (m and words >= LEAD_WORDS) or (words >= SELF_STANDING_WORDS and not POINTS_AT_CODE.search(sentence)):
+            lines[i] = head + "."
+    return "\n".join(lines)
+
+
+def _last_sentence(lines: list[str], i: int, head: str) -> str:
+    """The sentence that ends the paragraph whose last line is lines[i] (cut to `head`)."""
+    para = [head]
+    item = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
+    if not item.match(lines[i]):
+        for line in reversed(lines[:i]):
+            if not line.strip() or FENCE.match(line) or HEADING.match(line):
+                break
+            para.insert(0, line.strip())
+            if item.match(line):
+                break
+    joined = item.sub("", " ".join(para))
+    return re.split(r"(?<=[.!?])\s+(?=[A-Z`\"'(])", joined)[-1]
 
 
 def looks_like_markdown(text: str) -> bool:
@@ -113,10 +180,11 @@ def parse_front_matter(text: str) -> tuple[dict[str, Any], str]:
 def clean_markdown(text: str, *, dump: bool = False) -> tuple[str, str, dict[str, Any], list[Removed]]:
     """Front matter to metadata; MDX import/export lines and JSX tags out, their text and links kept."""
     front, body = parse_front_matter(text)
-    body = MDX_COMMENT.sub("", HTML_COMMENT.sub("", body))
+    body = html_tables(MDX_COMMENT.sub("", HTML_COMMENT.sub("", body)))
     lines: list[str] = []
     in_fence = in_tag = False
-    for line in body.splitlines():
+    # MyST directives, roles and targets as text (ingest/myst.py); a $$ formula a fenced block, like code
+    for line in _whole_tags(display_math(myst_to_markdown(body.splitlines()), FENCE)):
         if FENCE.match(line):
             in_fence = not in_fence
             lines.append(line)
@@ -140,6 +208,7 @@ def clean_markdown(text: str, *, dump: bool = False) -> tuple[str, str, dict[str
         line = BLOCKQUOTE.sub("", line)
         line = ALERT.sub(lambda m: f"{m.group(1).capitalize()}: ", line)
         line = _outside_code(DOC_LINK.sub(lambda m: m.group(1) or "", line), lambda t: TEMPLATE_TAG.sub("", t))
+        line = _outside_code(line, inline_math)  # '$O(n^2)$' -> 'O(n^2)' (ingest/latex.py)
         line = JSX_TAG.sub(lambda m: _jsx_text(m.group(0)), line)
         line = HTML_TAG.sub("", line)
         line = LINK_ITEM.sub(lambda m: f"{m.group(1)}{m.group(2)} ({m.group(3)})", line)
@@ -160,14 +229,103 @@ def clean_markdown(text: str, *, dump: bool = False) -> tuple[str, str, dict[str
     return title, body, front, removed
 
 
+OPEN_TAG = re.compile(r"<[A-Za-z][\w.-]*(?:\s[^<>]*)?$")  # a tag whose attributes go on to the next line
+ESM_PARAGRAPH = re.compile(r"^(?:(?:import|export)\s[^;'\"]*?(?:\sfrom\s*)?['\"][^'\"\n]+['\"];?\s*)+$")
+TAG_LINES = 6
+
+
+def _whole_tags(lines: list[str]) -> list[str]:
+    """Lines with markup that a page wrapped over several lines put back on one, outside code, so the
+    line rules can see it whole: an HTML tag whose attributes run on (`<img alt="x"` / `src=...>`), and
+    an MDX paragraph of import statements wrapped mid-statement (`import A from` / `'@site/a'; import
+    B ...`), which is dropped. Each half alone read as prose ('ContextWindowSimulator from ...')."""
+    out: list[str] = []
+    in_fence = False
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if FENCE.match(line):
+            in_fence = not in_fence
+        if in_fence:
+            out.append(line)
+            i += 1
+            continue
+        if MDX_STATEMENT.match(line) and (not out or not out[-1].strip()):
+            j = i
+            while j + 1 < len(lines) and lines[j + 1].strip() and not FENCE.match(lines[j + 1]):
+                j += 1
+            if ESM_PARAGRAPH.match(" ".join(x.strip() for x in lines[i:j + 1])):
+                i = j + 1
+                continue
+        if OPEN_TAG.search(line) and not JSX_OPEN_UNCLOSED.match(line):
+            ends = [k for k in range(i + 1, min(i + TAG_LINES, len(lines))) if ">" in lines[k]]
+            if ends and all(lines[k].strip() and not FENCE.match(lines[k]) for k in range(i + 1, ends[0] + 1)):
+                line = " ".join([line.rstrip()] + [x.strip() for x in lines[i + 1:ends[0] + 1]])
+                i = ends[0]
+        out.append(line)
+        i += 1
+    return out
+
+
 def _outside_code(line: str, fix: Callable[[str], str]) -> str:
     """`fix` applied to the line's text outside `inline code` (a template tag shown in code is content)."""
     return "".join(part if INLINE_CODE.fullmatch(part) else fix(part) for part in INLINE_CODE.split(line))
 
 
+HTML_TABLE = re.compile(r"<table\b.*?</table\s*>", re.S | re.I)
+FENCED = re.compile(r"^(```|~~~).*?^\1[ \t]*$", re.S | re.M)
+
+
+def html_tables(body: str) -> str:
+    """An HTML `<table>` written into a Markdown page, as a Markdown table (then one line a row, as for
+    every table). Left to the tag rules, its cells were glued into one run of words without labels."""
+    out, pos = [], 0
+    for fence in list(FENCED.finditer(body)) + [None]:
+        end = fence.start() if fence else len(body)
+        out.append(HTML_TABLE.sub(lambda m: "\n" + _html_table(m.group()) + "\n", body[pos:end]))
+        if fence:
+            out.append(fence.group())
+            pos = fence.end()
+    return "".join(out)
+
+
+def _html_table(markup: str) -> str:
+    from html.parser import HTMLParser
+
+    rows: list[list[str]] = []
+
+    class Cells(HTMLParser):
+        cell: list[str] | None = None
+
+        def handle_starttag(self, tag: str, attrs: Any) -> None:
+            if tag == "tr":
+                rows.append([])
+            elif tag in ("td", "th") and rows:
+                self.cell = []
+            elif tag == "br" and self.cell is not None:
+                self.cell.append(" ")
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag in ("td", "th") and self.cell is not None and rows:
+                rows[-1].append(" ".join("".join(self.cell).split()).replace("|", "/"))
+                self.cell = None
+
+        def handle_data(self, data: str) -> None:
+            if self.cell is not None:
+                self.cell.append(data)
+
+    Cells(convert_charrefs=True).feed(markup)
+    rows = [r for r in rows if any(r)]
+    if not rows:
+        return ""
+    width = max(len(r) for r in rows)
+    lines = ["| " + " | ".join(r + [""] * (width - len(r))) + " |" for r in rows]
+    return "\n".join([lines[0], "|" + "---|" * width] + lines[1:])
+
+
 def markdown_tables(lines: list[str]) -> list[str]:
-    """Markdown tables (outside code) as one paragraph a row, as ingest/rst.py writes reStructuredText
-    tables: 'term: definition' for two columns, else 'header: cell; header: cell'. Flattened into a
+    """Markdown tables (outside code) as one paragraph a row, written by ingest/tables.py's rule (the same
+    for every format): 'Header: cell; Header: cell', or 'term: meaning' for a table of terms. Flattened into a
     paragraph, '| a | b |' rows were one long sentence of pipes that could be neither read nor quoted."""
     out: list[str] = []
     in_fence = False
@@ -176,32 +334,49 @@ def markdown_tables(lines: list[str]) -> list[str]:
         line = lines[i]
         if FENCE.match(line):
             in_fence = not in_fence
-        if in_fence or not (TABLE_LINE.match(line) and i + 1 < len(lines) and TABLE_RULE.match(lines[i + 1])):
+        ruled = i + 1 < len(lines) and bool(TABLE_RULE.match(lines[i + 1]))
+        if in_fence or not (TABLE_LINE.match(line) and (ruled or _unruled_table(lines[i:i + 2]))):
             out.append(line)
             i += 1
             continue
         header = _cells(line)
-        i += 2
+        i += 2 if ruled else 1
+        rows: list[list[str]] = []
+        while i < len(lines) and TABLE_LINE.match(lines[i]):
+            rows.append(_cells(lines[i]))
+            i += 1
         if out and out[-1].strip():
             out.append("")
-        while i < len(lines) and TABLE_LINE.match(lines[i]):
-            cells = _cells(lines[i])
-            i += 1
-            if not any(cells):
-                continue
-            if len(cells) == 2 and cells[0]:
-                row = f"{cells[0]}: {cells[1]}".rstrip(": ")
-            elif len(header) == len(cells) and any(header):
-                row = "; ".join(f"{h}: {c}" if h else c for h, c in zip(header, cells, strict=True) if c)
-            else:
-                row = "; ".join(c for c in cells if c)
-            out += [row, ""]
+        pairs = term_meaning(header, rows)
+        for cells in rows:
+            row = row_line(header, cells, pairs)
+            if row:
+                out += [row, ""]
     return out
 
 
+def _unruled_table(lines: list[str]) -> bool:
+    """Two '| a | b |' rows of the same width with no '|---|' rule under the first: a table all the same
+    (an HTML table without header cells comes out of trafilatura this way); the first row is its header."""
+    rows = [line.strip() for line in lines]
+    if len(rows) < 2 or not all(r.startswith("|") and r.endswith("|") and len(r) > 2 for r in rows):
+        return False
+    widths = {len(_cells(r)) for r in rows}
+    return len(widths) == 1 and widths.pop() >= 2
+
+
 def _cells(line: str) -> list[str]:
+    """The cells of a '| a | b |' row; a pipe inside `inline code` or escaped ('\\|') is not a border."""
     inner = line.strip()[1:-1] if line.strip().endswith("|") else line.strip()[1:]
-    return [c.strip() for c in re.split(r"(?<!\\)\|", inner)]
+    cells, cur = [], ""
+    for m in re.finditer(r"`[^`\n]*`|\\\||\||[^`|\\]+|.", inner):
+        if m.group() == "|":
+            cells.append(cur)
+            cur = ""
+        else:
+            cur += m.group()
+    cells.append(cur)
+    return [c.strip() for c in cells]
 
 
 def _jsx_text(tag: str) -> str:

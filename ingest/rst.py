@@ -2,9 +2,10 @@
 
 docutils parses the page into a document tree; this module walks that tree and
 writes what a reader sees: titles and sections as '#' headings, paragraphs,
-lists, code as fenced blocks, tables and definition lists as `term: definition`
-lines. Markup never reaches the text. The rules for what plain docutils does not
-know (Sphinx and its extensions):
+lists, code as fenced blocks, table rows by ingest/tables.py's rule ('Header: cell; ...'
+or 'term: meaning'), definition lists as `term: definition` lines, math as plain text
+where it is simple (ingest/latex.py). Markup never reaches the text. The rules for what
+plain docutils does not know (Sphinx and its extensions):
 
 - directives are looked up in four groups: *code* (`code-block`, `sourcecode`,
   `ipython`, ...: a fenced code block, options ignored), *labelled* (`seealso`,
@@ -39,6 +40,9 @@ from docutils.parsers.rst import Directive, directives, roles
 from docutils.parsers.rst.languages import en as rst_en
 from docutils.statemachine import StringList
 from docutils.utils import unescape
+
+from ingest.latex import latex_to_text
+from ingest.tables import row_line, term_meaning
 
 DIRECTIVE_NAME = re.compile(r"^[ \t]*\.\.[ \t]+(?:\|[^|\n]+\|[ \t]+)?([A-Za-z0-9][\w:+.-]*)[ \t]*::", re.M)
 ROLE_NAME = re.compile(r"(?<![\w`]):([A-Za-z0-9][\w:+.-]*):`")
@@ -427,18 +431,14 @@ class _Writer:
             head = [self.cells(r) for r in group.findall(nodes.row) if isinstance(r.parent, nodes.thead)]
             header = head[-1] if head else []
             rows = [self.cells(r) for r in group.findall(nodes.row) if isinstance(r.parent, nodes.tbody)]
+            pairs = glossary or term_meaning(header, rows)  # ingest/tables.py: the rule of every format
             for cells in rows:  # one paragraph a row: a long table is split between rows, never inside one
-                if not any(cells):
+                row = row_line(header, cells, pairs)
+                if not row:
                     continue
-                if len(cells) == 2 and cells[0]:
-                    out += [f"{cells[0]}: {cells[1]}".rstrip(": "), ""]
-                    if glossary:
-                        self.entries.append(self.names([cells[0], cells[0]]))
-                elif header and len(header) == len(cells):
-                    row = "; ".join(f"{h}: {c}" if h else c for h, c in zip(header, cells, strict=True) if c)
-                    out += [row, ""]
-                else:
-                    out += ["; ".join(c for c in cells if c), ""]
+                out += [row, ""]
+                if glossary and len(cells) == 2 and cells[0]:
+                    self.entries.append(self.names([cells[0], cells[0]]))
         return out + [""]
 
     def cells(self, row: nodes.Element) -> list[str]:
@@ -474,6 +474,9 @@ class _Writer:
         if isinstance(node, nodes.literal):
             text = node.astext()
             return f"`{text}`" if text.strip() else ""
+        if isinstance(node, nodes.math):  # :math:`4096 \approx 15M` -> '4096 ≈ 15M' where it is simple
+            text = node.astext()
+            return latex_to_text(text) or f"${text}$"
         if isinstance(node, nodes.problematic):  # an undefined |substitution| or a broken reference
             return node.astext().strip("|_`")
         if isinstance(node, nodes.inline) and node.get("kb_ref"):

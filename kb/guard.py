@@ -41,10 +41,19 @@ OVERRIDE = re.compile(
 )
 
 
+# A table row as ingest writes it (ingest/tables.py): 'Model: Gizmo Mini; Battery life: 6 hours'.
+# Its first label is a column header that may be a role's name ('Model', 'System'), not a chat turn; such a
+# row still goes when it holds a chat template, an override or a link in its first cell.
+TABLE_ROW = re.compile(r"^[^;:]{1,40}: [^;:]{1,80}(?:; [^;:]{1,40}: [^;]+)+$")
+
+
 def is_injection(paragraph: str) -> bool:
     """True for a paragraph that addresses its reader as a prompt does."""
     text = paragraph.strip().lstrip("-*•> ")
-    return bool(ROLE_OPENING.match(text) or CHAT_TEMPLATE.search(text) or OVERRIDE.search(text))
+    if CHAT_TEMPLATE.search(text) or OVERRIDE.search(text):
+        return True
+    row = TABLE_ROW.match(text) and "://" not in text.split(";", 1)[0]
+    return bool(ROLE_OPENING.match(text)) and not row
 
 
 def clean_passage(text: str) -> str:

@@ -102,9 +102,9 @@ def test_ingest_cleans_markup_before_it_reaches_a_chunk():
             "```go\n{{ .Prompt }}\n```\n")
     _, body, _, _ = clean_markdown(page)
     assert body.splitlines() == [
-        "# Adapters", "", "Ranks compared:", "", "8: 2 GB", "", "64: 9 GB", "",
+        "# Adapters", "", "Ranks compared:", "", "Rank: 8; Memory: 2 GB", "", "Rank: 64; Memory: 9 GB", "",
         "Setting: `alpha`; Effect: scales the update; Default: 16", "",
-        "A: Merge the adapter after training. See `PebbleTrainer` and `~pebble.Q` here.",
+        "A: Merge the adapter after training. See `PebbleTrainer` and `Q` here.",  # a MyST role: as reST's
         "Note:", "Keep  pinned; replace <user> with your name (guide).", "",
         "```go", "{{ .Prompt }}", "```"]
 
