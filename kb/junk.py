@@ -40,6 +40,9 @@ FILLER = [re.compile(p, re.I) for p in (
     r"\bin (?:this|the next|the previous|the following) (?:section|chapter|unit|lesson|tutorial|post|blog post|"
     r"article|notebook|video),? (?:we|you)(?:'ll| will| are going to| learn)\b",
     r"\bvisit (?:this|the following) (?:page|link)\b",
+    # a bare pointer: the whole sentence names where the answer is ('See Latency Models Guide.'), not the answer
+    r"^\s*(?:see(?: also)?|refer to|read|check out|learn more(?: about| in)?|more (?:on|about) (?:this|that) in|"
+    r"for (?:more )?(?:details|information|more)(?: on [^,.]{1,40})?,? see)\s+(?:\S+\s+){0,6}\S+[.!]?\s*$",
 )]
 MARKUP = [(re.compile(p, re.M), why) for p, why in (
     (r"^\s*>", "a blockquote mark"),

@@ -32,6 +32,10 @@ def _hit(text: str, cid: str = "c1") -> Hit:
     ("See the figure for the full loss curve.", "filler"),
     ("Use the simulator below to try different batch sizes.", "filler"),
     ("Let's take a look at how the adapter is built.", "filler"),
+    ("See Scheduler Tuning Guide.", "pointer"),
+    ("Refer to the adapter reference.", "pointer"),
+    ("For details on rank, see the LoRA page.", "pointer"),
+    ("Learn more about batching in the serving guide.", "pointer"),
     ("> A: The loader retries three times.", "blockquote"),
     ("| Rank | Memory | Speed | |---|---|---| | 8 | 2 GB | fast |", "table"),
     ("$$ L = -\\mathbb{E}[\\log \\sigma(r)] $$", "LaTeX"),
@@ -61,6 +65,8 @@ def test_junk_cases(text, why):
     "Lead-in with its list:\n- first thing\n- second thing",  # a lead-in quoted with its list
     "Q: Why does the loader retry? A: Because the disk is slow.",
     "Version 2.1 added int4 kernels (see the changelog).",
+    "See how the router picks two experts for every token, then adds their outputs weighted by the gate's scores.",
+    "Read throughput rises with batch size until memory runs out.",
     # a table row as ingest flattens it ('Header: cell; Header: cell'): its '; ' separators are not code
     "Kernel: K7; Rank: 64; Alpha: 128; Peak memory: 17.5 GB; Score (quiz_v2): 0.61",
     "Format: INT3; Size vs FP32: 9%; Quality loss: Large; Use case: Research; Notes: Rarely used",
