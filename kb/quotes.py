@@ -118,35 +118,17 @@ def _covering_pages(question: str, checker: Checker, pages: list[str], top: set[
     return {p for p in pages if p not in top and cover.get(p, 0.0) > best_top + 1e-9}
 
 
-def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 4,
-                exclude: list[SourceSentence] = (),  # type: ignore[assignment]
-                weights: QuoteWeights = WEIGHTS, extra: int = 0) -> list[SourceSentence]:
-    """Source sentences that together answer the question best.
-
-    Candidates come from the pages of the first QUOTE_PAGES hits that have something to
-    quote: the top-ranked page (one per term for "X vs Y") is preferred; a sentence from a
-    lower page is a candidate only with evidence the top page lacks (the question's specific
-    names, 'Mixtral', that the top page never mentions; a number when one is asked for; or
-    its page holding more of the question's words than the top page, `_covering_pages`),
-    and pays `other_page`. So "what is Mixtral's context window?"
-    quotes the sentence with Mixtral's number over a glossary's generic definition of
-    a context window, and quotes never drift to a page that merely mentions the topic.
-    Sentences are picked by maximal marginal relevance: similarity to the
-    question, nudged towards higher-ranked passages, definition-shaped sentences
-    and sections whose heading reads like the question, minus redundancy with
-    what was already picked. Past `limit`, up to `extra` more quotes, each from a page
-    already quoted and not already inside a picked quote, follow the answer-first quotes:
-    on realdocs most lost key facts sat in the top page's 5th-8th best sentences. Tuned on both
-    eval sets (bench/answers.py): 4 sentences, one page, recall ~0.8, source
-    precision ~0.97. The numbers are in `QuoteWeights`.
-    """
+def ranked_candidates(checker: Checker, question: str, terms: list[str],
+                      exclude: list[SourceSentence] = (),  # type: ignore[assignment]
+                      weights: QuoteWeights = WEIGHTS) -> list[tuple[float, SourceSentence]]:
+    """Every sentence `best_quotes` may quote, with its value (similarity plus the `QuoteWeights` bonuses),
+    before maximal marginal relevance picks among them. See `best_quotes` for which pages qualify."""
     w = weights
     ranked = checker.ranked_sources(question)
     pages = quotable_pages(checker)
     top = set(pages[:max(1, len(terms))])
     keep = set(pages[:max(QUOTE_PAGES, len(terms))])
     n = max(1, len(checker.hits))
-    index = {id(src): i for i, src in enumerate(checker.sources)}
     # names the top page never mentions: the evidence that another page is the one that answers
     names = question_names(question) - {word for h in checker.hits if h.chunk.source in top
                                         for word in content_words(h.chunk.embed_text())}
@@ -182,6 +164,34 @@ def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 
         if number:
             bonus += w.number
         candidates.append((sim + bonus, src))
+    return candidates
+
+
+def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 4,
+                exclude: list[SourceSentence] = (),  # type: ignore[assignment]
+                weights: QuoteWeights = WEIGHTS, extra: int = 0) -> list[SourceSentence]:
+    """Source sentences that together answer the question best.
+
+    Candidates come from the pages of the first QUOTE_PAGES hits that have something to
+    quote: the top-ranked page (one per term for "X vs Y") is preferred; a sentence from a
+    lower page is a candidate only with evidence the top page lacks (the question's specific
+    names, 'Mixtral', that the top page never mentions; a number when one is asked for; or
+    its page holding more of the question's words than the top page, `_covering_pages`),
+    and pays `other_page`. So "what is Mixtral's context window?"
+    quotes the sentence with Mixtral's number over a glossary's generic definition of
+    a context window, and quotes never drift to a page that merely mentions the topic.
+    Sentences are picked by maximal marginal relevance: similarity to the
+    question, nudged towards higher-ranked passages, definition-shaped sentences
+    and sections whose heading reads like the question, minus redundancy with
+    what was already picked. Past `limit`, up to `extra` more quotes, each from a page
+    already quoted and not already inside a picked quote, follow the answer-first quotes:
+    on realdocs most lost key facts sat in the top page's 5th-8th best sentences. Tuned on both
+    eval sets (bench/answers.py): 4 sentences, one page, recall ~0.8, source
+    precision ~0.97. The numbers are in `QuoteWeights`.
+    """
+    w = weights
+    candidates = ranked_candidates(checker, question, terms, exclude, w)
+    index = {id(src): i for i, src in enumerate(checker.sources)}
     chosen: list[SourceSentence] = list(exclude)
     picked: list[SourceSentence] = []
     def value(item: tuple[float, SourceSentence]) -> float:
