@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from kb.opening import answer_first
-from kb.passages import SourceSentence, with_context
+from kb.passages import SourceSentence, adjacent_in, reads_apart, with_context
 from kb.text import DEFINITION_SENTENCE, content_words
 from kb.verify import Checker
 
@@ -220,5 +220,29 @@ def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 
     for src in picked[main:]:
         if not any(src.text in o.text for o in out):  # already quoted as the context of a sentence above
             more.append(with_context(src, index[id(src)], checker.sources, picked + out + more))
-    return answer_first(question, terms, out) + more
+    opening, rest = joined_runs(out + more, checker, len(out))
+    return answer_first(question, terms, opening) + rest
+
+
+def joined_runs(quotes: list[SourceSentence], checker: Checker,
+                main: int) -> tuple[list[SourceSentence], list[SourceSentence]]:
+    """Picked quotes that follow each other in their passage, joined into one quote in the page's order,
+    at the place of the better-ranked one: the answer reads as the stretch of the page it is, and the
+    sentence after a definition ('X is a Y. It works by ...') opens the answer with it instead of three
+    quotes later. The runs holding one of the first `main` quotes come first (answer-first orders them),
+    then the others. A lead-in quoted with its list is never joined (its list would read as prose)."""
+    units = [(q, i < main) for i, q in enumerate(quotes)]
+    joined = True
+    while joined:
+        joined = False
+        for a, b in ((a, b) for a in range(len(units)) for b in range(len(units)) if a != b):
+            (qa, ma), (qb, mb) = units[a], units[b]
+            if qa.hit_index != qb.hit_index or "\n" in qa.text or "\n" in qb.text:
+                continue
+            if adjacent_in(qa.text, qb.text, checker.hits[qa.hit_index].chunk.text) and reads_apart(qa.text, qb.text):
+                units[min(a, b)] = (SourceSentence(f"{qa.text} {qb.text}", qa.hit_index), ma or mb)
+                del units[max(a, b)]
+                joined = True
+                break
+    return [q for q, m in units if m], [q for q, m in units if not m]
 
