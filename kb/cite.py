@@ -5,7 +5,8 @@ sentence after generation (ALCE's post-hoc mode): each kept sentence cites the
 passage holding the source sentence that supports it, and that source sentence
 is the citation's quote. Supported sentences come first; the best source
 sentences the draft did not cover follow as quotes, marked as quotes, up to four
-sentences, then up to two more from pages already quoted (kb/quotes.py EXTRA_QUOTES). When the draft is unusable, the answer is quotes alone.
+sentences, then up to two more from pages already quoted (kb/quotes.py EXTRA_QUOTES). When the draft
+is unusable, the answer is quotes alone.
 """
 
 from __future__ import annotations
