@@ -5,7 +5,8 @@ sentence after generation (ALCE's post-hoc mode): each kept sentence cites the
 passage holding the source sentence that supports it, and that source sentence
 is the citation's quote. Supported sentences come first; the best source
 sentences the draft did not cover follow as quotes, marked as quotes, up to four
-sentences, then up to two more from pages already quoted (kb/quotes.py EXTRA_QUOTES). When the draft is unusable, the answer is quotes alone.
+sentences, then up to two more from pages already quoted (kb/quotes.py EXTRA_QUOTES). When the draft
+is unusable, the answer is quotes alone.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from kb.passages import SourceSentence
+from kb.passages import SourceSentence, adjacent_in, reads_apart
 from kb.quotes import EXTRA_QUOTES, MAX_SENTENCES, best_quotes
-from kb.text import GAP, sentences
+from kb.text import GAP
 from kb.types import Answer, Citation, Hit, SentenceCheck
 from kb.verify import Checker, Verdict, check_draft
 
@@ -49,7 +50,8 @@ class CitationBook:
             self.by_hit[src.hit_index] = cit
             self.all.append(cit)
         elif src.text not in cit.quote:
-            adjacent = _adjacent(cit.quote, src.text, self.hits[src.hit_index].chunk.text)
+            adjacent = (adjacent_in(cit.quote, src.text, self.hits[src.hit_index].chunk.text)
+                        and reads_apart(cit.quote, src.text))  # a row and the next row would read as one sentence
             if not adjacent and not SENTENCE_END.search(cit.quote):
                 # a gap after a table row or list item ('... 17.04 GB ... LoRA Layers: ...') reads as one
                 # sentence to the splitter, which no page holds: the quote gets a number of its own instead
@@ -65,15 +67,6 @@ class CitationBook:
 
 
 SENTENCE_END = re.compile(r"[.!?][\"'\u201d)\]]*\s*$")  # what kb/text.py GAP_MARK needs before a gap
-
-
-def _adjacent(quote: str, text: str, passage: str) -> bool:
-    """Whether `text` starts with the sentence that follows `quote`'s last one in the passage: only
-    then are they one stretch of it; otherwise the joined quote shows the gap ('A. ... C.'), so it
-    never reads as if the page said them together."""
-    seq = sentences(passage)
-    last, first = (sentences(quote) or [quote])[-1], (sentences(text) or [text])[0]
-    return any(a == last and b == first for a, b in zip(seq, seq[1:], strict=False))
 
 
 def cite_draft(question: str, verdicts: list[Verdict], hits: list[Hit], checker: Checker, terms: list[str],

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from kb.junk import is_junk, without_code
-from kb.text import VERB, paragraphs, split_paragraph
+from kb.text import VERB, paragraphs, sentences, split_paragraph
 from kb.types import Hit
 
 
@@ -112,3 +112,19 @@ def with_context(src: SourceSentence, i: int, sources: list[SourceSentence],
         if not leans_back(prev.text):
             break
     return src if text == src.text else SourceSentence(text, src.hit_index)
+
+
+def adjacent_in(quote: str, text: str, passage: str) -> bool:
+    """Whether `text` starts with the sentence that follows `quote`'s last one in the passage: only
+    then are they one stretch of it; otherwise a joined quote shows the gap ('A. ... C.'), so it
+    never reads as if the page said them together."""
+    seq = sentences(passage)
+    last, first = (sentences(quote) or [quote])[-1], (sentences(text) or [text])[0]
+    return any(a == last and b == first for a, b in zip(seq, seq[1:], strict=False))
+
+
+def reads_apart(first: str, then: str) -> bool:
+    """Whether `first` and `then` joined by a space still split into their own sentences: a list item or
+    table row without a full stop, or a sentence opening with `code`, would run into the next one as a
+    sentence no page holds."""
+    return sentences(f"{first} {then}") == sentences(first) + sentences(then)
