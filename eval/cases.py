@@ -68,7 +68,7 @@ class EvalSet:
 
 
 def resolve_set(name_or_path: str | Path) -> Path:
-    """A set file path, or the name of a bundled set ('sample', 'shared', 'realdocs')."""
+    """A set file path, or the name of a bundled set ('sample', 'shared', 'realdocs', 'realdocs-holdout', ...)."""
     path = Path(name_or_path)
     if path.is_file():
         return path

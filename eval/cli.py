@@ -93,8 +93,8 @@ def gaps_command(settings: Any, *, as_json: bool, limit: int, via: tuple[str, ..
 
 @click.command("eval")
 @click.option("--set", "set_name", default="sample", show_default=True,
-              help="Eval set: a YAML file, or a bundled set name (sample, shared, realdocs; claims scores the answer "
-              "checker).")
+              help="Eval set: a YAML file, or a bundled set name (sample, shared, realdocs, realdocs-holdout: read its "
+              "totals only; claims scores the answer checker).")
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder  [default: eval/out/<set>]")
 @click.option("--baseline", type=click.Path(dir_okay=False), help="A previous results.json: fail on drops below it.")
 @click.option("--llm", "llms", multiple=True, help="LLM to evaluate (model id, folder, .gguf, or MODEL@URL); "
