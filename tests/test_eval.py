@@ -397,7 +397,11 @@ def test_realdocs_holdout_is_a_separate_set_over_the_same_pages():
     shared = sorted({a for c in answerable for fact in c.facts for a in fact if normalise(a) in tuned_facts})
     assert not shared, f"fact wordings also in realdocs.yaml: {shared}"
     th, th_tuned = load_thresholds(None, "realdocs-holdout"), load_thresholds(None, "realdocs")
-    assert (th.gate_min, th.gate_max, th.advisory_min) == (th_tuned.gate_min, th_tuned.gate_max, th_tuned.advisory_min)
+    refusal = {"refusal_recall", "refusal_precision"}  # its own floors, under its first run (eval/thresholds.toml)
+    assert {k: v for k, v in th.gate_min.items() if k not in refusal} == \
+        {k: v for k, v in th_tuned.gate_min.items() if k not in refusal}
+    assert all(th.gate_min[k] <= th_tuned.gate_min[k] for k in refusal)
+    assert (th.gate_max, th.advisory_min) == (th_tuned.gate_max, th_tuned.advisory_min)
     if held.corpus_path is None:
         pytest.skip(f"corpus {held.corpus} is absent")
     names = {p.name for p in held.corpus_path.iterdir()}
