@@ -68,10 +68,18 @@ def pick_build(flags: set[str]) -> Build:
     return Build("avx512", tuple(args + ["-DGGML_AMX_TILE=OFF", "-DGGML_AMX_INT8=OFF", "-DGGML_AMX_BF16=OFF"]))
 
 
+RUNTIME_DEPS = ("diskcache>=5.6.1",)  # what llama_cpp imports beyond kb's own dependencies
+
+
 def install(build: Build) -> bool:
     """pip builds llama-cpp-python from source with these flags (a fresh build: no cached wheel of other flags)."""
     print(f"speedup: building {PACKAGE} for this CPU ({build.tier}): CMAKE_ARGS=\"{build.env}\" "
           "(~4-25 minutes, depending on load)", flush=True)
+    # --no-deps keeps pip from moving numpy & co. under kb; the one dependency kb lacks is installed on its own
+    # (without it `import llama_cpp` failed the one-token check after a 12-minute build)
+    deps = subprocess.run([sys.executable, "-m", "pip", "install", "-q", *RUNTIME_DEPS])
+    if deps.returncode != 0:
+        return False
     proc = subprocess.run([sys.executable, "-m", "pip", "install", "--no-cache-dir", "--force-reinstall",
                            "--no-deps", PACKAGE], env={**os.environ, "CMAKE_ARGS": build.env, "FORCE_CMAKE": "1"})
     return proc.returncode == 0
