@@ -74,10 +74,9 @@ def worker_kb(corpus: Path, store: Path) -> dict:
 
     from ingest.pipeline import run_ingest
     from kb.backends import load_embedder
+    from kb.cpu import ingest_threads
     from kb.settings import load_settings
     from kb.store import Store
-
-    from kb.cpu import ingest_threads
 
     settings = load_settings(store=store, embed_model=EMBED)
     settings = settings.model_copy(update={"threads": ingest_threads(settings, answering=False)})  # as `kb ingest`

@@ -344,13 +344,15 @@ def embed_texts(model: Any, texts: list[str], max_tokens: int = 0) -> Any:
     indexes the whole chunk. The ONNX embedder cuts the ids itself; a
     SentenceTransformer gets its `max_seq_length` lowered for the call.
     """
+    onnx = getattr(model, "cuts_tokens", False)  # kb.backends.onnx_embed.OnnxEmbedder
     # ONNX Runtime runs MiniLM fastest in batches of 4: 128-piece texts in batches of 16 took ~1.2x the CPU
-    # time, 32 ~1.35x (the attention tensors outgrow the CPU cache; docs/bench-speed.md, "Ingest batches")
-    batch = ONNX_BATCH if getattr(model, "cuts_tokens", False) else 16
-    kwargs: dict[str, Any] = {"batch_size": batch, "normalize_embeddings": True, "show_progress_bar": False}
+    # time, 32 ~1.35x (the attention tensors outgrow the CPU cache; docs/bench-speed.md, "Ingest, evening
+    # of 2026-11-30")
+    kwargs: dict[str, Any] = {"batch_size": ONNX_BATCH if onnx else 16, "normalize_embeddings": True,
+                              "show_progress_bar": False}
     if not max_tokens or max_tokens >= getattr(model, "max_seq_length", 0):
         return model.encode(texts, **kwargs)
-    if getattr(model, "cuts_tokens", False):  # kb.backends.onnx_embed.OnnxEmbedder
+    if onnx:
         return model.encode(texts, max_tokens=max_tokens, **kwargs)
     before = model.max_seq_length
     model.max_seq_length = max_tokens

@@ -218,11 +218,19 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def find_daemon(settings: Settings) -> str | None:
-    """The URL of a running `kb serve` for the same store and models, or None."""
+def read_state(settings: Settings) -> dict[str, Any]:
+    """serve.json's contents; {} when there is none or it cannot be read."""
     try:
         state = json.loads(state_path(settings).read_text())
     except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def find_daemon(settings: Settings) -> str | None:
+    """The URL of a running `kb serve` for the same store and models, or None."""
+    state = read_state(settings)
+    if not state:
         return None
     if any(state.get(k) != v for k, v in identity(settings).items()):
         return None
@@ -232,8 +240,8 @@ def find_daemon(settings: Settings) -> str | None:
 def daemon_alive(settings: Settings) -> bool:
     """Whether serve.json names a live process: a `kb serve` that may answer at any moment."""
     try:
-        pid = int(json.loads(state_path(settings).read_text()).get("pid") or 0)
-    except (OSError, ValueError, AttributeError, TypeError):
+        pid = int(read_state(settings).get("pid") or 0)
+    except (ValueError, TypeError):
         return False
     if pid <= 0:
         return False
@@ -241,17 +249,14 @@ def daemon_alive(settings: Settings) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # alive, owned by another user
+        pass
     return True
 
 
 def daemon_token(settings: Settings) -> str:
     """The token of the running `kb serve` (from serve.json), '' when there is none."""
-    try:
-        return str(json.loads(state_path(settings).read_text()).get("token") or "")
-    except (OSError, ValueError, AttributeError):
-        return ""
+    return str(read_state(settings).get("token") or "")
 
 
 def ask_daemon(url: str, question: str, explain: bool, via: str = "cli",

@@ -43,7 +43,7 @@ def export(folder: str | Path, cache_dir: Path, quantize: bool = False) -> Path:
     fp32 = target / "model.onnx"
     # per-channel scales: one scale per weight matrix (model_int8.onnx, before) moved vectors to cosine
     # ~0.94 of fp32 on realdocs passages (min 0.81) and cost hit@3; one per output channel keeps ~0.992
-    # (min 0.98) at the same speed (docs/bench-speed.md, "Per-channel int8")
+    # (min 0.98) at the same speed (docs/bench-speed.md, "Ingest, evening of 2026-11-30")
     int8 = target / "model_int8c.onnx"
     if not fp32.is_file():
         _export_fp32(folder, target)
