@@ -283,38 +283,57 @@ class Run:
             self.report.boilerplate_lines += len(removed)
 
     def write(self, pages: list[Page]) -> None:
+        """Chunk, embed and store the pages, the store writes of one batch overlapping the embedding of
+        the next: Chroma's upsert (~2.5 ms a chunk, one core) would otherwise leave a core idle for
+        about a tenth of the run (docs/bench-speed.md, "Ingest, 2026-11-30 late")."""
+        from concurrent.futures import ThreadPoolExecutor
+
         from tqdm import tqdm
 
         pending: list[tuple[list[Chunk], PageRecord | None]] = []
-        for page in tqdm(pages, desc="ingest", unit="page", disable=not self.progress):
-            chunks = chunk_page(page, ingested=self.now)
-            if not chunks:
-                self.report.skipped.append(Skipped(page.source, "no text left after cleaning"))
-                continue
-            rec = self.known.get(page.source)
-            if rec and rec.complete and rec.page_hash == chunks[0].page_hash:
-                if rec.meta_hash == chunks[0].metadata["meta_hash"]:
-                    self.report.unchanged.append(page.source)
-                else:  # same text, new metadata (e.g. a duplicate recorded): no embedding needed
-                    self.store.rewrite(chunks)
-                    self.report.updated.append(page.source)
-                continue
-            pending.append((chunks, rec))
-            if sum(len(c) for c, _ in pending) >= EMBED_BATCH:
-                self.flush(pending)
-                pending = []
-        self.flush(pending)
+        embedding: tuple[Any, list[tuple[list[Chunk], PageRecord | None]]] | None = None
+        # leaving the block waits for an embedding still running, also when a write failed
+        with ThreadPoolExecutor(1, thread_name_prefix="kb-ingest-embed") as background:
+            for page in tqdm(pages, desc="ingest", unit="page", disable=not self.progress):
+                chunks = chunk_page(page, ingested=self.now)
+                if not chunks:
+                    self.report.skipped.append(Skipped(page.source, "no text left after cleaning"))
+                    continue
+                rec = self.known.get(page.source)
+                if rec and rec.complete and rec.page_hash == chunks[0].page_hash:
+                    if rec.meta_hash == chunks[0].metadata["meta_hash"]:
+                        self.report.unchanged.append(page.source)
+                    else:  # same text, new metadata (e.g. a duplicate recorded): no embedding needed
+                        self.store.rewrite(chunks)
+                        self.report.updated.append(page.source)
+                    continue
+                pending.append((chunks, rec))
+                if sum(len(c) for c, _ in pending) >= EMBED_BATCH:
+                    embedding = self.flush(pending, embedding, background)
+                    pending = []
+            embedding = self.flush(pending, embedding, background)
+            if embedding is not None:
+                self.store_batch(embedding[1], embedding[0].result())
 
-    def flush(self, pending: list[tuple[list[Chunk], PageRecord | None]]) -> None:
-        """Embed a batch of whole pages, write them, then delete what each page no longer has."""
+    def flush(self, pending: list[tuple[list[Chunk], PageRecord | None]],
+              embedding: tuple[Any, list[tuple[list[Chunk], PageRecord | None]]] | None,
+              background: Any) -> tuple[Any, list[tuple[list[Chunk], PageRecord | None]]] | None:
+        """Start embedding `pending` in the background, then store the batch embedded before it."""
         if not pending:
-            return
+            return embedding
         if self.model is None:
             embedder = self.embedder
             self.model = embedder() if callable(embedder) and not hasattr(embedder, "encode") else embedder
             self.own_vectors()
+        texts = [c.embed_text() for page_chunks, _ in pending for c in page_chunks]
+        started = background.submit(embed_texts, self.model, texts, self.max_tokens)
+        if embedding is not None:
+            self.store_batch(embedding[1], embedding[0].result())
+        return started, pending
+
+    def store_batch(self, pending: list[tuple[list[Chunk], PageRecord | None]], vectors: Any) -> None:
+        """Write a batch of whole pages, then delete what each page no longer has."""
         chunks = [c for page_chunks, _ in pending for c in page_chunks]
-        vectors = embed_texts(self.model, [c.embed_text() for c in chunks], self.max_tokens)
         self.store.upsert(chunks, vectors)
         for page_chunks, rec in pending:
             source = page_chunks[0].source

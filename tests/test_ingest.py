@@ -282,6 +282,42 @@ def test_sigkill_half_way_then_rerun_equals_one_clean_run(tmp_path, embedder):
     assert not [p for p in repaired.pages().values() if not p.complete]
 
 
+class FailsOnCall:
+    """The real embedder, except that its `n`-th encode call fails (a model or runtime error mid-run)."""
+
+    def __init__(self, inner, n: int) -> None:
+        self.inner, self.n, self.calls = inner, n, 0
+
+    def encode(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls == self.n:
+            raise RuntimeError("embedding failed")
+        return self.inner.encode(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_embedding_error_mid_run_stores_only_whole_pages_and_a_rerun_finishes(tmp_path, embedder):
+    """Batch k is stored while batch k+1 embeds (ingest/pipeline.py Run.write): when an embedding fails,
+    the error reaches the caller, the batches embedded before it are stored whole, nothing of the failed
+    one is, and the next run ends in the store one clean run makes."""
+    folder = tmp_path / "pages"
+    write_corpus(folder, 60, seed=3)
+    failing = FailsOnCall(embedder, 3)
+    with pytest.raises(RuntimeError, match="embedding failed"):
+        ingest([folder], tmp_path / "broken", failing)
+    broken = Store(load_settings(store=tmp_path / "broken"))
+    pages = broken.pages()
+    assert failing.calls >= 3  # at least two batches embedded before the failure, so some were stored
+    assert pages and all(p.complete for p in pages.values())
+    clean_report, clean = ingest([folder], tmp_path / "clean", embedder)
+    assert broken.count() < clean_report.total_chunks
+    rerun, repaired = ingest([folder], tmp_path / "broken", embedder)
+    assert len(rerun.unchanged) == len(pages) and rerun.added
+    assert snapshot(repaired) == snapshot(clean)
+
+
 # -- URLs --------------------------------------------------------------------------------------
 
 GOOD_HTML = b"""<!doctype html><html><head><title>Widget | Example Docs</title>

@@ -79,6 +79,25 @@ def test_onnx_embedder_matches_sentence_transformers(settings):
     assert np.allclose(onnx.encode(texts[1], normalize_embeddings=True), got[1], atol=1e-5)
 
 
+def test_onnx_embedder_workers_give_each_text_its_own_vector(settings):
+    """Two cores each run whole batches (kb/backends/onnx_embed.py): the vectors, and which text each
+    belongs to, must be those of one worker, batches of mixed lengths finishing out of order included."""
+    from kb.backends.onnx_embed import OnnxEmbedder, export
+    from kb.backends.sources import resolve_embed_model
+
+    folder = resolve_embed_model(settings.embed_model)
+    onnx_file = export(folder, settings.cache_dir)
+    texts = [f"Note {i}: " + "a router sends each token to two experts. " * (1 + (i * 7) % 13) for i in range(30)]
+    one = OnnxEmbedder(folder, onnx_file, threads=1).encode(texts, batch_size=4, normalize_embeddings=True)
+    two = OnnxEmbedder(folder, onnx_file, threads=2)
+    assert two.workers == 2
+    got = two.encode(texts, batch_size=4, normalize_embeddings=True, max_tokens=64)
+    assert np.allclose(got, OnnxEmbedder(folder, onnx_file, threads=1).encode(
+        texts, batch_size=4, normalize_embeddings=True, max_tokens=64), atol=1e-5)
+    assert np.allclose(two.encode(texts, batch_size=4, normalize_embeddings=True), one, atol=1e-5)
+    assert not np.allclose(got[0], got[1], atol=1e-3)  # different texts, different vectors
+
+
 def test_unknown_embed_backend_is_a_user_error(settings):
     from kb.backends import load_embedder
 

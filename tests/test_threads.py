@@ -15,7 +15,9 @@ from kb.backends import load_embedder, load_llm
 from kb.settings import load_settings
 import torch
 s = load_settings(embed_backend="onnx", llm_runtime="transformers")
-onnx = load_embedder(s).session.get_session_options().intra_op_num_threads
+e = load_embedder(s)
+assert e.session.get_session_options().intra_op_num_threads == 1  # each worker runs whole batches
+onnx = e.workers
 st = load_embedder(load_settings(embed_backend="torch"))
 load_llm(s)
 print(json.dumps({"torch": torch.get_num_threads(), "onnx": onnx, "cores": len(os.sched_getaffinity(0))}))

@@ -112,8 +112,13 @@ class OnnxEmbedder:
         self._tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self._tok.enable_truncation(max_length=max_len)
         self._tok.no_padding()
+        # Each core runs whole batches of its own (one-thread session, `workers` callers): on 2 cores that
+        # embedded realdocs' chunks in 0.75x the wall and 0.80x the CPU time of two threads splitting
+        # every matrix product, whose hand-offs cost more than they save on 4 x 128-piece batches
+        # (docs/bench-speed.md, "Ingest, 2026-11-30 late"). A session's run() is thread-safe.
+        self.workers = max(1, threads or os.cpu_count() or 1)
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or os.cpu_count() or 1
+        opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
         # No busy-waiting between ops: on a shared 2-core box spinning threads starve everything else.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -143,27 +148,39 @@ class OnnxEmbedder:
         if 2 < max_tokens < self.max_seq_length:
             ids_of = [ids if len(ids) <= max_tokens else ids[:max_tokens - 1] + ids[-1:] for ids in ids_of]
         order = sorted(range(len(texts)), key=lambda i: -len(ids_of[i]))  # similar lengths pad less
-        out = np.zeros((len(texts), 0), dtype=np.float32)
+        batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
         parts: dict[int, Any] = {}
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            width = max(len(ids_of[i]) for i in idx)
-            ids = np.zeros((len(idx), width), dtype=np.int64)
-            mask = np.zeros((len(idx), width), dtype=np.int64)
-            for row, i in enumerate(idx):
-                n = len(ids_of[i])
-                ids[row, :n] = ids_of[i]
-                mask[row, :n] = 1
-            feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            hidden = self.session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0]
-            m = mask[:, :, None].astype(np.float32)
-            pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
-            if normalize_embeddings:
-                pooled = pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+        if self.workers == 1 or len(batches) == 1:
+            done = map(lambda idx: self._embed_batch(idx, ids_of, normalize_embeddings), batches)
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(min(self.workers, len(batches)), thread_name_prefix="kb-embed") as pool:
+                done = list(pool.map(lambda idx: self._embed_batch(idx, ids_of, normalize_embeddings), batches))
+        for idx, pooled in zip(batches, done):
             for row, i in enumerate(idx):
                 parts[i] = pooled[row]
         out = np.stack([parts[i] for i in range(len(texts))]).astype(np.float32)
         return out[0] if single else out
+
+    def _embed_batch(self, idx: list[int], ids_of: list[list[int]], normalize: bool) -> Any:
+        """Mean-pooled (optionally unit) vectors of the texts `idx`, padded to the longest of them."""
+        import numpy as np
+
+        width = max(len(ids_of[i]) for i in idx)
+        ids = np.zeros((len(idx), width), dtype=np.int64)
+        mask = np.zeros((len(idx), width), dtype=np.int64)
+        for row, i in enumerate(idx):
+            n = len(ids_of[i])
+            ids[row, :n] = ids_of[i]
+            mask[row, :n] = 1
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        hidden = self.session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0]
+        m = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
+        if normalize:
+            pooled = pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+        return pooled
 
 
 def load(settings: Settings) -> Any:
