@@ -157,7 +157,7 @@ class OnnxEmbedder:
 
             with ThreadPoolExecutor(min(self.workers, len(batches)), thread_name_prefix="kb-embed") as pool:
                 done = list(pool.map(lambda idx: self._embed_batch(idx, ids_of, normalize_embeddings), batches))
-        for idx, pooled in zip(batches, done):
+        for idx, pooled in zip(batches, done, strict=True):
             for row, i in enumerate(idx):
                 parts[i] = pooled[row]
         out = np.stack([parts[i] for i in range(len(texts))]).astype(np.float32)
