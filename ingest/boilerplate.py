@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from ingest.fences import FENCE
 from kb.text import DEFINITION_LINE, sentences
 
 
@@ -29,7 +30,6 @@ class Removed:
 
 
 HEADING_LINE = re.compile(r"^\s*#{1,6}\s")
-FENCE = re.compile(r"^\s*(```|~~~)")
 TABLE_ROW = re.compile(r"^\s*\|")
 PRONOUNS = {"i", "we", "you", "it", "this", "that", "these", "those", "there", "they", "he", "she", "here",
             "what", "who", "how", "which", "where", "when", "why", "our", "your", "my"}

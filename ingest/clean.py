@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from ingest.boilerplate import Removed, strip_boilerplate
+from ingest.fences import FENCE, code_lines
 from ingest.glossary import markdown_glossary, term_metadata
 from ingest.latex import display_math, inline_math
 from ingest.myst import myst_to_markdown
@@ -26,7 +27,6 @@ from kb.types import Page
 FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(\n|\Z)", re.S)
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 INDENTED_HEADING = re.compile(r"^ {1,3}(#{1,6}\s)")
-FENCE = re.compile(r"^\s*(```|~~~)")
 MDX_STATEMENT = re.compile(r"^\s*(import|export)\s")
 JSX_TAG = re.compile(r"</?[A-Z][\w.]*(\s[^<>]*?)?/?>")
 JSX_OPEN_UNCLOSED = re.compile(r"^\s*<[A-Z][\w.]*(\s[^<>]*)?$")
@@ -184,7 +184,7 @@ def clean_markdown(text: str, *, dump: bool = False) -> tuple[str, str, dict[str
     lines: list[str] = []
     in_fence = in_tag = False
     # MyST directives, roles and targets as text (ingest/myst.py); a $$ formula a fenced block, like code
-    for line in _whole_tags(display_math(myst_to_markdown(body.splitlines()), FENCE)):
+    for line in _whole_tags(display_math(myst_to_markdown(body.splitlines()))):
         if FENCE.match(line):
             in_fence = not in_fence
             lines.append(line)
@@ -240,13 +240,11 @@ def _whole_tags(lines: list[str]) -> list[str]:
     an MDX paragraph of import statements wrapped mid-statement (`import A from` / `'@site/a'; import
     B ...`), which is dropped. Each half alone read as prose ('ContextWindowSimulator from ...')."""
     out: list[str] = []
-    in_fence = False
+    code = code_lines(lines)
     i = 0
     while i < len(lines):
         line = lines[i]
-        if FENCE.match(line):
-            in_fence = not in_fence
-        if in_fence:
+        if code[i]:
             out.append(line)
             i += 1
             continue
@@ -328,14 +326,12 @@ def markdown_tables(lines: list[str]) -> list[str]:
     for every format): 'Header: cell; Header: cell', or 'term: meaning' for a table of terms. Flattened into a
     paragraph, '| a | b |' rows were one long sentence of pipes that could be neither read nor quoted."""
     out: list[str] = []
-    in_fence = False
+    code = code_lines(lines)
     i = 0
     while i < len(lines):
         line = lines[i]
-        if FENCE.match(line):
-            in_fence = not in_fence
         ruled = i + 1 < len(lines) and bool(TABLE_RULE.match(lines[i + 1]))
-        if in_fence or not (TABLE_LINE.match(line) and (ruled or _unruled_table(lines[i:i + 2]))):
+        if code[i] or not (TABLE_LINE.match(line) and (ruled or _unruled_table(lines[i:i + 2]))):
             out.append(line)
             i += 1
             continue

@@ -91,16 +91,16 @@ def inline_math(line: str) -> str:
     return INLINE.sub(plain, line)
 
 
-def display_math(lines: list[str], fence: re.Pattern[str]) -> list[str]:
+def display_math(lines: list[str]) -> list[str]:
     """`$$ ... $$` and `\\[ ... \\]` blocks (outside code fences) as fenced `math` blocks, one or many lines."""
+    from ingest.fences import code_lines
+
     out: list[str] = []
-    in_fence = False
+    code = code_lines(lines)
     i = 0
     while i < len(lines):
         line = lines[i]
-        if fence.match(line):
-            in_fence = not in_fence
-        if in_fence or not DISPLAY_OPEN.match(line):
+        if code[i] or not DISPLAY_OPEN.match(line):
             out.append(line)
             i += 1
             continue

@@ -360,3 +360,12 @@ def test_a_lead_in_gets_the_subsection_headings_it_announces():
     chunks = chunk_page(Page(source="/g.md", title="Guide", text=nested))
     assert chunks[0].text == "The kinds are:\n- Dense\n- Sparse"
     assert chunks[-1].text == "Nothing is announced here."
+
+
+def test_code_lines_marks_fences_and_what_they_hold():
+    """The one pass every prose rule (tables, display math, wrapped tags) asks which lines are code."""
+    from ingest.fences import code_lines
+
+    lines = ["text", "```python", "| a | b |", "```", "after", "~~~", "$$x$$", "never closed"]
+    assert code_lines(lines) == [False, True, True, True, False, True, True, True]
+    assert clean_markdown("intro\n\n```\n| a | b |\n|---|---|\n| 1 | 2 |\n```\n")[1].count("| a | b |") == 1
