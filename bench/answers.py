@@ -123,7 +123,7 @@ def main() -> None:
             kb_engine = Engine(s, store=store, embedder=embedder, llm=local)
             systems = {"kb": kb_engine.ask, "LlamaIndex default query engine": None}
             li = baseline_engine(corpus, local)
-            systems["LlamaIndex default query engine"] = lambda q: baseline_answer(li, q)
+            systems["LlamaIndex default query engine"] = lambda q, li=li: baseline_answer(li, q)
             for label, ask in systems.items():
                 records = [score_answer(c, ask(c.question), support) for c in cases]
                 agg = aggregate(records)

@@ -87,7 +87,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 ranks = [rank_of(search(i["question"]), i["sources"]) for i in items]
                 ms = (time.perf_counter() - t0) / len(items) * 1000
-                misses = [i["id"] for i, r in zip(items, ranks) if not r or r > 3]
+                misses = [i["id"] for i, r in zip(items, ranks, strict=True) if not r or r > 3]
                 rows.append({"set": name, "system": label, **retrieval_scores(ranks), "ms/query": round(ms, 1),
                              "questions": len(items), "misses@3": misses})
     if args.json:

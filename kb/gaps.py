@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -16,7 +16,7 @@ def log_refusal(settings: Settings, question: str, closest: list[str], via: str)
         from kb.private import private_file
 
         with open(private_file(settings.data_dir / "gaps.jsonl"), "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            fh.write(json.dumps({"time": datetime.now(UTC).isoformat(timespec="seconds"),
                                  "question": question, "closest": closest, "via": via}) + "\n")
     except OSError:
         pass

@@ -14,8 +14,7 @@ import re
 import pytest
 
 from tests.helpers import Recorder, chat_completion, run_kb
-from tests.test_bot import BOT_USER, answered, mention, text_of  # noqa: F401 - fixtures below
-from tests.test_bot import slack, start_bot  # noqa: F401
+from tests.test_bot import BOT_USER, answered, mention, slack, start_bot, text_of  # noqa: F401 - fixtures below  # noqa: F401
 
 POISON = """# Deploy checklist
 
