@@ -197,7 +197,8 @@ def serve(settings: Settings, port: int | None = None, ready: Any = None) -> Non
     server.RequestHandlerClass = make_handler(worker, token, server.server_address[1])
     url = f"http://127.0.0.1:{server.server_address[1]}"
     state = state_path(settings)
-    write_private(state, json.dumps({"url": url, "pid": os.getpid(), "token": token, **identity(settings)}))
+    write_private(state, json.dumps({"url": url, "pid": os.getpid(), "started": process_started(os.getpid()),
+                                     "token": token, **identity(settings)}))
     if ready:
         ready(url)
     if threading.current_thread() is threading.main_thread():
@@ -237,10 +238,23 @@ def find_daemon(settings: Settings) -> str | None:
     return str(state.get("url") or "") or None
 
 
+def process_started(pid: int) -> int | None:
+    """When the process began (clock ticks since boot, /proc/PID/stat field 22); None off Linux or when gone.
+
+    A pid alone can name another program once the one that wrote it has died (a `kb serve` killed with
+    -9 leaves serve.json behind); the start time tells the two apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def daemon_alive(settings: Settings) -> bool:
     """Whether serve.json names a live process: a `kb serve` that may answer at any moment."""
+    state = read_state(settings)
     try:
-        pid = int(read_state(settings).get("pid") or 0)
+        pid = int(state.get("pid") or 0)
     except (ValueError, TypeError):
         return False
     if pid <= 0:
@@ -251,7 +265,8 @@ def daemon_alive(settings: Settings) -> bool:
         return False
     except PermissionError:  # alive, owned by another user
         pass
-    return True
+    started, now = state.get("started"), process_started(pid)
+    return started is None or now is None or started == now  # files from before the start time: the pid only
 
 
 def daemon_token(settings: Settings) -> str:

@@ -73,7 +73,7 @@ def test_idle_cores_reads_the_machine():
 
 
 def test_a_running_serve_is_seen(tmp_path):
-    from kb.serve import daemon_alive, state_path
+    from kb.serve import daemon_alive, process_started, state_path
     from kb.settings import load_settings
 
     settings = load_settings(store=tmp_path / "store")
@@ -86,3 +86,9 @@ def test_a_running_serve_is_seen(tmp_path):
     assert not daemon_alive(settings)
     state_path(settings).write_text("not json")
     assert not daemon_alive(settings)
+    if process_started(os.getpid()) is not None:  # Linux: a live pid that another program now holds
+        started = process_started(os.getpid())
+        state_path(settings).write_text(json.dumps({"pid": os.getpid(), "started": started}))
+        assert daemon_alive(settings)
+        state_path(settings).write_text(json.dumps({"pid": os.getpid(), "started": started - 1}))
+        assert not daemon_alive(settings)
