@@ -282,13 +282,15 @@ def search(settings, query, k, as_json):
     Example: kb search "mixture of experts router"
     """
     from kb.engine import Engine
+    from kb.links import link_for
     from kb.render import hit_dict, hits_text
 
     hits = Engine(settings).search(query, k)
+    urls = [link_for(h.chunk, settings.source_urls) for h in hits]  # the page on the web, as citations give it
     if as_json:
-        emit_json({"query": query, "hits": [hit_dict(h) for h in hits]})
+        emit_json({"query": query, "hits": [hit_dict(h, u) for h, u in zip(hits, urls, strict=True)]})
     else:
-        click.echo(hits_text(hits) or "no passages found")
+        click.echo(hits_text(hits, urls) or "no passages found")
 
 
 @cli.command()

@@ -65,19 +65,23 @@ def answer_text(answer: Answer, explain: bool = False) -> str:
     return printable("\n".join(lines))
 
 
-def hits_text(hits: list[Hit]) -> str:
+def hits_text(hits: list[Hit], urls: list[str] | None = None) -> str:
+    """Passages as `kb search` prints them; `urls`: each hit's web address ('' for none), shown like a citation's."""
     lines = []
     for i, hit in enumerate(hits, start=1):
         lines.append(f"{i}. {hit.chunk.title} — {hit.chunk.section}  (score {hit.score:.4f}, "
                      f"similarity {hit.dense:.3f})")
         lines.append(f"   {hit.chunk.source}")
+        url = urls[i - 1] if urls else ""
+        if url and url != hit.chunk.source:
+            lines.append(f"   {url}")
         lines.append(textwrap.indent(textwrap.fill(short(hit.chunk.text, 400), 96), "   "))
         lines.append("")
     return printable("\n".join(lines).rstrip())
 
 
-def hit_dict(hit: Hit) -> dict:
+def hit_dict(hit: Hit, url: str = "") -> dict:
     c = hit.chunk
-    return {"id": c.id, "source": c.source, "title": c.title, "section": c.section, "position": c.position,
-            "text": c.text, "score": round(hit.score, 6), "similarity": round(hit.dense, 4),
+    return {"id": c.id, "source": c.source, "url": url, "title": c.title, "section": c.section,
+            "position": c.position, "text": c.text, "score": round(hit.score, 6), "similarity": round(hit.dense, 4),
             "bm25": round(hit.lexical, 4)}

@@ -146,6 +146,14 @@ def test_search_and_status_json(sample_store):
     assert proc.returncode == 0, proc.stderr
     hits = json.loads(proc.stdout)["hits"]
     assert hits and hits[0]["source"].endswith("mixture-of-experts.md")
+    assert hits[0]["url"] == ""  # a local file with no web address
+    # KB_SOURCE_URLS maps the corpus folder to where it is published: search shows the page's address
+    folder = str(Path(hits[0]["source"]).parent)
+    env_urls = {**env, "KB_SOURCE_URLS": json.dumps({folder: "https://docs.example.com/kb/"})}
+    mapped = json.loads(run_kb("search", "--json", "router sends tokens to experts", env=env_urls).stdout)["hits"]
+    assert mapped[0]["url"].startswith("https://docs.example.com/kb/") and "mixture-of-experts" in mapped[0]["url"]
+    text = run_kb("search", "router sends tokens to experts", env=env_urls).stdout
+    assert mapped[0]["url"] in text
     status = json.loads(run_kb("status", "--json", env=env).stdout)
     assert status["chunks"] == store.count() and status["pages"] >= 14 and status["empty"] is False
     assert status["embed_model"] and status["llm"] and status["store"] == str(s.store)
