@@ -19,7 +19,8 @@ glossary. A question about a named thing asks for that thing's attribute, so a p
 states it holds the name and the attribute words together. Hence the third test (`fact_evidence`):
 when the question names something specific (a name-shaped word few passages use), some window of
 FACT_WINDOW consecutive sentences of a retrieved passage that holds the name must also hold at
-least `fact_share` of the IDF weight of the question's other words; otherwise kb refuses.
+least `fact_share` of the IDF weight of the question's other words; otherwise kb refuses. For "how many
+X" that window must also give a number of X ('2 experts'): a number elsewhere counts something else.
 
 Thresholds live in kb/settings.py, calibrated on the sample, shared and realdocs sets
 together (docs/eval.md).
@@ -32,7 +33,7 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
-from kb.text import content_words, name_phrases, sentences
+from kb.text import STOPWORDS, WORD, content_words, name_phrases, sentences, stem
 from kb.types import Chunk, Hit
 
 SCOPE_MIN_PASSAGES = 500
@@ -49,6 +50,13 @@ NAME_MAX_SHARE = 0.02
 # ("Medusa ... It ..."); three keeps every in-scope question of the three sets, two did not (docs/eval.md)
 FACT_WINDOW = 3
 FACT_POOL = 20  # BM25 passages searched besides the retrieved ones: the stating passage may rank lower
+# 'how many experts does X route each token to?': the stated fact is a number of experts, so some window must
+# put a number next to the word counted ('2 experts', 'top-2 experts', 'experts per token: 2')
+ASKS_AMOUNT = re.compile(r"^\s*how\s+(?:many|much)\s+([A-Za-z][\w-]*)", re.I)
+AMOUNT = re.compile(r"^(?:\d|[a-z]+-\d)|^(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|"
+                    r"twenty|thirty|forty|fifty|hundreds?|thousands?|millions?|billions?|trillions?|single|half|"
+                    r"twice|double|pair)$", re.I)
+AMOUNT_REACH = 3  # tokens between the number and the word it counts
 
 
 class Vocabulary(Protocol):
@@ -131,20 +139,42 @@ def fact_evidence(question: str, hits: list[Hit], vocab: Vocabulary, df: dict[st
     chunks = {h.chunk.id: h.chunk for h in hits}
     for chunk, _ in vocab.bm25_search(" ".join(present), FACT_POOL):
         chunks.setdefault(chunk.id, chunk)
+    counted = _counted(question)
     best = 0.0
     for chunk in chunks.values():
-        for window in _windows(chunk.text):
-            if anchor in window:
+        for window, text in _windows(chunk.text):
+            if anchor in window and (counted is None or _counts(text, counted, name)):
                 best = max(best, sum(v for w, v in rest.items() if w in window) / total)
     return best, " ".join(name)
 
 
-def _windows(text: str) -> list[set[str]]:
-    """The content words of each run of FACT_WINDOW consecutive sentences (a hyphenated compound as
-    its parts too: 'Codestral-Mamba' holds 'mamba')."""
+def _counted(question: str) -> str | None:
+    """The stem of what a 'how many X / how much X' question counts; None for other questions (and for
+    'how much does it cost', which names no counted word)."""
+    m = ASKS_AMOUNT.match(question)
+    if not m or m.group(1).lower() in STOPWORDS:
+        return None
+    return stem(m.group(1))
+
+
+def _counts(text: str, counted: str, name: list[str]) -> bool:
+    """Whether a number stands within AMOUNT_REACH tokens of the counted word in one sentence, not counting
+    the numbers in the asked-about name itself (Mixtral-8x7B's '8' is not a number of experts)."""
+    own = set(name)
+    for sentence in sentences(text):
+        tokens = WORD.findall(sentence)
+        amounts = [i for i, t in enumerate(tokens) if AMOUNT.match(t) and not set(content_words(t)) & own]
+        if any(abs(i - j) <= AMOUNT_REACH for j, t in enumerate(tokens) if stem(t) == counted for i in amounts):
+            return True
+    return False
+
+
+def _windows(text: str) -> list[tuple[set[str], str]]:
+    """The content words and text of each run of FACT_WINDOW consecutive sentences (a hyphenated
+    compound as its parts too: 'Codestral-Mamba' holds 'mamba')."""
     sents = sentences(text)
     out = []
     for i in range(max(1, len(sents) - FACT_WINDOW + 1)):
         part = " ".join(sents[i:i + FACT_WINDOW])
-        out.append(set(content_words(part)) | set(content_words(part.replace("-", " "))))
+        out.append((set(content_words(part)) | set(content_words(part.replace("-", " "))), part))
     return out

@@ -376,6 +376,30 @@ def test_scope_refuses_a_named_thing_whose_asked_attribute_no_passage_states_nex
     assert judge("How many hours does a download take?", [table], vocab, **args).fact is None
 
 
+def test_scope_refuses_how_many_when_no_number_counts_the_asked_word_next_to_the_name():
+    """'How many experts does Zorblax use?' over a passage that names Zorblax, experts and some other
+    number: the words meet, but no sentence gives a number of experts, so nothing states the fact."""
+    from kb.scope import judge
+    from kb.text import content_words
+
+    df = {w: 60 for w in content_words("expert use route token layer layout model")}
+    df.update({w: 3 for w in content_words("zorblax 9x2q")})
+    vocab = _Vocab(df, size=2000)
+    args = dict(min_relevance=0.3, scope_relevance=0.61, missing_share=0.2, fact_share=0.15)
+    q = "How many experts does Zorblax 9x2Q use?"
+    vague = _page_hit("Zorblax 9x2Q routes each token to some of its experts. It has two layouts of layers.",
+                      "/v.md", "Zorblax", dense=0.45)
+    out = judge(q, [vague], vocab, **args)
+    assert not out.in_scope and out.fact == 0.0  # '9x2Q' is its name and 'two' counts layouts, not experts
+    for stated in ("Zorblax 9x2Q routes each token to 2 experts.", "Zorblax 9x2Q picks the top-2 experts.",
+                   "Zorblax 9x2Q. Experts per token: eight."):
+        assert judge(q, [vague, _page_hit(stated, "/s.md", "Zorblax", dense=0.45)], vocab, **args).in_scope, stated
+    # other questions keep the plain word test: the same passage answers what Zorblax's experts do
+    assert judge("What do the experts of Zorblax 9x2Q route?", [vague], vocab, **args).in_scope
+    # 'how much does it ...' counts nothing named
+    assert judge("How much does Zorblax 9x2Q use experts?", [vague], vocab, **args).in_scope
+
+
 def test_a_short_closing_sentence_is_quotable_not_held_as_a_label(embedder):
     """A short verbless sentence that closes a paragraph or a passage ('Care beats volume.') was held as a
     label for the next sentence and lost when none came; a label opens its paragraph."""
