@@ -53,7 +53,8 @@ WEIGHTS = RankWeights()
 CACHE_VERSION = 4  # bump when tokenization or the saved fields change: saved indexes are rebuilt
 CACHE_MIN = 2_000  # smaller stores build their index faster than a cache pays back
 DEFINE = re.compile(r"^\s*(?:what(?:'s| is| are)|define|definition of|explain|describe|tell me about|"
-                    r"what does)\s+(?:an?\s+|the\s+)?(.+?)(?:\s+mean|\s+stand for)?\s*\??\s*$", re.I)
+                    r"what does)\s+(?:an?\s+|the\s+)?(.+?)(?:\s+mean|\s+stand for)?"
+                    r"(?:\s+in\s+(?:an?\s+|the\s+)?[\w.+-]+(?:\s+[\w.+-]+)?)?\s*\??\s*$", re.I)
 COMPARE = [
     re.compile(r"difference(?:s)?\s+between\s+(?:an?\s+|the\s+)?(.+?)\s+and\s+(?:an?\s+|the\s+)?(.+?)\s*\??$", re.I),
     re.compile(r"^(?:.*?\b)?(?:an?\s+|the\s+)?([\w\s-]+?)\s+(?:vs\.?|versus|compared (?:to|with))\s+"

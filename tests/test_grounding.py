@@ -35,6 +35,11 @@ def draft_answer(engine, question: str, draft: str):
     ("How is a chat model different from an instruct model?", ["chat model", "instruct model"]),
     ("why not deploy a base model?", ["base model"]),
     ("how do I pick hardware for serving?", []),
+    # where the term is used is not part of it: the glossary entry is for 'IR', not 'IR stand for in OpenVINO'
+    ("What does IR stand for in OpenVINO?", ["IR"]),
+    ("What is a chat template in torchtune?", ["chat template"]),
+    ("What is the KV cache in vLLM", ["KV cache"]),
+    ("What is in-context learning?", ["in-context learning"]),
 ])
 def test_question_terms(question, terms):
     assert question_terms(question) == terms
