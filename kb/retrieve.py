@@ -55,6 +55,8 @@ CACHE_MIN = 2_000  # smaller stores build their index faster than a cache pays b
 DEFINE = re.compile(r"^\s*(?:what(?:'s| is| are)|define|definition of|explain|describe|tell me about|"
                     r"what does)\s+(?:an?\s+|the\s+)?(.+?)(?:\s+mean|\s+stand for)?"
                     r"(?:\s+in\s+(?:an?\s+|the\s+)?[\w.+-]+(?:\s+[\w.+-]+)?)?\s*\??\s*$", re.I)
+DOES = re.compile(r"^\s*what\s+does\b", re.I)
+MEANS = re.compile(r"\b(?:mean|stand for)\b", re.I)
 COMPARE = [
     re.compile(r"difference(?:s)?\s+between\s+(?:an?\s+|the\s+)?(.+?)\s+and\s+(?:an?\s+|the\s+)?(.+?)\s*\??$", re.I),
     re.compile(r"^(?:.*?\b)?(?:an?\s+|the\s+)?([\w\s-]+?)\s+(?:vs\.?|versus|compared (?:to|with))\s+"
@@ -78,7 +80,11 @@ def question_terms(question: str) -> list[str]:
         return [_clean_term(m.group(1))]
     m = DEFINE.match(q)
     if m:
-        return [_clean_term(m.group(1))]
+        term = m.group(1)
+        # 'what does the KV cache hold?': the subject, then the verb asked about (not 'mean' / 'stand for')
+        if DOES.match(q) and not MEANS.search(q) and 2 <= len(term.split()) <= 3:
+            term = term.rsplit(None, 1)[0]
+        return [_clean_term(term)]
     return []
 
 

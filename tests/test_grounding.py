@@ -40,6 +40,11 @@ def draft_answer(engine, question: str, draft: str):
     ("What is a chat template in torchtune?", ["chat template"]),
     ("What is the KV cache in vLLM", ["KV cache"]),
     ("What is in-context learning?", ["in-context learning"]),
+    # 'what does X <verb>?': X, without the verb asked about; a longer tail is left whole
+    ("What does the KV cache hold?", ["KV cache"]),
+    ("What does a router do in an MoE model?", ["router"]),
+    ("What does RLHF mean?", ["RLHF"]),
+    ("What does a model learn during pretraining?", ["model learn during pretraining"]),
 ])
 def test_question_terms(question, terms):
     assert question_terms(question) == terms
