@@ -111,7 +111,8 @@ def main() -> None:
     rows = []
     for name in args.sets:
         eval_set = load_set(resolve_set(name))
-        corpus = (ROOT / eval_set.corpus).resolve() if not Path(eval_set.corpus).is_absolute() else Path(eval_set.corpus)
+        corpus = Path(eval_set.corpus)
+        corpus = corpus if corpus.is_absolute() else (ROOT / corpus).resolve()
         if not corpus.is_dir():
             print(f"skip {name}: {corpus} is absent")
             continue
@@ -136,7 +137,8 @@ def main() -> None:
     Path(args.out).write_text(json.dumps(rows, indent=2, default=str))
     print(f"\nMachine: {machine()}\nCommand: python bench/answers.py --sets {' '.join(args.sets)}"
           + (f" --limit {args.limit}" if args.limit else "") + "\n")
-    print("| set | system | key-fact recall | citation precision | refusal accuracy | p50 s |\n|---|---|---|---|---|---|")
+    print("| set | system | key-fact recall | citation precision | refusal accuracy | p50 s |\n"
+          "|---|---|---|---|---|---|")
     for r in rows:
         acc = r["refusal_accuracy"]
         print(f"| {r['set']} ({r['questions']} q) | {r['system']} | {_f(r.get('fact_recall'))} | "

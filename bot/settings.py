@@ -25,7 +25,8 @@ class SlackSettings(Settings):
     slack_api_url: str | None = Field(None, validation_alias="SLACK_API_URL",
                                       description="Replaces https://slack.com/api/ (proxy or test stand-in).")
     slack_channels: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="Channel ids the bot answers in, comma-separated or a JSON list (empty: all).")
+        default_factory=list,
+        description="Channel ids the bot answers in, comma-separated or a JSON list (empty: all).")
 
     slack_scopes: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict, description="Channel id -> the collection kb answers from in that channel, as a JSON "

@@ -75,7 +75,8 @@ class Settings(BaseSettings):
                         description="Folder of the embedded Chroma store (ignored with chroma_url).")
     chroma_url: str | None = Field(None, description="URL of a Chroma server, e.g. http://localhost:8000; "
                                    "replaces the embedded store.")
-    collection: str = Field("kb-pages", description="Chroma collection name (3-512 characters: letters, digits, . _ -).")
+    collection: str = Field("kb-pages",
+                            description="Chroma collection name (3-512 characters: letters, digits, . _ -).")
     cache_dir: Path = Field(default_factory=default_cache_dir,
                             description="Where converted model weights and other caches live.")
 
@@ -104,8 +105,8 @@ class Settings(BaseSettings):
     embed_backend: EmbedBackend = Field("auto", description="Embedding runtime: torch (sentence-transformers) | onnx | "
                                "onnx-int8 (ONNX Runtime, exported once into cache_dir; no torch at query time) | auto "
                                "(the backend the store recorded at ingest; for a new store onnx for a local model "
-                               "folder, else torch). int8 ingests in ~0.7x the time but is opt-in: it cost one realdocs "
-                               "question its top-3 hit.")
+                               "folder, else torch). int8 ingests in ~0.8x the time but is opt-in: it cost one "
+                               "realdocs question its top-3 hit.")
     llm_model: str = Field(DEFAULT_LLM, description="Instruct model: 'bundled:SmolLM2-135M-Instruct', a Hugging Face "
                            "id, a local folder, or folder/file.gguf.")
     llm_url: str | None = Field(None, description="OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp server), "
@@ -156,12 +157,12 @@ class Settings(BaseSettings):
                               "kb/scope.py). Realdocs: in-scope questions 0.18 and up, the uncovered ones 0-0.11. "
                               "Only from 500 passages on.")
     min_support: float = Field(0.6, description="A generated sentence is kept only if a cited source sentence "
-                               "supports it at least this much (faithful paraphrases score ~0.9; invented claims ~0.6 or "
-                               "less, and clashes score 0).")
+                               "supports it at least this much (faithful paraphrases score ~0.9; invented claims ~0.6 "
+                               "or less, and clashes score 0).")
     min_coverage: float = Field(0.6, ge=0.0, le=1.0, description="A kept sentence must also keep at least this "
                                 "share of its source sentence's content words (asides not counted), unless nearly all "
-                                "its words come from that sentence: the 135M model's wrong merges of two sentences keep "
-                                "0-0.57.")
+                                "its words come from that sentence: the 135M model's wrong merges of two sentences "
+                                "keep 0-0.57.")
 
     # safety limits (docs/operations.md)
     max_question_chars: int = Field(2000, ge=1, description="Longer questions are turned away with a message (CLI, "

@@ -112,7 +112,8 @@ def test_cited_sentences_reads_both_answer_shapes():
     mixed = "A kept model sentence [1]. \u201cA quote that fills a gap.\u201d [2]"
     assert [(s.text, s.ids) for s in cited_sentences(mixed)] == [
         ("A kept model sentence", [1]), ("A quote that fills a gap.", [2])]
-    quotation = "\u201cLabel. A sentence after it.\u201d [1] \u201cTasks include:\n- Chat: talk\n- RAG: retrieve\u201d [2]"
+    quotation = ("\u201cLabel. A sentence after it.\u201d [1] "
+                 "\u201cTasks include:\n- Chat: talk\n- RAG: retrieve\u201d [2]")
     assert [(s.text, s.ids) for s in cited_sentences(quotation)] == [  # a mark after a quote cites all of it
         ("Label.", [1]), ("A sentence after it.", [1]), ("Tasks include:", [2]), ("Chat: talk", [2]),
         ("RAG: retrieve", [2])]

@@ -145,7 +145,8 @@ def test_terminal_printable():
 def test_prompt_is_clipped_to_the_context():
     from kb.limits import CHARS_PER_TOKEN, fit_prompt
 
-    msgs = [{"role": "system", "content": "s" * 100}, {"role": "user", "content": "P" * 50_000 + "Question: q\nAnswer:"}]
+    msgs = [{"role": "system", "content": "s" * 100},
+            {"role": "user", "content": "P" * 50_000 + "Question: q\nAnswer:"}]
     out = fit_prompt(msgs, 2048, 80)
     total = sum(len(m["content"]) for m in out)
     assert total / CHARS_PER_TOKEN <= 2048 - 80
@@ -183,7 +184,8 @@ def test_escape_sequences_never_reach_the_store_and_an_unquotable_page_is_a_refu
 
     pages = tmp_path / "matrix"
     pages.mkdir()
-    (pages / "deploy-matrix.md").write_text("# Deploy matrix\n\nThe deploy matrix = {stage: [dev; prod]} | $env | <x>.\n")
+    (pages / "deploy-matrix.md").write_text(
+        "# Deploy matrix\n\nThe deploy matrix = {stage: [dev; prod]} | $env | <x>.\n")
     s2 = load_settings(store=tmp_path / "matrix-store", cache_dir=s.cache_dir, llm_url=llm_standin)
     store2 = Store(s2)
     run_ingest([str(pages)], s2, store2, embedder, progress=False)

@@ -5,7 +5,7 @@ way. torch and fp32 ONNX give the same vectors (cosine >= 0.9999, tests/test_run
 int8 export (per-channel weights) moves them a little (cosine ~0.99 to fp32, about int8's own noise
 from batch to batch), so a store is queried the way it was embedded. Each ingest records its
 embedder on the store (kb/store.py EmbedderRecord); `auto` follows that record, new stores get
-fp32 (int8 ingests in ~0.7x the time but lost one realdocs question from the top 3:
+fp32 (int8 ingests in ~0.8x the time but lost one realdocs question from the top 3:
 docs/bench-speed.md), and an explicit KB_EMBED_BACKEND that disagrees with the record is an error
 that names the fix, never a silently worse retrieval.
 
@@ -69,7 +69,7 @@ def auto_backend(settings: Settings, record: EmbedderRecord | None = None) -> st
     """`auto` for a store with this record (None: a new store).
 
     A new store gets fp32 ONNX for a local model folder (the bundled MiniLM included), else torch: the
-    same vectors either way. Not int8, although it ingests in ~0.7x the CPU time: on realdocs it lost
+    same vectors either way. Not int8, although it ingests in ~0.8x the CPU time: on realdocs it lost
     hit@3 (0.980 -> 0.973 per-channel, 0.953 per-tensor), refused one more answerable question and its
     vectors depend on the batch they are computed in (docs/bench-speed.md); `KB_EMBED_BACKEND=onnx-int8` opts in. A
     recorded store keeps its kind of vectors: fp32 ones are computed with ONNX when possible (no torch
