@@ -55,6 +55,11 @@ CACHE_MIN = 2_000  # smaller stores build their index faster than a cache pays b
 DEFINE = re.compile(r"^\s*(?:what(?:'s| is| are)|define|definition of|explain|describe|tell me about|"
                     r"what does)\s+(?:an?\s+|the\s+)?(.+?)(?:\s+mean|\s+stand for)?"
                     r"(?:\s+in\s+(?:an?\s+|the\s+)?[\w.+-]+(?:\s+[\w.+-]+)?)?\s*\??\s*$", re.I)
+# what follows the term: a second question ('and why ...'), the question after a colon ('X vs Y: how do they
+# differ?'), a use asked about ('used for ...'), 'mean ...' / 'stand for ...' with where it is used
+TERM_TAIL = re.compile(r"(?:\s+and\s+(?:why|how|what|when|where|which|who)\b|\s*:\s|\s+used\s+(?:for|to|in)\b|"
+                       r"\s+(?:mean|stand\s+for)\b).*$", re.I)
+PRONOUN_TERM = re.compile(r"^(?:it|they|them|this|that|these|those|each|one)$", re.I)
 DOES = re.compile(r"^\s*what\s+does\b", re.I)
 MEANS = re.compile(r"\b(?:mean|stand for)\b", re.I)
 COMPARE = [
@@ -74,7 +79,11 @@ def question_terms(question: str) -> list[str]:
     for pattern in COMPARE:
         m = pattern.search(q)
         if m:
-            return [_clean_term(m.group(1)), _clean_term(m.group(2))]
+            first = _clean_term(m.group(1))
+            if PRONOUN_TERM.match(first):  # 'What is DPO and how does it differ from RLHF?': 'it' is DPO
+                named = DEFINE.match(q.split(" and ", 1)[0] + "?")
+                first = _clean_term(named.group(1)) if named else first
+            return [first, _clean_term(m.group(2))]
     m = WHY_NOT.search(q)
     if m:
         return [_clean_term(m.group(1))]
@@ -84,13 +93,18 @@ def question_terms(question: str) -> list[str]:
         # 'what does the KV cache hold?': the subject, then the verb asked about (not 'mean' / 'stand for')
         if DOES.match(q) and not MEANS.search(q) and 2 <= len(term.split()) <= 3:
             term = term.rsplit(None, 1)[0]
-        return [_clean_term(term)]
+        term = _clean_term(term)
+        return [] if PRONOUN_TERM.match(term) else [term]  # 'what does it mean when ...' names no term
     return []
 
 
 def _clean_term(term: str) -> str:
-    term = re.sub(r"\b(models?|llms?)\b$", lambda m: m.group(0), term.strip(" ?.!\"'"))
-    return re.sub(r"\s+", " ", term)
+    """The term without what the question goes on to ask about it: 'KV cache offloading and why bother',
+    'TPOT: what does each measure', 'small language models used for', 'preemption mean in an engine',
+    "s the maximum context length of X" (from "What's")."""
+    term = TERM_TAIL.sub("", term.strip(" ?.!\"'"))
+    term = re.sub(r"^s\s+(?:the\s+)?", "", term) if term.startswith("s ") else term
+    return re.sub(r"\s+", " ", term).strip(" ?.!,;\"'")
 
 
 @dataclass

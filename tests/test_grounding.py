@@ -45,6 +45,13 @@ def draft_answer(engine, question: str, draft: str):
     ("What does a router do in an MoE model?", ["router"]),
     ("What does RLHF mean?", ["RLHF"]),
     ("What does a model learn during pretraining?", ["model learn during pretraining"]),
+    # what the question goes on to ask is not part of the term
+    ("What is KV cache offloading and why bother?", ["KV cache offloading"]),
+    ("TTFT vs TPOT: what does each measure?", ["TTFT", "TPOT"]),
+    ("What are small language models (SLMs) used for?", ["small language models (SLMs)"]),
+    ("What does preemption mean in an LLM serving engine?", ["preemption"]),
+    ("What is DPO and how does it differ from RLHF?", ["DPO", "RLHF"]),  # 'it' is the term named first
+    ("What does it mean when a model is instruction-tuned?", []),
 ])
 def test_question_terms(question, terms):
     assert question_terms(question) == terms
