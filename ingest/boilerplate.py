@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ingest.fences import FENCE
+from ingest.fences import code_lines
 from kb.text import DEFINITION_LINE, sentences
 
 
@@ -139,12 +139,9 @@ def shape_reason(line: str) -> str | None:
 
 def _eligible(lines: list[str]) -> list[int]:
     """Indexes of lines rules may look at: not blank, not a heading, table row or code."""
-    out, in_fence = [], False
-    for i, line in enumerate(lines):
-        if FENCE.match(line):
-            in_fence = not in_fence
-            continue
-        if in_fence or not line.strip() or HEADING_LINE.match(line) or TABLE_ROW.match(line):
+    out = []
+    for i, (line, code) in enumerate(zip(lines, code_lines(lines), strict=True)):
+        if code or not line.strip() or HEADING_LINE.match(line) or TABLE_ROW.match(line):
             continue
         out.append(i)
     return out

@@ -12,6 +12,7 @@ import json
 import re
 
 from ingest.clean import FENCE, HEADING
+from ingest.fences import code_lines
 from kb.text import split_sentences
 from kb.types import Chunk, Page
 
@@ -29,10 +30,9 @@ def sections(page: Page) -> list[tuple[str, str]]:
     """
     found: list[tuple[int, str, str]] = []
     level, heading, buf = 0, page.title, []
-    in_fence = False
-    for line in page.text.splitlines():
-        in_fence ^= bool(FENCE.match(line))
-        m = None if in_fence else HEADING.match(line)  # a '# comment' in a code block is no heading
+    lines = page.text.splitlines()
+    for line, code in zip(lines, code_lines(lines), strict=True):
+        m = None if code else HEADING.match(line)  # a '# comment' in a code block is no heading
         if m:
             found.append((level, heading, "\n".join(buf).strip()))
             level, heading, buf = len(m.group(1)), m.group(2).strip() or heading, []

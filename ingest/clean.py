@@ -111,12 +111,9 @@ def example_lead_ins(text: str) -> str:
     nothing without its code ('For example:', 'Run the following command:', 'It looks like this:') is
     left as it is."""
     lines = text.split("\n")
-    in_fence = False
+    code = code_lines(lines)
     for i, line in enumerate(lines):
-        if FENCE.match(line):
-            in_fence = not in_fence
-            continue
-        if in_fence or not line.rstrip().endswith(":"):
+        if code[i] or not line.rstrip().endswith(":"):
             continue
         nxt = next((x for x in lines[i + 1:] if x.strip()), "")
         if not FENCE.match(nxt) or HEADING.match(line):
@@ -182,14 +179,11 @@ def clean_markdown(text: str, *, dump: bool = False) -> tuple[str, str, dict[str
     front, body = parse_front_matter(text)
     body = html_tables(MDX_COMMENT.sub("", HTML_COMMENT.sub("", body)))
     lines: list[str] = []
-    in_fence = in_tag = False
+    in_tag = False
     # MyST directives, roles and targets as text (ingest/myst.py); a $$ formula a fenced block, like code
-    for line in _whole_tags(display_math(myst_to_markdown(body.splitlines()))):
-        if FENCE.match(line):
-            in_fence = not in_fence
-            lines.append(line)
-            continue
-        if in_fence:
+    source = _whole_tags(display_math(myst_to_markdown(body.splitlines())))
+    for line, code in zip(source, code_lines(source), strict=True):
+        if code:
             lines.append(line)
             continue
         if in_tag:  # attributes of a JSX tag spread over several lines

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import re
 
+from ingest.fences import code_lines
+
 SYMBOLS = {
     "approx": "≈", "times": "×", "cdot": "·", "cdots": "⋯", "ldots": "…", "dots": "…", "leq": "≤", "le": "≤",
     "geq": "≥", "ge": "≥", "neq": "≠", "ne": "≠", "pm": "±", "mp": "∓", "to": "→", "rightarrow": "→",
@@ -93,8 +95,6 @@ def inline_math(line: str) -> str:
 
 def display_math(lines: list[str]) -> list[str]:
     """`$$ ... $$` and `\\[ ... \\]` blocks (outside code fences) as fenced `math` blocks, one or many lines."""
-    from ingest.fences import code_lines
-
     out: list[str] = []
     code = code_lines(lines)
     i = 0
