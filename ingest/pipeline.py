@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 EMBED_BATCH = 64  # chunks embedded per call (pages are never split across calls)
 ONNX_BATCH = 4  # texts per ONNX Runtime run within such a call (see embed_texts)
+Batch = list[tuple[list[Chunk], PageRecord | None]]  # whole pages, each with its stored record (None: new)
 
 
 @dataclass
@@ -290,8 +291,8 @@ class Run:
 
         from tqdm import tqdm
 
-        pending: list[tuple[list[Chunk], PageRecord | None]] = []
-        embedding: tuple[Any, list[tuple[list[Chunk], PageRecord | None]]] | None = None
+        pending: Batch = []
+        embedding: tuple[Any, Batch] | None = None  # the batch being embedded, with its future
         # leaving the block waits for an embedding still running, also when a write failed
         with ThreadPoolExecutor(1, thread_name_prefix="kb-ingest-embed") as background:
             for page in tqdm(pages, desc="ingest", unit="page", disable=not self.progress):
@@ -315,9 +316,8 @@ class Run:
             if embedding is not None:
                 self.store_batch(embedding[1], embedding[0].result())
 
-    def flush(self, pending: list[tuple[list[Chunk], PageRecord | None]],
-              embedding: tuple[Any, list[tuple[list[Chunk], PageRecord | None]]] | None,
-              background: Any) -> tuple[Any, list[tuple[list[Chunk], PageRecord | None]]] | None:
+    def flush(self, pending: Batch, embedding: tuple[Any, Batch] | None,
+              background: Any) -> tuple[Any, Batch] | None:
         """Start embedding `pending` in the background, then store the batch embedded before it."""
         if not pending:
             return embedding
@@ -331,7 +331,7 @@ class Run:
             self.store_batch(embedding[1], embedding[0].result())
         return started, pending
 
-    def store_batch(self, pending: list[tuple[list[Chunk], PageRecord | None]], vectors: Any) -> None:
+    def store_batch(self, pending: Batch, vectors: Any) -> None:
         """Write a batch of whole pages, then delete what each page no longer has."""
         chunks = [c for page_chunks, _ in pending for c in page_chunks]
         self.store.upsert(chunks, vectors)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from kb.passages import SourceSentence, adjacent_in, reads_apart
+from kb.passages import SourceSentence, continues
 from kb.quotes import EXTRA_QUOTES, MAX_SENTENCES, best_quotes
 from kb.text import GAP
 from kb.types import Answer, Citation, Hit, SentenceCheck
@@ -50,8 +50,8 @@ class CitationBook:
             self.by_hit[src.hit_index] = cit
             self.all.append(cit)
         elif src.text not in cit.quote:
-            adjacent = (adjacent_in(cit.quote, src.text, self.hits[src.hit_index].chunk.text)
-                        and reads_apart(cit.quote, src.text))  # a row and the next row would read as one sentence
+            # a row and the next row would read as one sentence: not adjacent then
+            adjacent = continues(cit.quote, src.text, self.hits[src.hit_index].chunk.text)
             if not adjacent and not SENTENCE_END.search(cit.quote):
                 # a gap after a table row or list item ('... 17.04 GB ... LoRA Layers: ...') reads as one
                 # sentence to the splitter, which no page holds: the quote gets a number of its own instead

@@ -123,6 +123,12 @@ def adjacent_in(quote: str, text: str, passage: str) -> bool:
     return any(a == last and b == first for a, b in zip(seq, seq[1:], strict=False))
 
 
+def continues(quote: str, text: str, passage: str) -> bool:
+    """Whether `text` can be joined onto `quote` as one stretch of the passage: it is the next sentence
+    there, and the two still read as separate sentences once joined."""
+    return adjacent_in(quote, text, passage) and reads_apart(quote, text)
+
+
 def reads_apart(first: str, then: str) -> bool:
     """Whether `first` and `then` joined by a space still split into their own sentences: a list item or
     table row without a full stop, or a sentence opening with `code`, would run into the next one as a

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from kb.opening import POINTER, answer_first
-from kb.passages import SourceSentence, adjacent_in, leans_back, reads_apart, with_context
+from kb.passages import SourceSentence, continues, leans_back, with_context
 from kb.text import DEFINITION_SENTENCE, content_words
 from kb.verify import Checker
 
@@ -242,8 +242,7 @@ def with_next(ordered: list[SourceSentence], rest: list[SourceSentence], checker
             on_topic = leans_back(nxt.text) or bool(about & set(content_words(nxt.text)))
             if (on_topic and "\n" not in nxt.text and not POINTER.match(nxt.text)
                     and not any(nxt.text in q.text for q in ordered + rest)
-                    and adjacent_in(first.text, nxt.text, checker.hits[first.hit_index].chunk.text)
-                    and reads_apart(first.text, nxt.text)):
+                    and continues(first.text, nxt.text, checker.hits[first.hit_index].chunk.text)):
                 return [SourceSentence(f"{first.text} {nxt.text}", first.hit_index), *ordered[1:]]
             break
     return ordered
@@ -264,7 +263,7 @@ def joined_runs(quotes: list[SourceSentence], checker: Checker,
             (qa, ma), (qb, mb) = units[a], units[b]
             if qa.hit_index != qb.hit_index or "\n" in qa.text or "\n" in qb.text:
                 continue
-            if adjacent_in(qa.text, qb.text, checker.hits[qa.hit_index].chunk.text) and reads_apart(qa.text, qb.text):
+            if continues(qa.text, qb.text, checker.hits[qa.hit_index].chunk.text):
                 units[min(a, b)] = (SourceSentence(f"{qa.text} {qb.text}", qa.hit_index), ma or mb)
                 del units[max(a, b)]
                 joined = True

@@ -103,7 +103,7 @@ def _clean_term(term: str) -> str:
     'TPOT: what does each measure', 'small language models used for', 'preemption mean in an engine',
     "s the maximum context length of X" (from "What's")."""
     term = TERM_TAIL.sub("", term.strip(" ?.!\"'"))
-    term = re.sub(r"^s\s+(?:the\s+)?", "", term) if term.startswith("s ") else term
+    term = re.sub(r"^s \s*(?:the\s+)?", "", term)
     return re.sub(r"\s+", " ", term).strip(" ?.!,;\"'")
 
 

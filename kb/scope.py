@@ -52,7 +52,7 @@ FACT_WINDOW = 3
 FACT_POOL = 20  # BM25 passages searched besides the retrieved ones: the stating passage may rank lower
 # 'how many experts does X route each token to?': the stated fact is a number of experts, so some window must
 # put a number next to the word counted ('2 experts', 'top-2 experts', 'experts per token: 2')
-ASKS_AMOUNT = re.compile(r"^\s*how\s+(?:many|much)\s+([A-Za-z][\w-]*)", re.I)
+HOW_MANY = re.compile(r"^\s*how\s+(?:many|much)\s+([A-Za-z][\w-]*)", re.I)  # and the word it counts
 AMOUNT = re.compile(r"^(?:\d|[a-z]+-\d)|^(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|"
                     r"twenty|thirty|forty|fifty|hundreds?|thousands?|millions?|billions?|trillions?|single|half|"
                     r"twice|double|pair)$", re.I)
@@ -151,7 +151,7 @@ def fact_evidence(question: str, hits: list[Hit], vocab: Vocabulary, df: dict[st
 def _counted(question: str) -> str | None:
     """The stem of what a 'how many X / how much X' question counts; None for other questions (and for
     'how much does it cost', which names no counted word)."""
-    m = ASKS_AMOUNT.match(question)
+    m = HOW_MANY.match(question)
     if not m or m.group(1).lower() in STOPWORDS:
         return None
     return stem(m.group(1))

@@ -150,13 +150,17 @@ class OnnxEmbedder:
         order = sorted(range(len(texts)), key=lambda i: -len(ids_of[i]))  # similar lengths pad less
         batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
         parts: dict[int, Any] = {}
+
+        def embed(idx: list[int]) -> Any:
+            return self._embed_batch(idx, ids_of, normalize_embeddings)
+
         if self.workers == 1 or len(batches) == 1:
-            done = map(lambda idx: self._embed_batch(idx, ids_of, normalize_embeddings), batches)
+            done = map(embed, batches)
         else:
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(min(self.workers, len(batches)), thread_name_prefix="kb-embed") as pool:
-                done = list(pool.map(lambda idx: self._embed_batch(idx, ids_of, normalize_embeddings), batches))
+                done = list(pool.map(embed, batches))
         for idx, pooled in zip(batches, done, strict=True):
             for row, i in enumerate(idx):
                 parts[i] = pooled[row]
