@@ -200,7 +200,7 @@ def term_key(text: str) -> str:
 
 
 # -- "is a definition" ---------------------------------------------------------------
-# Three tests, each tuned where it is used; they differ on purpose:
+# Four tests, each tuned where it is used; they differ on purpose:
 # - DEFINITION_SENTENCE (kb/quotes.py): a capitalised sentence whose verb comes within 80
 #   characters, for the small bonus a definition-shaped quote gets on "what is X" questions.
 # - DEFINES_AFTER_TERM (ingest/glossary.py): the text right after a term's name ('(SFT) is ...',
@@ -212,6 +212,25 @@ DEFINES_AFTER_TERM = re.compile(
     r"^\s*(?:\([^)]*\)\s*|,[^,]*,\s*)?(?:is|are|refers\s+to|means|describes|denotes|stands\s+for)\b", re.I)
 DEFINITION_LINE = re.compile(r"^\W*(?:(?:a|an|the)\s+)?(\S+)(?:\s+\S+){0,6}?\s+(?:is|are|refers to|means)\s+\S",
                              re.I)
+# - DEFINES_SUBJECT (kb/retrieve.py): a paragraph that opens by saying what its subject is ('LoRA is an
+#   adapter-based method ...', 'Note: ORPO is an alternative ...', 'Mixture of experts (MoE) is a ...'):
+#   the subject (at most five words) and its bracketed alias are captured, and 'is' must be followed by
+#   an article, so 'Quantization is not the only way' and 'X is supervised ...' are not read as one.
+DEFINES_SUBJECT = re.compile(
+    r"^(?:(?:note|tip|important|info|warning):\s+)?(?:(?:the|a|an)\s+)?"
+    r"(?P<subject>[A-Za-z0-9][\w.+/-]*(?:[ -][\w.+/-]+){0,4}?)"
+    r"(?:\s*\((?P<alias>[^)]{1,80})\))?\s+(?:is|are|refers to|stands for|means)\s+(?:a|an|the|one)\s", re.I)
+NOT_A_SUBJECT = re.compile(r"^(?:this|that|these|those|it|they|there|here|which|what|each|every|one|some|all|another|"
+                           r"our|your|its|their|we|you|i)\b", re.I)
+
+
+def defined_terms(paragraph: str) -> list[str]:
+    """The term keys a paragraph defines by its opening sentence (its subject and bracketed alias), or []."""
+    m = DEFINES_SUBJECT.match(paragraph.lstrip())
+    if not m or NOT_A_SUBJECT.match(m.group("subject")):
+        return []
+    keys = (term_key(m.group("subject")), term_key(m.group("alias") or ""))
+    return [k for k in dict.fromkeys(keys) if k]
 
 
 # -- URLs ----------------------------------------------------------------------------

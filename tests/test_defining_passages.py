@@ -1,0 +1,108 @@
+""""What is X?" when X's own page never says what X is (kb/retrieve.py `Corpus.defining_passages`).
+
+Pages written for these tests, ingested into a real store with the real embedder: a page titled
+"Sprocket" that is a configuration reference (it names sprockets everywhere and defines nothing), a
+gearbox tutorial with a section opening "A sprocket is a toothed wheel ...", and a page titled
+"Idler" that defines its own term. The tutorial's passage must come first for "What is a sprocket?";
+a term whose own page defines it keeps that page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+PAGES = {
+    "sprocket.md": (
+        "# Sprocket\n\n## Per-gear sprocket settings (`sprocket_ratio` / `sprocket_pattern`)\n\n"
+        "By default `sprocket_ratio` applies to every sprocket of the drive. `sprocket_pattern` maps a "
+        "sprocket-name regex to a ratio that overrides `sprocket_ratio` for the matched sprockets. A key like "
+        "`rear.sprocket.2` matches any sprocket path ending in that suffix.\n\n"
+        "## Sprocket logging\n\nSet `sprocket_log: true` to print every sprocket's ratio at start-up.\n"),
+    "gearbox-guide.md": (
+        "# Gearbox guide\n\n## Housings\n\nThe housing keeps dust out and oil in; cast aluminium is the usual "
+        "choice for small drives.\n\n## What is a sprocket?\n\n"
+        "A sprocket is a toothed wheel that meshes with a chain or a perforated belt, so the chain turns "
+        "with it without slipping. Its tooth count sets the ratio between two shafts.\n"),
+    "idler.md": (
+        "# Idler\n\nAn idler is a wheel that only guides or tensions a chain and transmits no power.\n\n"
+        "## Placement\n\nPut the idler on the slack side of the chain, close to the driving sprocket.\n"),
+}
+
+
+@pytest.fixture(scope="module")
+def gear_engine(tmp_path_factory, embedder, model_cache):
+    from ingest.pipeline import run_ingest
+    from kb.engine import Engine
+    from kb.settings import load_settings
+    from kb.store import Store
+
+    root = tmp_path_factory.mktemp("gears")
+    docs = root / "docs"
+    docs.mkdir()
+    for name, text in PAGES.items():
+        (docs / name).write_text(text)
+    settings = load_settings(store=root / "store", cache_dir=model_cache)
+    store = Store(settings)
+    run_ingest([str(docs)], settings, store, embedder, progress=False)
+    return Engine(settings, store=store, embedder=embedder)
+
+
+def _retriever(engine, **weights):
+    from kb.retrieve import WEIGHTS, Retriever
+
+    return Retriever(engine.store, engine.embedder, engine.corpus(), weights=replace(WEIGHTS, **weights))
+
+
+def _first(hits) -> str:
+    return f"{hits[0].chunk.source.rsplit('/', 1)[-1]} :: {hits[0].chunk.section}"
+
+
+def test_the_passage_that_defines_the_term_leads(gear_engine):
+    """Without the rule the page titled 'Sprocket' leads (its title and every line name the term); with
+    it the tutorial's "A sprocket is a toothed wheel" passage does, through the engine's search too."""
+    question = "What is a sprocket?"
+    assert _first(_retriever(gear_engine, definition=0.0).retrieve(question, 4)).startswith("sprocket.md")
+    assert _first(_retriever(gear_engine).retrieve(question, 4)) == "gearbox-guide.md :: What is a sprocket?"
+    assert _first(gear_engine.search(question, 4)) == "gearbox-guide.md :: What is a sprocket?"
+
+
+def test_only_plain_definition_questions_are_routed(gear_engine):
+    """A comparison or a 'why not' names terms too, but asks something else than what they are."""
+    r = _retriever(gear_engine)
+    for question in ("Why not use a sprocket?", "What is the difference between a sprocket and an idler?"):
+        off = _retriever(gear_engine, definition=0.0).retrieve(question, 4)
+        assert [h.chunk.id for h in r.retrieve(question, 4)] == [h.chunk.id for h in off], question
+
+
+def test_a_term_whose_own_page_defines_it_is_left_to_that_page(gear_engine):
+    corpus = gear_engine.corpus()
+    assert corpus.definitions["idler"] and corpus.defining_passages("idler") == []
+    assert _first(gear_engine.search("What is an idler?", 4)).startswith("idler.md")
+    (passage,) = corpus.defining_passages("sprocket")
+    assert corpus.definitions["sprocket"][passage].endswith("gearbox-guide.md")
+
+
+def test_saved_index_keeps_the_definitions(gear_engine, tmp_path):
+    from kb.retrieve import Corpus
+
+    corpus = gear_engine.corpus()
+    corpus._write(tmp_path / "bm25")
+    read = Corpus._read(gear_engine.store, tmp_path / "bm25", corpus.generation)
+    assert read is not None and read.definitions == corpus.definitions
+
+
+@pytest.mark.parametrize(("paragraph", "keys"), [
+    ("LoRA is an adapter-based method for tuning.", ["lora"]),
+    ("Note: ORPO is an alternative to DPO.", ["orpo"]),
+    ("Mixture of experts (MoE) is a model architecture.", ["mixtur expert", "moe"]),
+    ("The KV cache is the memory that holds keys.", ["kv cach"]),
+    ("This is a test of the parser.", []),  # a pronoun is no term
+    ("Quantization is not the only way to shrink a model.", []),  # no article: a claim, not a definition
+    ("Use a cosine schedule; it is a safe default.", []),
+])
+def test_defined_terms(paragraph, keys):
+    from kb.text import defined_terms
+
+    assert defined_terms(paragraph) == keys
