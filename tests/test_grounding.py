@@ -297,6 +297,40 @@ def test_the_page_with_the_asked_name_and_number_is_quoted_though_it_ranks_secon
     assert quotes[0].hit_index == 0
 
 
+def test_a_number_alone_does_not_bring_in_a_lower_page(embedder):
+    """A question asking for a number about a named thing: a lower page with some number on the topic but
+    not the name, and no more of the question's words than the top page, is not quoted ("typically
+    384-1024 dimensions" from another tool's page answered a question about one product's vectors)."""
+    from kb.quotes import best_quotes
+
+    top = _page_hit("Zephyrine embed turns each text into a vector. The number of dimensions of a Zephyrine vector "
+                    "is fixed when the model is trained.", "/z.md", "Zephyrine embeddings", dense=0.7)
+    other = _page_hit("The vector length depends on the model, typically 384 to 1024 dimensions. Normalise "
+                      "vectors before you compare them.", "/o.md", "Embeddings", dense=0.65)
+    q = "How many dimensions do Zephyrine vectors have?"
+    quotes = best_quotes(Checker(embedder, [top, other]), q, question_terms(q), limit=3)
+    assert all(src.hit_index == 0 for src in quotes), [s.text for s in quotes]
+
+
+def test_a_name_the_top_page_lacks_brings_in_a_lower_page_only_if_it_names_more(embedder):
+    """"Load a LoRA adapter into Zephyrkit": the Zephyrkit page never says LoRA, a LoRA tutorial never says
+    Zephyrkit. Each names one of the two: the tutorial is no better evidence than the top page and is not
+    quoted. A page naming both is."""
+    from kb.quotes import best_quotes
+
+    top = _page_hit("Zephyrkit reads a recipe file. Point its ADAPTER line at a fine-tuned adapter folder.",
+                    "/z.md", "Zephyrkit recipes", dense=0.7)
+    tutorial = _page_hit("A LoRA adapter holds two small matrices for each layer it tunes. LoRA adapters are "
+                         "saved as one small file.", "/t.md", "LoRA tutorial", dense=0.65)
+    q = "How do I load a LoRA adapter into Zephyrkit?"
+    quotes = best_quotes(Checker(embedder, [top, tutorial]), q, question_terms(q), limit=3)
+    assert all(src.hit_index == 0 for src in quotes), [s.text for s in quotes]
+    both = _page_hit("Zephyrkit loads a LoRA adapter from its folder at start-up.", "/b.md", "Zephyrkit and LoRA",
+                     dense=0.65)
+    quotes = best_quotes(Checker(embedder, [top, both]), q, question_terms(q), limit=3)
+    assert any(src.hit_index == 1 for src in quotes), [s.text for s in quotes]
+
+
 def test_a_quotes_citation_score_is_its_similarity_to_the_question(embedder):
     from kb.cite import cite_draft
 
