@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 from typing import Protocol
 
-from kb.text import STOPWORDS, VERB, content_words
+from kb.text import STOPWORDS, VERB, content_words, defined_terms, term_key
 
 
 class Quote(Protocol):
@@ -204,8 +204,11 @@ def definition_fit(term_or_subject: str | set[str], text: str) -> int:
             return _names(term_or_subject, subject)
         return _holds(term_or_subject, subject)
 
+    # the term asked by its initials or its full name, the sentence using the other ('What is RLHF?':
+    # 'Reinforcement Learning from Human Feedback is a method ...')
+    aliased = isinstance(term_or_subject, str) and term_key(term_or_subject) in defined_terms(text)
     m = DEFINES.match(text)
-    if m and names(m.group("subject")):
+    if m and (names(m.group("subject")) or aliased):
         if JUDGES.match(m.group("head")):
             return 1
         return 3 if DIFFERENTIA.search(m.group("rest")[:80]) else 2

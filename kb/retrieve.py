@@ -311,13 +311,16 @@ class Corpus:
     def defining_passages(self, term: str) -> list[str]:
         """Passages that define a term no glossary entry and no page of its own defines in a sentence:
         "What is LoRA?" over pages where LoRA's own page is a config reference and the definition
-        opens a tutorial's section. [] when the term has an entry or its own page says what it is."""
+        opens a tutorial's section. [] when the term has an entry or its one own page says what it is;
+        with several own pages (titled 'RLHF', '... (RLHF) reference'), those of them that say it."""
         key = term_key(term)
         found = self.definitions.get(key, {})
-        if not found or len(found) > MAX_DEFINITIONS or key in self.entries or \
-                set(found.values()) & self.defining_sources(term):
+        if not found or len(found) > MAX_DEFINITIONS or key in self.entries:
             return []
-        return sorted(found)
+        own = self.defining_sources(term)
+        if len(own) > 1:  # several pages are titled by the term: the one that says what it is
+            return sorted(cid for cid, page in found.items() if page in own)
+        return [] if set(found.values()) & own else sorted(found)
 
     def _term_index(self) -> dict[str, set[str]]:
         """word -> term keys holding it, built once: a 100k-chunk store has ~20k titles to scan."""

@@ -225,12 +225,26 @@ NOT_A_SUBJECT = re.compile(r"^(?:this|that|these|those|it|they|there|here|which|
 
 
 def defined_terms(paragraph: str) -> list[str]:
-    """The term keys a paragraph defines by its opening sentence (its subject and bracketed alias), or []."""
+    """The term keys a paragraph defines by its opening sentence: its subject, its bracketed alias, and for a
+    capitalised name the initials it is asked by ('Reinforcement Learning from Human Feedback' -> 'RLHF',
+    'Mixture of Experts' -> 'MoE'), or []."""
     m = DEFINES_SUBJECT.match(paragraph.lstrip())
     if not m or NOT_A_SUBJECT.match(m.group("subject")):
         return []
-    keys = (term_key(m.group("subject")), term_key(m.group("alias") or ""))
+    names = [m.group("subject"), m.group("alias") or "", *initials(m.group("subject"))]
+    keys = [term_key(name) for name in names]
     return [k for k in dict.fromkeys(keys) if k]
+
+
+def initials(name: str) -> list[str]:
+    """Acronyms of a name of two or more capitalised words, lower-cased: of its capitalised words
+    ('Direct Preference Optimization' -> 'dpo', 'Parameter-Efficient Fine-Tuning' -> 'peft') and of all
+    its words ('Mixture of Experts' -> 'moe'). [] for other names."""
+    words = [w for w in re.split(r"[\s-]+", name) if w]
+    caps = [w for w in words if w[:1].isupper()]
+    if len(caps) < 2 or len(words) > 6:
+        return []
+    return list(dict.fromkeys("".join(w[0] for w in ws).lower() for ws in (caps, words)))
 
 
 # -- URLs ----------------------------------------------------------------------------

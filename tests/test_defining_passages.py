@@ -28,6 +28,16 @@ PAGES = {
     "idler.md": (
         "# Idler\n\nAn idler is a wheel that only guides or tensions a chain and transmits no power.\n\n"
         "## Placement\n\nPut the idler on the slack side of the chain, close to the driving sprocket.\n"),
+    # two pages titled by one term: a flywheel settings reference and a flywheel primer that defines it
+    "flywheel.md": (
+        "# Flywheel\n\n## Flywheel settings (`flywheel_mass` / `flywheel_radius`)\n\n"
+        "`flywheel_mass` sets the flywheel mass in kilograms for every flywheel of the drive. `flywheel_radius` "
+        "overrides the flywheel radius; a flywheel key like `rear.flywheel` matches any flywheel path ending in "
+        "that suffix.\n"),
+    "flywheels.md": (
+        "# Flywheels\n\n## Mounting\n\nBolt the hub to the shaft before the rim goes on.\n\n"
+        "## Basics\n\nA flywheel is a heavy wheel that stores rotational energy and evens out the speed of "
+        "a shaft between power strokes.\n"),
 }
 
 
@@ -84,6 +94,14 @@ def test_a_term_whose_own_page_defines_it_is_left_to_that_page(gear_engine):
     assert corpus.definitions["sprocket"][passage].endswith("gearbox-guide.md")
 
 
+def test_of_several_pages_titled_by_the_term_the_one_that_defines_it_leads(gear_engine):
+    """'Flywheel' and 'Flywheels' are both the term's own pages; the settings reference leads by fusion,
+    the primer's "A flywheel is a heavy wheel ..." passage leads with the rule."""
+    question = "What is a flywheel?"
+    assert _first(_retriever(gear_engine, definition=0.0).retrieve(question, 4)).startswith("flywheel.md")
+    assert _first(gear_engine.search(question, 4)) == "flywheels.md :: Basics"
+
+
 def test_saved_index_keeps_the_definitions(gear_engine, tmp_path):
     from kb.retrieve import Corpus
 
@@ -101,6 +119,12 @@ def test_saved_index_keeps_the_definitions(gear_engine, tmp_path):
     ("This is a test of the parser.", []),  # a pronoun is no term
     ("Quantization is not the only way to shrink a model.", []),  # no article: a claim, not a definition
     ("Use a cosine schedule; it is a safe default.", []),
+    # a capitalised name is also asked by its initials
+    ("Reinforcement Learning from Human Feedback is a method whereby a model learns from people.",
+     ["reinforc learn human feedback", "rlhf", "rlfhf"]),
+    ("Parameter-Efficient Fine-Tuning is a family of methods.",
+     ["paramet effici parametereffici fine tune finetun", "peft"]),
+    ("Mixture of Experts is an architecture.", ["mixtur expert", "moe"]),  # "ME" is a stopword
 ])
 def test_defined_terms(paragraph, keys):
     from kb.text import defined_terms

@@ -331,6 +331,26 @@ def test_a_name_the_top_page_lacks_brings_in_a_lower_page_only_if_it_names_more(
     assert any(src.hit_index == 1 for src in quotes), [s.text for s in quotes]
 
 
+def test_a_term_asked_by_its_initials_is_answered_by_the_sentence_defining_its_full_name(embedder):
+    """'What is ZLQ?': the page says 'Zonal Load Queueing is a method ...' once and 'ZLQ' in its other
+    sentences. Neither the embedder nor the word overlap links the two names; the initials do, so the
+    definition is quoted, and opens the answer."""
+    from dataclasses import replace
+
+    from kb.quotes import WEIGHTS, best_quotes
+
+    page = _page_hit("Zonal Load Queueing is a method whereby a scheduler parks requests per zone until a "
+                     "worker frees up. ZLQ ships in the 2.0 release. ZLQ settings live under the scheduler key. "
+                     "Read the ZLQ release notes before you turn ZLQ on in production.", "/z.md",
+                     "ZLQ in the scheduler")
+    q = "What is ZLQ?"
+    quotes = best_quotes(Checker(embedder, [page]), q, question_terms(q), limit=2)
+    assert quotes[0].text.startswith("Zonal Load Queueing is a method"), [s.text for s in quotes]
+    without = best_quotes(Checker(embedder, [page]), q, question_terms(q), limit=2,
+                          weights=replace(WEIGHTS, defines_term=0.0))
+    assert not any(s.text.startswith("Zonal") for s in without)  # what the rule is for
+
+
 def test_a_quotes_citation_score_is_its_similarity_to_the_question(embedder):
     from kb.cite import cite_draft
 

@@ -158,3 +158,13 @@ def test_a_quote_that_leans_back_keeps_its_place_but_is_never_moved_first():
 ])
 def test_what_a_question_is_about(question, subject, verb):
     assert question_subject(question) == (subject, verb)
+
+
+def test_a_definition_under_the_terms_other_name_fits_a_what_is_question():
+    """'What is RLHF?' is answered by 'Reinforcement Learning from Human Feedback is a method ...': the
+    initials name the same thing, so the definition opens instead of a sentence that only uses 'RLHF'."""
+    full = "Reinforcement Learning from Human Feedback is a method whereby a model learns from ratings by people."
+    other = "RLHF settings live under the trainer key of the config file."
+    assert answer_fit("What is RLHF?", ["RLHF"], full) == 3
+    assert answer_fit("What is RLHF?", ["RLHF"], other) < 3
+    assert answer_fit("What is PPO?", ["PPO"], full) == 0  # other initials: no definition of what was asked
