@@ -35,11 +35,22 @@ def source_sentences(hits: list[Hit]) -> list[SourceSentence]:
     for i, hit in enumerate(hits):
         paras = paragraphs(without_code(hit.chunk.text))
         pending = ""
+        asked = ""  # the 'Q: ...' paragraph an FAQ's 'A: ...' paragraph answers
         for k, (para, item) in enumerate(paras):
             if item or (k and paras[k - 1][1]):  # labels are not joined across list items
                 if len(pending.split()) >= 4:
                     _add(out, SourceSentence(pending, i))
                 pending = ""
+            if FAQ_QUESTION.match(para):  # a question is no answer: quoted only with the answer after it
+                if len(pending.split()) >= 4:
+                    _add(out, SourceSentence(pending, i))
+                asked, pending = para, ""
+                continue
+            if asked and FAQ_ANSWER.match(para):
+                _faq_answer(out, asked, split_paragraph(para), i)
+                asked = ""
+                continue
+            asked = ""
             sents = split_paragraph(para)
             for j, s in enumerate(sents):
                 s = f"{pending} {s}".strip() if pending else s
@@ -65,6 +76,20 @@ def source_sentences(hits: list[Hit]) -> list[SourceSentence]:
         if len(pending.split()) >= 4:  # the passage's last line, short and verbless, is still quotable
             _add(out, SourceSentence(pending, i))
     return out
+
+
+FAQ_QUESTION = re.compile(r"^(?:Q|Question)\s*[:.]\s")
+FAQ_ANSWER = re.compile(r"^(?:A|Answer)\s*[:.]\s")
+
+
+def _faq_answer(out: list[SourceSentence], asked: str, sents: list[str], i: int) -> None:
+    """An FAQ's answer ('Q: exitcode: -9' / 'A: This usually happens when you run out of system RAM.'):
+    its first sentence is quoted with the question, and every sentence of it is ranked with the question,
+    which says what it is about ('This ...' alone is about nothing)."""
+    for j, s in enumerate(sents):
+        text = f"{asked} {s}" if j == 0 else s
+        if len(text.split()) >= 4:
+            _add(out, SourceSentence(text, i, key=f"{asked} {s}" if j else ""))
 
 
 def _add(out: list[SourceSentence], src: SourceSentence) -> None:

@@ -214,6 +214,36 @@ def test_a_bold_label_is_quoted_with_its_sentence(embedder):
         "**Embedding models**. They map text to vectors."]
 
 
+def test_an_faq_answer_is_quoted_with_its_question_and_a_question_never_alone(embedder):
+    """'Q: exitcode: -9' / 'A: This usually happens when you run out of system RAM.': the answer alone says
+    'This' about nothing and the question alone answers nothing, so the pair is one quote (adjacent in the
+    page), later sentences of the answer are ranked with the question, and a question left unanswered is
+    not quotable. The quote is verbatim and opens the answer to the question it answers."""
+    from eval.metrics import quote_in_passage
+    from kb.passages import source_sentences
+    from kb.quotes import best_quotes
+
+    text = ("Q: The trainer stopped and has not progressed in several minutes.\n\n"
+            "A: Usually the cards cannot talk to each other.\n\n"
+            "Q: exitcode: -9\n\nA: This usually happens when you run out of system RAM.\n\n"
+            "Q: Why does my run print a warning about tokens?\n\n"
+            "Q: The job is stuck on saving the prepared dataset.\n\n"
+            "A: This is usually a problem with the card. Setting one visible device resolves it.")
+    hit = _hit(text, title="FAQ", section="General")
+    sources = source_sentences([hit])
+    texts = [s.text for s in sources]
+    assert texts == [
+        "Q: The trainer stopped and has not progressed in several minutes. A: Usually the cards cannot talk to "
+        "each other.",
+        "Q: exitcode: -9 A: This usually happens when you run out of system RAM.",
+        "Q: The job is stuck on saving the prepared dataset. A: This is usually a problem with the card.",
+        "Setting one visible device resolves it."]
+    assert sources[-1].match_text.startswith("Q: The job is stuck on saving the prepared dataset.")
+    assert all(quote_in_passage(t, text) for t in texts)
+    quotes = best_quotes(Checker(embedder, [hit]), "What does exit code -9 mean?", [], limit=1)
+    assert quotes[0].text == "Q: exitcode: -9 A: This usually happens when you run out of system RAM."
+
+
 def test_a_list_lead_in_is_quoted_with_its_items_and_ranked_by_itself(embedder):
     from eval.metrics import quote_in_passage
     from kb.passages import source_sentences
