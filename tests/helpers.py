@@ -1,4 +1,4 @@
-"""Test helpers: free ports, loopback servers, running the kb CLI."""
+"""Test helpers: free ports, loopback servers, running the kb CLI, small stores of written pages."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 KB = [sys.executable, "-m", "kb"]
@@ -97,3 +98,27 @@ def chat_completion_stream(text: str, model: str = "stand-in") -> bytes:
     chunks.append({"id": "cmpl-1", "object": "chat.completion.chunk", "created": 0, "model": model,
                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
     return "".join(f"data: {json.dumps(c)}\n\n" for c in chunks).encode() + b"data: [DONE]\n\n"
+
+
+def engine_over_pages(pages: dict[str, str], folder: Path, settings: Any, embedder: Any) -> Any:
+    """An Engine over a real store holding these pages (file name -> text), ingested like `kb ingest`."""
+    from ingest.pipeline import run_ingest
+    from kb.engine import Engine
+    from kb.store import Store
+
+    docs = folder / "docs"
+    docs.mkdir()
+    for name, text in pages.items():
+        (docs / name).write_text(text)
+    store = Store(settings)
+    run_ingest([str(docs)], settings, store, embedder, progress=False)
+    return Engine(settings, store=store, embedder=embedder)
+
+
+def retriever_with(engine: Any, **weights: float) -> Any:
+    """The engine's retriever with some `RankWeights` changed: a rule switched off shows what it is for."""
+    from dataclasses import replace
+
+    from kb.retrieve import WEIGHTS, Retriever
+
+    return Retriever(engine.store, engine.embedder, engine.corpus(), weights=replace(WEIGHTS, **weights))

@@ -9,9 +9,9 @@ a term whose own page defines it keeps that page.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
+
+from tests.helpers import engine_over_pages, retriever_with
 
 PAGES = {
     "sprocket.md": (
@@ -43,26 +43,10 @@ PAGES = {
 
 @pytest.fixture(scope="module")
 def gear_engine(tmp_path_factory, embedder, model_cache):
-    from ingest.pipeline import run_ingest
-    from kb.engine import Engine
     from kb.settings import load_settings
-    from kb.store import Store
 
     root = tmp_path_factory.mktemp("gears")
-    docs = root / "docs"
-    docs.mkdir()
-    for name, text in PAGES.items():
-        (docs / name).write_text(text)
-    settings = load_settings(store=root / "store", cache_dir=model_cache)
-    store = Store(settings)
-    run_ingest([str(docs)], settings, store, embedder, progress=False)
-    return Engine(settings, store=store, embedder=embedder)
-
-
-def _retriever(engine, **weights):
-    from kb.retrieve import WEIGHTS, Retriever
-
-    return Retriever(engine.store, engine.embedder, engine.corpus(), weights=replace(WEIGHTS, **weights))
+    return engine_over_pages(PAGES, root, load_settings(store=root / "store", cache_dir=model_cache), embedder)
 
 
 def _first(hits) -> str:
@@ -73,16 +57,16 @@ def test_the_passage_that_defines_the_term_leads(gear_engine):
     """Without the rule the page titled 'Sprocket' leads (its title and every line name the term); with
     it the tutorial's "A sprocket is a toothed wheel" passage does, through the engine's search too."""
     question = "What is a sprocket?"
-    assert _first(_retriever(gear_engine, definition=0.0).retrieve(question, 4)).startswith("sprocket.md")
-    assert _first(_retriever(gear_engine).retrieve(question, 4)) == "gearbox-guide.md :: What is a sprocket?"
+    assert _first(retriever_with(gear_engine, definition=0.0).retrieve(question, 4)).startswith("sprocket.md")
+    assert _first(retriever_with(gear_engine).retrieve(question, 4)) == "gearbox-guide.md :: What is a sprocket?"
     assert _first(gear_engine.search(question, 4)) == "gearbox-guide.md :: What is a sprocket?"
 
 
 def test_only_plain_definition_questions_are_routed(gear_engine):
     """A comparison or a 'why not' names terms too, but asks something else than what they are."""
-    r = _retriever(gear_engine)
+    r = retriever_with(gear_engine)
     for question in ("Why not use a sprocket?", "What is the difference between a sprocket and an idler?"):
-        off = _retriever(gear_engine, definition=0.0).retrieve(question, 4)
+        off = retriever_with(gear_engine, definition=0.0).retrieve(question, 4)
         assert [h.chunk.id for h in r.retrieve(question, 4)] == [h.chunk.id for h in off], question
 
 
@@ -98,7 +82,7 @@ def test_of_several_pages_titled_by_the_term_the_one_that_defines_it_leads(gear_
     """'Flywheel' and 'Flywheels' are both the term's own pages; the settings reference leads by fusion,
     the primer's "A flywheel is a heavy wheel ..." passage leads with the rule."""
     question = "What is a flywheel?"
-    assert _first(_retriever(gear_engine, definition=0.0).retrieve(question, 4)).startswith("flywheel.md")
+    assert _first(retriever_with(gear_engine, definition=0.0).retrieve(question, 4)).startswith("flywheel.md")
     assert _first(gear_engine.search(question, 4)) == "flywheels.md :: Basics"
 
 

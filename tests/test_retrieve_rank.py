@@ -8,9 +8,9 @@ what the question names (Zephyrkit) must lead.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
+
+from tests.helpers import engine_over_pages, retriever_with
 
 QUESTION = "What learning rate does Zephyrkit recommend for adapters?"
 PAGES = {
@@ -32,23 +32,7 @@ PAGES = {
 
 @pytest.fixture
 def two_tools(tmp_path, settings, embedder):
-    from ingest.pipeline import run_ingest
-    from kb.engine import Engine
-    from kb.store import Store
-
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    for name, text in PAGES.items():
-        (docs / name).write_text(text)
-    store = Store(settings)
-    run_ingest([str(docs)], settings, store, embedder, progress=False)
-    return Engine(settings, store=store, embedder=embedder)
-
-
-def _retriever(engine, **weights):
-    from kb.retrieve import WEIGHTS, Retriever
-
-    return Retriever(engine.store, engine.embedder, engine.corpus(), weights=replace(WEIGHTS, **weights))
+    return engine_over_pages(PAGES, tmp_path, settings, embedder)
 
 
 def _page(hit) -> str:
@@ -58,9 +42,9 @@ def _page(hit) -> str:
 def test_the_page_that_names_what_is_asked_leads(two_tools):
     """Without the rule the Quillbox section (closest wording, no 'Zephyrkit' anywhere on its page)
     comes first; with it, the Zephyrkit page does, and the engine's default search agrees."""
-    off = _retriever(two_tools, absent=0.0).retrieve(QUESTION, 4)
+    off = retriever_with(two_tools, absent=0.0).retrieve(QUESTION, 4)
     assert _page(off[0]) == "quillbox-tuning.md"  # the case the rule is for: fusion alone picks the wrong page
-    on = _retriever(two_tools).retrieve(QUESTION, 4)
+    on = retriever_with(two_tools).retrieve(QUESTION, 4)
     assert _page(on[0]) == "zephyrkit-faq.md"
     assert _page(two_tools.search(QUESTION, 4)[0]) == "zephyrkit-faq.md"
 
@@ -68,8 +52,8 @@ def test_the_page_that_names_what_is_asked_leads(two_tools):
 def test_only_the_first_place_moves(two_tools):
     """The passages under the lead keep the fusion's order (reordering them moved quotes, docs/eval.md),
     and no fused score is changed by the rule."""
-    off = _retriever(two_tools, absent=0.0).retrieve(QUESTION, 4)
-    on = _retriever(two_tools).retrieve(QUESTION, 4)
+    off = retriever_with(two_tools, absent=0.0).retrieve(QUESTION, 4)
+    on = retriever_with(two_tools).retrieve(QUESTION, 4)
     assert on[0].chunk.id != off[0].chunk.id
     assert [h.chunk.id for h in on[1:]] == [h.chunk.id for h in off if h.chunk.id != on[0].chunk.id][:3]
     assert {h.chunk.id: h.score for h in on} == {h.chunk.id: h.score for h in off if h.chunk.id in
@@ -84,15 +68,15 @@ def test_the_lead_scored_at_most_absent_below_the_fused_best(two_tools, question
     most `absent` below the fused best."""
     from kb.retrieve import WEIGHTS
 
-    off = _retriever(two_tools, absent=0.0).retrieve(question, 5)
-    on = _retriever(two_tools).retrieve(question, 5)
+    off = retriever_with(two_tools, absent=0.0).retrieve(question, 5)
+    on = retriever_with(two_tools).retrieve(question, 5)
     assert on[0].score >= off[0].score - WEIGHTS.absent
 
 
 def test_a_small_weight_keeps_the_fused_order(two_tools):
     """With a weight far under the fused gap the better-worded page keeps the first place: the page's
     missing words are a penalty in proportion, not a veto."""
-    hits = _retriever(two_tools, absent=0.0001).retrieve(QUESTION, 4)
+    hits = retriever_with(two_tools, absent=0.0001).retrieve(QUESTION, 4)
     assert _page(hits[0]) == "quillbox-tuning.md"
 
 
