@@ -38,12 +38,10 @@ def source_sentences(hits: list[Hit]) -> list[SourceSentence]:
         asked = ""  # the 'Q: ...' paragraph an FAQ's 'A: ...' paragraph answers
         for k, (para, item) in enumerate(paras):
             if item or (k and paras[k - 1][1]):  # labels are not joined across list items
-                if len(pending.split()) >= 4:
-                    _add(out, SourceSentence(pending, i))
+                _add_held(out, pending, i)
                 pending = ""
             if FAQ_QUESTION.match(para):  # a question is no answer: quoted only with the answer after it
-                if len(pending.split()) >= 4:
-                    _add(out, SourceSentence(pending, i))
+                _add_held(out, pending, i)
                 asked, pending = para, ""
                 continue
             if asked and FAQ_ANSWER.match(para):
@@ -73,9 +71,15 @@ def source_sentences(hits: list[Hit]) -> list[SourceSentence]:
                     _add(out, SourceSentence(s, i, key=f"{out[-1].match_text} {s}"))
                 else:
                     _add(out, SourceSentence(s, i))
-        if len(pending.split()) >= 4:  # the passage's last line, short and verbless, is still quotable
-            _add(out, SourceSentence(pending, i))
+        _add_held(out, pending, i)  # the passage's last line, short and verbless, is still quotable
     return out
+
+
+def _add_held(out: list[SourceSentence], pending: str, i: int) -> None:
+    """A short verbless line held to be joined to the next sentence, when nothing follows it to join: still
+    quotable from four words on."""
+    if len(pending.split()) >= 4:
+        _add(out, SourceSentence(pending, i))
 
 
 FAQ_QUESTION = re.compile(r"^(?:Q|Question)\s*[:.]\s")

@@ -145,19 +145,18 @@ def ranked_candidates(checker: Checker, question: str, terms: list[str],
     # names the top page never mentions: the evidence that another page is the one that answers, when
     # that page names more of them than the top page ("load a LoRA adapter into Ollama": a LoRA tutorial
     # names LoRA, which the Ollama page lacks, but not Ollama)
-    named = _names_by_page(question, checker, keep)
-    names = question_names(question) - {word for h in checker.hits if h.chunk.source in top
-                                        for word in content_words(h.chunk.embed_text())}
+    named = _names_by_page(question, checker, keep)  # top is within keep
+    names = question_names(question) - {word for p in top for word in named.get(p, ())}
     most_in_top = max((len(named.get(p, ())) for p in top), default=0)
     asks_number = bool(ASKS_NUMBER.search(question))
     covering = _covering_pages(question, checker, pages[:max(QUOTE_PAGES, len(terms))], top)
 
     def evidence(src: SourceSentence) -> tuple[set[str], bool]:
         chunk = checker.hits[src.hit_index].chunk
+        number = asks_number and bool(DIGIT.search(src.match_text))
         if not names or len(named.get(chunk.source, ())) <= most_in_top:
-            return set(), asks_number and bool(DIGIT.search(src.match_text))
-        held = names & set(content_words(f"{src.match_text} {chunk.section}"))
-        return held, asks_number and bool(DIGIT.search(src.match_text))
+            return set(), number
+        return names & set(content_words(f"{src.match_text} {chunk.section}")), number
 
     pool = []
     for sim, src in ranked:
