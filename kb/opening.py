@@ -192,6 +192,8 @@ def stands_alone(text: str) -> bool:
     first = text.split("\n", 1)[0].strip().lstrip("\u201c\"'(")
     if first[:1].islower() or len(first.split()) < 5 or POINTER.match(first):
         return False
+    if first.rstrip("\u201d\"')").endswith("?"):  # a question the page asks ('Paired preference data?') answers none
+        return False
     return not (first.endswith(":") and "\n" not in text)
 
 
@@ -256,9 +258,10 @@ def answer_fit(question: str, terms: list[str], text: str) -> int:
     - "what is X": X's definition, 'X is a Y that ...' above 'X is a Y' above 'X is also called Y';
       "what does X do": X doing something.
     - "how does X ...": a sentence about X that says how ('by', 'each', 'first', 'routes').
-    A fragment, a lead-in without its list or a pointer ('See ...') scores -1: it never opens while
-    another can. A quote that leans on the sentence before ('This ...') scores at most 0: it keeps
-    a first place the ranking gave it, but is never moved there.
+    A fragment, a lead-in without its list, a pointer ('See ...'), a question, or a table row for a
+    "what is / why / how" question scores -1: it never opens while another can. A quote that leans on
+    the sentence before ('This ...') scores at most 0: it keeps a first place the ranking gave it,
+    but is never moved there.
     """
     first = text.split("\n", 1)[0]
     if VERDICT_OPENER.match(first) and (ADVICE.match(question) or YES_NO.match(question)
@@ -267,7 +270,18 @@ def answer_fit(question: str, terms: list[str], text: str) -> int:
     if not stands_alone(text):
         return -1
     fit = _kind_fit(question, terms, first)
+    if TABLE_ROW.match(first) and _wants_prose(question, terms):
+        return -1
     return min(fit, 0) if leans_back(first) or TABLE_ROW.match(first) else fit
+
+
+def _wants_prose(question: str, terms: list[str]) -> bool:
+    """Whether the question asks what a thing is, why, or how it works: a table row ('Method: ORPO;
+    Config Key: ...') names values and says none of these, so it opens such an answer only when
+    nothing else can. Rows still open comparisons and questions for a number."""
+    if len(terms) >= 2 or COMPARES.search(question) or ASKS_NUMBER.search(question):
+        return False
+    return bool(WHY.match(question) or ASKS_DEFINITION.match(question) or HOW.match(question))
 
 
 def _kind_fit(question: str, terms: list[str], first: str) -> int:

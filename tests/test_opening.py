@@ -119,9 +119,33 @@ def test_the_ranking_is_kept_when_no_quote_fits_better(question, terms, texts):
     ("There are three kinds of index:", False),  # a lead-in without its list
     ("There are three kinds of index:\n- hash\n- tree\n- inverted", True),  # with it
     ("A hash index maps each key to a bucket.", True),
+    ("Which kind of index should a small table use?", False),  # a question the page asks answers nothing
 ])
 def test_what_can_open_an_answer(text, alone):
     assert stands_alone(text) is alone
+
+
+ROW = "Index: Hash; Lookup: One bucket read; Range scans: No; Best for: Exact keys"
+
+
+@pytest.mark.parametrize("question, terms", [
+    ("What is a hash index?", ["hash index"]),  # a row names values; it does not say what the thing is
+    ("Why is a hash index fast?", []),  # ... nor why
+    ("How does a hash index find a key?", []),  # ... nor how
+])
+def test_a_table_row_never_opens_what_why_or_how(question, terms):
+    prose = "A hash index keeps every key in a bucket chosen by the hash of the key."
+    assert _order(question, terms, ROW, prose)[0] == prose
+    assert answer_fit(question, terms, ROW) == -1
+
+
+@pytest.mark.parametrize("question, terms", [
+    ("How many bucket reads does a hash index need?", []),  # a number: the row holds it
+    ("Hash index vs tree index: which is better for range scans?", ["hash index", "tree index"]),
+])
+def test_a_table_row_keeps_first_place_for_numbers_and_comparisons(question, terms):
+    other = "Indexes are kept in memory while the server runs."
+    assert _order(question, terms, ROW, other)[0] == ROW
 
 
 def test_a_fragment_never_opens_while_another_can():
