@@ -44,6 +44,11 @@ FILLER = [re.compile(p, re.I) for p in (
     r"^\s*(?:see(?: also)?|refer to|read|check out|learn more(?: about| in)?|more (?:on|about) (?:this|that) in|"
     r"for (?:more )?(?:details|information|more)(?: on [^,.]{1,40})?,? see)\s+(?:\S+\s+){0,6}\S+[.!]?\s*$",
 )]
+# Further reading: a title whose only content is its link ('Scaling Routers (https://example.org/abs/1)'),
+# or a row of links ('Docs: https://... Forum: https://...'). The reader needs the answer, not a bibliography.
+REFERENCE = re.compile(r"^[^.!?()]{1,200}\(<?https?://[^)\s]+>?\)[.\s]*$")
+URL = re.compile(r"https?://\S+")
+
 MARKUP = [(re.compile(p, re.M), why) for p, why in (
     (r"^\s*>", "a blockquote mark"),
     (r"(?:^|\s)\|(?=\s)|\|\s*:?-{3,}|^\s*\|", "table pipes"),
@@ -107,6 +112,17 @@ def junk_reason(text: str) -> str:
         return "a lead-in without what it leads into"
     if any(p.search(prose) for p in FILLER):
         return "filler"
+    return _links_only(text)
+
+
+def _links_only(text: str) -> str:
+    """A reference to read elsewhere: a title followed only by its link, or a row mostly made of links."""
+    text = text.strip()
+    if REFERENCE.match(text):
+        return "a link to read elsewhere"
+    urls = URL.findall(text)
+    if len(urls) >= 2 and sum(map(len, urls)) > len(text) / 2:
+        return "a list of links"
     return ""
 
 

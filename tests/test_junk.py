@@ -51,6 +51,9 @@ def _hit(text: str, cid: str = "c1") -> Hit:
     ("Use {class}`~pebble.quant.Int4Config` for weights.", "role"),
     ("The reply was fine.\\n\\nWait, check it again.", "escaped newline"),
     ("Replace &lt;user&gt; with your login name.", "HTML entity"),
+    ("Routing Tokens at Scale: Sparse Layers for Large Models (https://example.org/abs/1234.5678)", "reference"),
+    ("Forum: https://forum.example.org/pebble Docs: https://docs.example.org/ Chat: https://chat.example.org/",
+     "links"),
 ])
 def test_junk_cases(text, why):
     assert junk_reason(text), (text, why)
@@ -67,6 +70,8 @@ def test_junk_cases(text, why):
     "Version 2.1 added int4 kernels (see the changelog).",
     "See how the router picks two experts for every token, then adds their outputs weighted by the gate's scores.",
     "Read throughput rises with batch size until memory runs out.",
+    "Download the weights from the mirror (https://example.org/weights) before the first run.",  # says what to do
+    "The cache (see https://example.org/cache) keeps every page for a day.",
     # a table row as ingest flattens it ('Header: cell; Header: cell'): its '; ' separators are not code
     "Kernel: K7; Rank: 64; Alpha: 128; Peak memory: 17.5 GB; Score (quiz_v2): 0.61",
     "Format: INT3; Size vs FP32: 9%; Quality loss: Large; Use case: Research; Notes: Rarely used",
