@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 from typing import Protocol
 
-from kb.text import STOPWORDS, VERB, content_words, defined_terms, term_key
+from kb.text import DEFINITION_FORM, IS_A, STOPWORDS, VERB, content_words, defined_terms, term_key
 
 
 class Quote(Protocol):
@@ -45,8 +45,6 @@ ASKS_NUMBER = re.compile(r"\b(?:how (?:many|much|long|big|large|fast|small)|(?:s
                          r"default|maximum|minimum|dimensions?|context (?:window|length))\b)", re.I)
 BARE_WHAT = re.compile(r"^\s*what(?:'s|\s+is|\s+are)\s+(?:an?\s+|the\s+)?[\w\s-]{1,40}\?*\s*$", re.I)  # 'what is X?'
 NUMBER = re.compile(r"(?<![\w.-])\d[\d,.]*(?:\s?[kmb]\b|\s?%|\s?(?:gb|gib|mb|tokens?|bytes?|bits?))?", re.I)
-# 'X is a/the Y ...': says what X is, which answers neither "why" nor "how"
-IS_A = re.compile(r"^[^,.;:]{1,80}?\s(?:is|are|refers to|means)\s+(?:a|an|the|one)\s", re.I)
 # the part of an extracted term that is the question's, not the term's: 'KV offloading and why bother'
 TERM_TAIL = re.compile(r"\s+(?:and\s+(?:why|how|what|when|where|which|who)\b|mean\b|do\b|stand\s+for\b).*$", re.I)
 DOES_DO = re.compile(r"^\s*what\s+(?:does|do)\s+.+\s+do\s*\??\s*$", re.I)
@@ -63,9 +61,6 @@ ASKS_DEFINITION = re.compile(r"^\s*(?:what(?:'s|\s+is|\s+are)|define|what\s+does
                              re.I)
 
 # -- the quote's form ----------------------------------------------------------------------------
-DEFINES = re.compile(r"^(?:[A-Z][\w ]{0,30}:\s+)?(?P<subject>[^,.:;()]{1,60}?(?:\s*\([^)]*\))?(?:\s+model)?)\s+"
-                     r"(?:is|are|refers to|means|stands for)\s+(?:(?:a|an|the|one|any)\s+)?(?P<head>\w+)"
-                     r"(?P<rest>.*)", re.I | re.S)
 # a term given as a label and then described: 'Vector stores (VS). Hold embeddings for search.'
 LABEL = re.compile(r"^(?P<subject>[A-Z][^.:;]{0,60}?)(?:\s*\([^)]*\))?\.\s+(?:[A-Z]\w*\s+){0,2}?[A-Z]?\w+", re.S)
 # 'Fine-tuning is a poor way to add facts' has a definition's shape but judges instead of defining;
@@ -209,7 +204,7 @@ def definition_fit(term_or_subject: str | set[str], text: str) -> int:
     # the term asked by its initials or its full name, the sentence using the other ('What is RLHF?':
     # 'Reinforcement Learning from Human Feedback is a method ...')
     aliased = isinstance(term_or_subject, str) and term_key(term_or_subject) in defined_terms(text)
-    m = DEFINES.match(text)
+    m = DEFINITION_FORM.match(text)
     if m and (names(m.group("subject")) or aliased):
         if JUDGES.match(m.group("head")):
             return 1

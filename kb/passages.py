@@ -22,6 +22,9 @@ class SourceSentence:
         return self.key or self.text
 
 
+MIN_WORDS = 4  # a shorter sentence is never quoted alone (a held label, an FAQ line, a closing sentence too)
+
+
 def source_sentences(hits: list[Hit]) -> list[SourceSentence]:
     """Quotable sentences of each hit.
 
@@ -54,14 +57,14 @@ def source_sentences(hits: list[Hit]) -> list[SourceSentence]:
                 s = f"{pending} {s}".strip() if pending else s
                 pending = ""
                 if len(s.split()) < LABEL_WORDS and not VERB.search(s):
-                    if j and j == len(sents) - 1 and s[-1] in ".!?" and len(s.split()) >= 4:
+                    if j and j == len(sents) - 1 and s[-1] in ".!?" and len(s.split()) >= MIN_WORDS:
                         # a short closing sentence ('Quality matters more than quantity.'), not a label: a
                         # label opens its paragraph; held as one, it was joined to nothing and lost
                         _add(out, SourceSentence(s, i))
                         continue
                     pending = s
                     continue
-                if len(s.split()) < 4:
+                if len(s.split()) < MIN_WORDS:
                     continue
                 if j == len(sents) - 1 and s.endswith(":"):
                     # ranked by the lead-in alone: a list of names is close to every question about them
@@ -77,8 +80,8 @@ def source_sentences(hits: list[Hit]) -> list[SourceSentence]:
 
 def _add_held(out: list[SourceSentence], pending: str, i: int) -> None:
     """A short verbless line held to be joined to the next sentence, when nothing follows it to join: still
-    quotable from four words on."""
-    if len(pending.split()) >= 4:
+    quotable from MIN_WORDS words on."""
+    if len(pending.split()) >= MIN_WORDS:
         _add(out, SourceSentence(pending, i))
 
 
@@ -92,7 +95,7 @@ def _faq_answer(out: list[SourceSentence], asked: str, sents: list[str], i: int)
     which says what it is about ('This ...' alone is about nothing)."""
     for j, s in enumerate(sents):
         text = f"{asked} {s}" if j == 0 else s
-        if len(text.split()) >= 4:
+        if len(text.split()) >= MIN_WORDS:
             _add(out, SourceSentence(text, i, key=f"{asked} {s}" if j else ""))
 
 
@@ -116,7 +119,7 @@ def with_list(lead: str, rest: list[tuple[str, bool]]) -> str:
     return lead + "".join(f"\n- {it}" for it in items)
 
 
-LABEL_WORDS = 6
+LABEL_WORDS = 6  # a shorter line without a verb is a label, joined to the sentence after it
 ANAPHOR = re.compile(r"^(?:for (?:these|this|that) reasons?|this|these|that|those|it|they|such|therefore|thus|"
                      r"as a result|because of this|in (?:this|that) case)\b", re.I)
 POINTS_BACK = re.compile(r"\b(?:for|of|like|with|about|to|from|by|on) (?:this|that|these|those)\s*[,.;:]", re.I)

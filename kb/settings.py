@@ -24,6 +24,7 @@ from pydantic_settings import (
 
 from kb.backends.registry import EMBED_BACKENDS, LLM_RUNTIMES
 from kb.sources import SyncSource
+from kb.text import is_url
 
 # front ends' settings classes ("module:class", subclasses of Settings), imported when described
 FRONT_END_SETTINGS: list[str] = ["bot.settings:SlackSettings"]
@@ -182,7 +183,7 @@ class Settings(BaseSettings):
         """Folders as ingest records them (absolute, symlinks resolved); bases must be web addresses."""
         out = {}
         for folder, base in value.items():
-            if not str(base).startswith(("http://", "https://")):
+            if not is_url(str(base)):
                 raise ValueError(f"the base URL for {folder!r} must start with http:// or https://, not {base!r}")
             path = Path(folder).expanduser()
             out[str(path.resolve() if path.is_absolute() or path.exists() else path.absolute())] = str(base)

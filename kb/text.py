@@ -200,7 +200,7 @@ def term_key(text: str) -> str:
 
 
 # -- "is a definition" ---------------------------------------------------------------
-# Four tests, each tuned where it is used; they differ on purpose:
+# Six tests, each tuned where it is used; they differ on purpose:
 # - DEFINITION_SENTENCE (kb/quotes.py): a capitalised sentence whose verb comes within 80
 #   characters, for the small bonus a definition-shaped quote gets on "what is X" questions.
 # - DEFINES_AFTER_TERM (ingest/glossary.py): the text right after a term's name ('(SFT) is ...',
@@ -220,6 +220,16 @@ DEFINES_SUBJECT = re.compile(
     r"^(?:(?:note|tip|important|info|warning):\s+)?(?:(?:the|a|an)\s+)?"
     r"(?P<subject>[A-Za-z0-9][\w.+/-]*(?:[ -][\w.+/-]+){0,4}?)"
     r"(?:\s*\((?P<alias>[^)]{1,80})\))?\s+(?:is|are|refers to|stands for|means)\s+(?:a|an|the|one)\s", re.I)
+# - IS_A (kb/opening.py): 'X is a/the Y ...' says what X is, which answers neither "why" nor "how": such a
+#   quote does not open a why- or how-answer. Any subject of up to 80 characters, an article after the verb.
+IS_A = re.compile(r"^[^,.;:]{1,80}?\s(?:is|are|refers to|means)\s+(?:a|an|the|one)\s", re.I)
+# - DEFINITION_FORM (kb/opening.py `definition_fit`): how plainly a quote defines the asked thing, read from
+#   its parts: the subject (after an optional 'Label: '), the head noun after the verb (judged by JUDGES:
+#   'a poor way' judges instead of defining) and the rest (a differentia 'that ...' makes the best opening).
+DEFINITION_FORM = re.compile(
+    r"^(?:[A-Z][\w ]{0,30}:\s+)?(?P<subject>[^,.:;()]{1,60}?(?:\s*\([^)]*\))?(?:\s+model)?)\s+"
+    r"(?:is|are|refers to|means|stands for)\s+(?:(?:a|an|the|one|any)\s+)?(?P<head>\w+)"
+    r"(?P<rest>.*)", re.I | re.S)
 NOT_A_SUBJECT = re.compile(r"^(?:this|that|these|those|it|they|there|here|which|what|each|every|one|some|all|another|"
                            r"our|your|its|their|we|you|i)\b", re.I)
 

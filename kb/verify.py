@@ -243,7 +243,7 @@ class Checker:
             # few experts' is a shortening of the definition, not of a closer sentence about 'per token')
             def holds(c: Support) -> bool:
                 src_words = set(content_words(c.source.text)) if c.source else set()
-                return bool(words) and len(words & src_words) / len(words) >= 0.85
+                return bool(words) and len(words & src_words) / len(words) >= SHORTENING
 
             return max(passing, key=lambda c: (holds(c), c.score - RANK_TIEBREAK * c.source.hit_index / len(self.hits)))
         assert best is not None
@@ -263,6 +263,7 @@ class Checker:
 
 MODEL_MARK = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")  # the model's own [n] marks: kb cites by itself
 SHORTENING = 0.85  # share of a draft's words from its source sentence that makes it a shortening of it
+# (source_coverage; and Checker.support prefers, among passing sources, one the draft shortens)
 
 
 ASIDE = re.compile(r"\([^)]*\)|,\s*(?:also (?:called|known as)|such as|for example|e\.g\.|i\.e\.|like)\b[^,]*(?:,|$)",

@@ -178,6 +178,35 @@ def test_a_new_llm_runtime_is_one_module_and_one_registry_line(tmp_path, monkeyp
     assert answer.raw.startswith("A mixture of experts model") and answer.citations
 
 
+def test_a_registered_runtime_is_a_valid_setting_choice(tmp_path):
+    """The Literal of each choice setting is read from the registry when kb.settings is imported, so the
+    registry line alone makes KB_LLM_RUNTIME / KB_EMBED_BACKEND accept the new name, validated by pydantic
+    (the tests above set it with model_copy, which does not validate). In a fresh process the line is in
+    the registry before kb.settings is imported, as it is when written into kb/backends/registry.py."""
+    import os
+    import subprocess
+
+    register = ('import kb.backends.registry as registry\n'
+                'registry.LLM_RUNTIMES["echo"] = "echo_runtime:load"\n'
+                'registry.EMBED_BACKENDS["hash"] = "hash_embedder:load"\n')
+    load = "from kb.settings import load_settings\ns = load_settings()\nprint(s.llm_runtime, s.embed_backend)\n"
+    env = {**os.environ, "KB_LLM_RUNTIME": "Echo", "KB_EMBED_BACKEND": "hash",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+
+    def run(code: str, **unset: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", code], env={**env, **unset}, capture_output=True, text=True,
+                              cwd=tmp_path)
+
+    out = run(register + load)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["echo", "hash"]
+    # without the registry lines the same values are refused, naming the variable
+    bad = run(load, KB_EMBED_BACKEND="auto")
+    assert bad.returncode != 0 and "KB_LLM_RUNTIME" in bad.stderr
+    bad = run(load, KB_LLM_RUNTIME="auto")
+    assert bad.returncode != 0 and "KB_EMBED_BACKEND" in bad.stderr
+
+
 FAKE_EMBEDDER = '''
     """Bag-of-words vectors hashed into 64 dimensions: no model at all."""
     import re
