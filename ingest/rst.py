@@ -20,7 +20,12 @@ plain docutils does not know (Sphinx and its extensions):
   the same page); code-like roles (`:class:`, `:func:`, ...) become `code`;
   icon roles (`:octicon:`) are dropped;
 - substitutions are replaced by docutils; an undefined one becomes its name;
-- anything docutils reports as an error is left out (never its message).
+- a block docutils rejects whole (a `list-table` row short of cells, a grid table whose
+  right border is out of line, a built-in directive given an option it does not know)
+  is replaced in its tree by an error report that carries the block's source lines: its
+  words are read from those lines by the same rules (table rows, labelled admonitions,
+  a figure's caption, other content re-parsed) instead of being lost with the block;
+  the report's own message is never text.
 
 A Sphinx `glossary::` directive, and definition lists, two-column tables and
 line-block pairs (`| *Term*` / `|   definition`) on a page titled "Glossary",
@@ -31,8 +36,10 @@ so chunking can tag its chunk with the term ("what is X" routes to it).
 
 from __future__ import annotations
 
+import csv
 import io
 import re
+import textwrap
 from typing import Any
 
 from docutils import nodes
@@ -67,6 +74,14 @@ DROPPED_ROLES = {"octicon", "fa", "fas", "far", "fab", "icon", "material-regular
 ADMONITIONS = {"note": "Note", "warning": "Warning", "tip": "Tip", "important": "Important", "caution": "Caution",
                "attention": "Attention", "danger": "Danger", "hint": "Hint", "error": "Error"}
 GLOSSARY_TITLE = re.compile(r"\bglossary\b", re.I)
+# A rejected block's source lines (see _Writer.rejected).
+# ('replace::' alone: a substitution's directive, as docutils quotes it)
+DIRECTIVE_HEAD = re.compile(r"^(?:\.\.[ \t]+)?([A-Za-z0-9][\w:+.-]*)[ \t]*::(?:[ \t]+(.*))?$")
+OPTION_LINE = re.compile(r"^:([\w-]+):(?:[ \t]+(.*))?$")
+GRID_BORDER = re.compile(r"^\s*\+[-=+]*\+?\s*$")
+UNDERLINE = re.compile(r"^\s*([!-/:-@\[-`{-~])\1*(?:\s+\1+)*\s*$")  # a title's or a table's rule: ===, ---
+WORDLESS_DIRECTIVES = {"image", "contents", "sectnum", "header", "footer", "meta", "class", "role", "default-role",
+                       "title", "target-notes", "replace", "unicode", "date", "raw", "include"}
 
 
 class AnyOptions(dict):
@@ -222,15 +237,16 @@ def _register(text: str) -> None:
             roles.register_local_role(key, _role)
 
 
-def parse(text: str, source: str = "<page>") -> nodes.document:
+def parse(text: str, source: str = "<page>", part: bool = False) -> nodes.document:
+    """The page's docutils tree; `part`: a piece of a page (no document title or docinfo taken from it)."""
     from docutils.core import publish_doctree
 
     _register(text)
     overrides = {
         "report_level": 5, "halt_level": 5, "warning_stream": io.StringIO(), "file_insertion_enabled": False,
         "raw_enabled": False, "syntax_highlight": "none", "input_encoding": "unicode", "_disable_config": True,
-        "doctitle_xform": True, "sectsubtitle_xform": False, "docinfo_xform": True, "character_level_inline_markup":
-        False, "math_output": "latex", "env": None, "tab_width": 4,
+        "doctitle_xform": not part, "sectsubtitle_xform": False, "docinfo_xform": not part,
+        "character_level_inline_markup": False, "math_output": "latex", "env": None, "tab_width": 4,
     }
     return publish_doctree(text, source_path=source, settings_overrides=overrides)
 
@@ -246,6 +262,8 @@ def rst_to_markdown(text: str, source: str = "<page>") -> tuple[str, str, dict[s
 class _Writer:
     def __init__(self, doc: nodes.document) -> None:
         self.doc = doc
+        self.source = str(doc.get("source") or "<page>")
+        self.rejections = 0  # blocks read again from their source lines (bounded: a piece can be rejected again)
         self.title = ""
         self.meta: dict[str, Any] = {}
         self.entries: list[list[str]] = []
@@ -272,7 +290,9 @@ class _Writer:
         return out
 
     def block(self, node: nodes.Node, depth: int, glossary: bool) -> list[str]:
-        if isinstance(node, (nodes.system_message, nodes.comment, nodes.target, nodes.substitution_definition,
+        if isinstance(node, nodes.system_message):
+            return self.rejected(node, depth, glossary)
+        if isinstance(node, (nodes.comment, nodes.target, nodes.substitution_definition,
                              nodes.raw, nodes.pending, nodes.image, nodes.transition, nodes.title,
                              nodes.subtitle, nodes.footnote_reference, nodes.citation_reference)):
             return []
@@ -431,15 +451,158 @@ class _Writer:
             head = [self.cells(r) for r in group.findall(nodes.row) if isinstance(r.parent, nodes.thead)]
             header = head[-1] if head else []
             rows = [self.cells(r) for r in group.findall(nodes.row) if isinstance(r.parent, nodes.tbody)]
-            pairs = glossary or term_meaning(header, rows)  # ingest/tables.py: the rule of every format
-            for cells in rows:  # one paragraph a row: a long table is split between rows, never inside one
-                row = row_line(header, cells, pairs)
-                if not row:
-                    continue
-                out += [row, ""]
-                if glossary and len(cells) == 2 and cells[0]:
-                    self.entries.append(self.names([cells[0], cells[0]]))
+            out += self.rows(header, rows, glossary)
         return out + [""]
+
+    def rows(self, header: list[str], rows: list[list[str]], glossary: bool) -> list[str]:
+        out: list[str] = []
+        pairs = glossary or term_meaning(header, rows)  # ingest/tables.py: the rule of every format
+        for cells in rows:  # one paragraph a row: a long table is split between rows, never inside one
+            cells = cells + [""] * (len(header) - len(cells))  # a row short of cells (a rejected table's)
+            row = row_line(header, cells, pairs)
+            if not row:
+                continue
+            out += [row, ""]
+            if glossary and len(cells) == 2 and cells[0]:
+                self.entries.append(self.names([cells[0], cells[0]]))
+        return out
+
+    # -- blocks docutils rejected -----------------------------------------------------------------
+
+    def rejected(self, msg: nodes.Element, depth: int, glossary: bool) -> list[str]:
+        """The words of a block docutils rejected whole (its ERROR report holds the block's source lines)."""
+        block = next((c for c in msg.children if isinstance(c, nodes.literal_block)), None)
+        if msg.get("level", 0) < 3 or block is None or self.rejections >= 50:
+            return []
+        self.rejections += 1
+        lines = block.astext().splitlines()
+        while lines and not lines[0].strip():
+            lines.pop(0)
+        if not lines:
+            return []
+        head = DIRECTIVE_HEAD.match(lines[0].strip())
+        if head:
+            name, arg = head.group(1).lower(), (head.group(2) or "").strip()
+            return self.rejected_directive(name, arg, lines[1:], depth, glossary)
+        if lines[0].lstrip().startswith(".."):  # a target, substitution or comment: nothing to read
+            return []
+        if GRID_BORDER.match(lines[0]):
+            return self.grid_rows(lines, glossary)
+        return self.piece([x for x in lines if not UNDERLINE.match(x)], depth, glossary)
+
+    def piece(self, lines: list[str], depth: int, glossary: bool) -> list[str]:
+        """Some reST lines of the page, parsed on their own (a piece rejected again is read at most 50 times)."""
+        text = textwrap.dedent("\n".join(lines)).strip("\n")
+        if not text.strip():
+            return []
+        return self.blocks(parse(text, self.source, part=True).children, depth, glossary)
+
+    def rejected_directive(self, name: str, arg: str, lines: list[str], depth: int, glossary: bool) -> list[str]:
+        base = name.rsplit(":", 1)[-1]
+        lines = textwrap.dedent("\n".join(lines)).splitlines()
+        options: dict[str, str] = {}
+        last = ""
+        while lines and lines[0].strip():  # the argument's other lines, then options, up to a blank line
+            line = lines.pop(0)
+            opt = OPTION_LINE.match(line)
+            if opt:
+                last = opt.group(1).lower()
+                options[last] = (opt.group(2) or "").strip()
+            elif last:
+                options[last] += " " + line.strip()
+            else:
+                arg = f"{arg} {line.strip()}".strip()
+        body = lines
+        if base in WORDLESS_DIRECTIVES or name in DROPPED_DIRECTIVES or base in DROPPED_DIRECTIVES \
+                or base.startswith("auto"):
+            return []
+        if base in CODE_DIRECTIVES or base == "math":
+            text = textwrap.dedent("\n".join(body)).strip("\n")
+            lang = "math" if base == "math" else (arg.split() or [""])[0]
+            return [f"```{lang}", text, "```", ""] if text.strip() else []
+        title = [self.inline(parse(arg, self.source, part=True)), ""] if arg and base not in ADMONITIONS else []
+        if base == "list-table":
+            return title + self.list_table_rows(body, options, glossary)
+        if base == "csv-table":
+            return title + self.csv_rows(body, options, glossary)
+        if base == "figure":  # the argument is the image's file
+            return self.piece(body, depth, glossary)
+        content = self.piece(([arg, ""] if arg and base in ADMONITIONS else []) + body, depth, glossary)
+        if not content:
+            return []
+        if base in ADMONITIONS:
+            return self._label(ADMONITIONS[base], content)
+        if base == "admonition":
+            return self._label(title[0] if title else "", content)
+        if title and (not re.search(r"[A-Za-z]{2}", arg) or re.search(r"[/\\]|\.\w{2,4}$", arg)):
+            title = []  # a path or a number, not a title (as Container)
+        return title + content
+
+    @staticmethod
+    def _label(label: str, lines: list[str]) -> list[str]:
+        if label and lines and lines[0] and not lines[0].startswith(("```", "- ", "#")):
+            lines = [f"{label}: {lines[0]}"] + lines[1:]
+        elif label:
+            lines = [f"{label}:", ""] + lines
+        return lines + [""]
+
+    def header_rows(self, rows: list[list[str]], options: dict[str, str]) -> tuple[list[str], list[list[str]]]:
+        n = int(options["header-rows"]) if options.get("header-rows", "").strip().isdigit() else 0
+        return (rows[n - 1] if 0 < n <= len(rows) else []), rows[n:]
+
+    def list_table_rows(self, body: list[str], options: dict[str, str], glossary: bool) -> list[str]:
+        text = textwrap.dedent("\n".join(body)).strip("\n")
+        doc = parse(text, self.source, part=True) if text.strip() else None
+        outer = next((c for c in doc.children if isinstance(c, nodes.bullet_list)), None) if doc else None
+        if outer is None:
+            return self.piece(body, 0, glossary)
+        rows = []
+        for item in outer.children:
+            inner = next((c for c in item.children if isinstance(c, nodes.bullet_list)), None)
+            cells = [self.flat(li, 0) for li in inner.children] if inner is not None else [self.flat(item, 0)]
+            rows.append([" ".join(c.split()) for c in cells])
+        header, rows = self.header_rows(rows, options)
+        return self.rows(header, rows, glossary) + [""]
+
+    def csv_rows(self, body: list[str], options: dict[str, str], glossary: bool) -> list[str]:
+        delim = options.get("delim", ",").strip() or ","
+        delim = {"tab": "\t", "space": " ", "comma": ","}.get(delim, delim[:1])
+
+        def read(text: str) -> list[list[str]]:
+            reader = csv.reader(io.StringIO(text), delimiter=delim, skipinitialspace=True)
+            return [[self.inline(parse(c, self.source, part=True)) if c.strip() else "" for c in row]
+                    for row in reader if any(c.strip() for c in row)]
+
+        rows = read(textwrap.dedent("\n".join(body)))
+        given = read(options["header"]) if options.get("header") else []
+        header, rows = (given[0], rows) if given else self.header_rows(rows, options)
+        return self.rows(header, rows, glossary) + [""]
+
+    def grid_rows(self, lines: list[str], glossary: bool) -> list[str]:
+        """A grid table docutils found malformed (a border out of line): rows between '+---+' lines, cells by '|'."""
+        rows: list[list[str]] = []
+        current: list[str] | None = None
+        heads = 0
+        for line in lines:
+            if GRID_BORDER.match(line):
+                if current is not None:
+                    rows.append(current)
+                current = None
+                if "=" in line:
+                    heads = len(rows)
+                continue
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if current is None:
+                current = cells
+            else:
+                current += [""] * (len(cells) - len(current))
+                current = [f"{a} {b}".strip() for a, b in zip(current, cells + [""] * (len(current) - len(cells)),
+                                                             strict=True)]
+        if current is not None:
+            rows.append(current)
+        rows = [[self.inline(parse(c, self.source, part=True)) if c else "" for c in row] for row in rows]
+        header, rows = (rows[heads - 1] if heads else []), rows[heads:]
+        return self.rows(header, rows, glossary) + [""]
 
     def cells(self, row: nodes.Element) -> list[str]:
         return [" ".join(self.flat(c, 0) for c in entry.children).strip() for entry in row.children]
@@ -450,12 +613,7 @@ class _Writer:
         return self.labelled(label, [c for c in node.children if not isinstance(c, nodes.title)], depth, glossary)
 
     def labelled(self, label: str, children: Any, depth: int, glossary: bool) -> list[str]:
-        lines = self.blocks(children, depth, glossary)
-        if label and lines and lines[0] and not lines[0].startswith(("```", "- ", "#")):
-            lines[0] = f"{label}: {lines[0]}"
-        elif label:
-            lines = [f"{label}:", ""] + lines
-        return lines + [""]
+        return self._label(label, self.blocks(children, depth, glossary))
 
     def flat(self, node: nodes.Node, depth: int) -> str:
         return " ".join(line for line in self.block(node, depth, False) if line and not line.startswith("```"))
