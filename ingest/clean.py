@@ -22,6 +22,7 @@ from ingest.myst import myst_to_markdown
 from ingest.read import RawDoc
 from ingest.tables import row_line, term_meaning
 from kb.render import printable
+from kb.text import sentences
 from kb.types import Page
 
 FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(\n|\Z)", re.S)
@@ -143,7 +144,7 @@ def _last_sentence(lines: list[str], i: int, head: str) -> str:
             if item.match(line):
                 break
     joined = item.sub("", " ".join(para))
-    return re.split(r"(?<=[.!?])\s+(?=[A-Z`\"'(])", joined)[-1]
+    return (sentences(joined) or [joined])[-1]
 
 
 def looks_like_markdown(text: str) -> bool:
