@@ -332,3 +332,18 @@ def answer_first(question: str, terms: list[str], quotes: Sequence[Quote]) -> li
     fits = [answer_fit(question, terms, q.text) for q in quotes]
     best = max(range(len(quotes)), key=lambda i: (fits[i], -i))
     return [quotes[best], *quotes[:best], *quotes[best + 1:]] if fits[best] > fits[0] else quotes
+
+
+def extra_opener(question: str, terms: list[str], main: list, extra: list) -> tuple[list, list]:
+    """The extra quotes (past the answer's four; kb/quotes.py EXTRA_QUOTES) add detail and do not open the
+    answer, except one that fits the question's kind plainly (3: 'What does PagedAttention do?' ->
+    'PagedAttention breaks this big chunk into smaller blocks ...') where no main quote fits as well.
+    Such a quote joins the main ones, and answer_first puts it first. A weaker fit from an extra (a
+    definition of a related thing, an aside) stays an extra: its similarity to the question was lower."""
+    if not main or not extra:
+        return main, extra
+    fits = [answer_fit(question, terms, q.text) for q in extra]
+    best = max(range(len(extra)), key=lambda i: (fits[i], -i))
+    if fits[best] < 3 or fits[best] <= max(answer_fit(question, terms, q.text) for q in main):
+        return main, extra
+    return [extra[best], *main], extra[:best] + extra[best + 1:]

@@ -6,7 +6,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from kb.opening import ASKS_DEFINITION, POINTER, answer_first
+from kb.opening import ASKS_DEFINITION, POINTER, answer_first, extra_opener
 from kb.passages import SourceSentence, continues, leans_back, with_context
 from kb.text import DEFINITION_SENTENCE, content_words, defined_terms, term_key
 from kb.verify import Checker
@@ -237,7 +237,7 @@ def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 
         picked.append(best[1])
         # a list item of a picked lead-in, or a lead-in whose list holds a picked item, would say it twice
         candidates = [c for c in candidates if not _overlaps(c[1], best[1])]
-    main = max(0, limit - len(exclude))  # the extras add detail after the answer; they never open it
+    main = max(0, limit - len(exclude))  # the extras add detail after the answer (kb/opening.py extra_opener)
     out: list[SourceSentence] = []
     for src in picked[:main]:
         out.append(with_context(src, index[id(src)], checker.sources, picked[:main] + out))
@@ -245,7 +245,7 @@ def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 
     for src in picked[main:]:
         if not any(src.text in o.text for o in out):  # already quoted as the context of a sentence above
             more.append(with_context(src, index[id(src)], checker.sources, picked + out + more))
-    opening, rest = joined_runs(out + more, checker, len(out))
+    opening, rest = extra_opener(question, terms, *joined_runs(out + more, checker, len(out)))
     return with_next(answer_first(question, terms, opening), rest, checker, question) + rest
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from kb.opening import answer_first, answer_fit, leans_back, question_subject, stands_alone
+from kb.opening import answer_first, answer_fit, extra_opener, leans_back, question_subject, stands_alone
 from kb.passages import SourceSentence
 
 
@@ -192,3 +192,19 @@ def test_a_definition_under_the_terms_other_name_fits_a_what_is_question():
     assert answer_fit("What is RLHF?", ["RLHF"], full) == 3
     assert answer_fit("What is RLHF?", ["RLHF"], other) < 3
     assert answer_fit("What is PPO?", ["PPO"], full) == 0  # other initials: no definition of what was asked
+
+
+def test_an_extra_quote_opens_only_with_a_plain_fit_no_main_quote_has():
+    q, terms = "What does a bloom filter do?", ["bloom filter"]
+    main = [SourceSentence("A bloom filter was first described in 1970.", 0),
+            SourceSentence("Databases keep one bloom filter per file.", 0)]
+    does = SourceSentence("A bloom filter answers whether a key may be in a set, using a few bits per key.", 0)
+    aside = SourceSentence("Cuckoo filters are a related structure that supports deletes.", 0)
+    opening, rest = extra_opener(q, terms, main, [aside, does])
+    assert opening[0] == does and rest == [aside]
+    assert answer_first(q, terms, opening)[0] == does
+    # a main quote that fits as well keeps the extras after the answer
+    fits = [SourceSentence("A bloom filter tells whether a key may be in a set.", 0), *main]
+    assert extra_opener(q, terms, fits, [aside, does]) == (fits, [aside, does])
+    # an extra with a weaker fit stays an extra
+    assert extra_opener(q, terms, main, [aside]) == (main, [aside])
