@@ -264,7 +264,7 @@ def answer_fit(question: str, terms: list[str], text: str) -> int:
         return 3  # the yes/no (or 'it depends') first, its reason after it in the same quote
     if not stands_alone(text):
         return -1
-    fit = _kind_fit(question, terms, first)
+    fit = _kind_fit(question, terms, first, text)
     if TABLE_ROW.match(first) and _wants_prose(question, terms):
         return -1
     return min(fit, 0) if leans_back(first) or TABLE_ROW.match(first) else fit
@@ -279,8 +279,9 @@ def _wants_prose(question: str, terms: list[str]) -> bool:
     return bool(WHY.match(question) or ASKS_DEFINITION.match(question) or HOW.match(question))
 
 
-def _kind_fit(question: str, terms: list[str], first: str) -> int:
-    """answer_fit by the question's kind, for a quote that can open."""
+def _kind_fit(question: str, terms: list[str], first: str, text: str) -> int:
+    """answer_fit by the question's kind, for a quote that can open (`first`: its first line; `text`: the
+    whole quote, a lead-in with its list included)."""
     subject, verb = question_subject(question)
     if len(terms) >= 2 or COMPARES.search(question):
         named = sum(_names(t, first) for t in terms)
@@ -318,7 +319,8 @@ def _kind_fit(question: str, terms: list[str], first: str) -> int:
             return 0
         if verb and _instructs(verb, first):  # 'how do I shard it?': 'Shard it by ...' / 'Use ...'
             return 3
-        return 2 * bool(is_about(subject, first) and MECHANISM.search(first))
+        # the steps of a lead-in's list say how ('... runs in a loop:' / '- The draft model predicts ...')
+        return 2 * bool(is_about(subject, first) and MECHANISM.search(text))
     return 0
 
 

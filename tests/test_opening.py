@@ -70,6 +70,10 @@ def _order(question: str, terms: list[str], *texts: str) -> list[str]:
      1),
     ("How many replicas do I need for a queue?", [],
      ["Replicas copy every message to other nodes.", "It depends on the load. Two replicas cover most queues."], 1),
+    # how does X ...: a lead-in whose list gives the steps
+    ("How does the job scheduler work?", [],
+     ["Jobs wait in a queue until a node is free.",
+      "The job scheduler runs in a loop:\n- It first scores every node.\n- Then it sends the job to the best node."], 1),
     # why: a definition that happens to hold 'so' is no reason
     ("Why can a proxy cost more than the backend?", [],
      ["A reverse proxy is a server that sits in front of the backend so it can cache replies.",
