@@ -87,8 +87,10 @@ class Engine:
     def refresh(self) -> None:
         """Before each retrieval: when another process wrote the store since it was loaded (`kb ingest`
         stamps a new generation on every write), reopen the Chroma client and reload the BM25
-        corpus together, so both see the same chunks. While an ingest still holds the lock, keep
-        answering from the last complete state instead of a half-written one."""
+        corpus together, so both see the same chunks. While an ingest still holds the lock, keep the
+        loaded indexes and reload once it ends. That is not a snapshot: chunk texts come from SQLite as
+        they are now, so chunks the ingest removed are missing until then and chunks it rewrote in
+        place may read in their new wording (docs/operations.md)."""
         if self._corpus is None or not self._corpus.stale():
             return
         from kb.store import ingest_running
