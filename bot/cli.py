@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+from typing import Any
 
 import click
 
@@ -41,9 +42,18 @@ def slack(ctx: click.Context, http_mode: bool, port: int, host: str) -> None:
     socket_mode = bool(secret(settings.slack_app_token)) and not http_mode
     check_settings(settings, socket_mode=socket_mode)  # before loading anything slow
 
-    from bot.app import connect_socket_mode, create_app, http_server, socket_mode_handler
+    from bot.app import create_app
+    from kb.answering import answering
 
     app = create_app(settings)
+    with answering(settings.data_dir):  # `kb ingest` leaves the bot a core
+        _serve(app, settings, socket_mode, host, port)
+
+
+def _serve(app: Any, settings: Any, socket_mode: bool, host: str, port: int) -> None:
+    """Answer Slack until Ctrl-C: over Socket Mode, or at http://HOST:PORT/slack/events."""
+    from bot.app import connect_socket_mode, http_server, socket_mode_handler
+
     if socket_mode:
         handler = socket_mode_handler(app, settings)
         connect_socket_mode(handler)

@@ -55,11 +55,11 @@ def ingest(settings, paths, prune, sitemaps, allow_hosts, wait, include, exclude
     store = Store(settings)
 
     def embedder():
+        from kb.answering import others_answering
         from kb.backends import load_embedder
         from kb.cpu import ingest_threads
-        from kb.serve import daemon_alive
 
-        threads = ingest_threads(settings, answering=daemon_alive(settings))
+        threads = ingest_threads(settings, answering=others_answering(settings.data_dir) > 0)
         return load_embedder(settings.model_copy(update={"threads": threads}), store=store)
 
     report = run_ingest(files, settings, store, embedder, prune=prune, wait=wait, extra_docs=docs,

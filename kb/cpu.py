@@ -61,7 +61,8 @@ def idle_cores(sample_s: float = 0.25) -> float | None:
 
 def ingest_threads(settings: Settings, answering: bool) -> int:
     """Threads for `kb ingest`'s embedding: KB_THREADS when set; else every usable core that is idle now,
-    one kept back when a `kb serve` answers from this data folder (`answering`), at least one.
+    one kept back when a `kb serve` or `kb slack` answers from this data folder (`answering`, from
+    kb/answering.py), at least one.
 
     One embedding thread on two idle cores made kb's ingest no faster than LlamaIndex's, which takes
     every core (docs/bench-speed.md); two on a core another process keeps busy wait for each other."""

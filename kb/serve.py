@@ -189,6 +189,7 @@ def serve(settings: Settings, port: int | None = None, ready: Any = None) -> Non
     log.info("models and corpus loaded in %.1fs", time.perf_counter() - t0)
     import secrets
 
+    from kb.answering import answering, process_started
     from kb.private import write_private
 
     worker = Worker(engine, settings)
@@ -204,7 +205,8 @@ def serve(settings: Settings, port: int | None = None, ready: Any = None) -> Non
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)  # `kill PID` cleans up like Ctrl-C
     try:
-        server.serve_forever()
+        with answering(settings.data_dir):  # `kb ingest` leaves this process a core
+            server.serve_forever()
     finally:
         worker.stop()
         server.server_close()
@@ -238,35 +240,17 @@ def find_daemon(settings: Settings) -> str | None:
     return str(state.get("url") or "") or None
 
 
-def process_started(pid: int) -> int | None:
-    """When the process began (clock ticks since boot, /proc/PID/stat field 22); None off Linux or when gone.
-
-    A pid alone can name another program once the one that wrote it has died (a `kb serve` killed with
-    -9 leaves serve.json behind); the start time tells the two apart."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return int(stat.rsplit(")", 1)[1].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def daemon_alive(settings: Settings) -> bool:
     """Whether serve.json names a live process: a `kb serve` that may answer at any moment."""
+    from kb.answering import alive
+
     state = read_state(settings)
     try:
         pid = int(state.get("pid") or 0)
     except (ValueError, TypeError):
         return False
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by another user
-        pass
-    started, now = state.get("started"), process_started(pid)
-    return started is None or now is None or started == now  # files from before the start time: the pid only
+    started = state.get("started")
+    return alive(pid, started if isinstance(started, int) else None)
 
 
 def daemon_token(settings: Settings) -> str:

@@ -85,6 +85,9 @@ def live(sample_store, model_cache, tmp_path):
 def test_ingest_while_serve_and_slack_answer(live):
     state, slack, bot = live["state"], live["slack"], live["bot"]
     assert not _daemon_ask(state, OLD_QUESTION)["refused"]
+    from kb.answering import others_answering
+
+    assert others_answering(state.parent) == 2  # kb serve and kb slack: `kb ingest` leaves them a core
 
     pages = live["tmp"] / "new-pages"
     pages.mkdir()

@@ -73,7 +73,8 @@ def test_idle_cores_reads_the_machine():
 
 
 def test_a_running_serve_is_seen(tmp_path):
-    from kb.serve import daemon_alive, process_started, state_path
+    from kb.answering import process_started
+    from kb.serve import daemon_alive, state_path
     from kb.settings import load_settings
 
     settings = load_settings(store=tmp_path / "store")
@@ -92,3 +93,26 @@ def test_a_running_serve_is_seen(tmp_path):
         assert daemon_alive(settings)
         state_path(settings).write_text(json.dumps({"pid": os.getpid(), "started": started - 1}))
         assert not daemon_alive(settings)
+
+
+def test_answering_processes_are_counted_and_stale_marks_removed(tmp_path):
+    """kb serve and kb slack mark themselves (kb/answering.py) so that `kb ingest` leaves them a core."""
+    from kb.answering import answering, others_answering
+
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom kb.answering import answering\n"
+                               f"with answering({str(tmp_path)!r}):\n    print('ready', flush=True)\n"
+                               "    time.sleep(600)"], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        assert others_answering(tmp_path) == 1
+        with answering(tmp_path):  # this process's own mark is not "another" answerer
+            assert others_answering(tmp_path) == 1
+        holder.kill()  # kill -9: the mark stays behind, names a dead pid, counts for nothing and goes
+        holder.wait(timeout=60)
+        assert others_answering(tmp_path) == 0
+        assert not list((tmp_path / "answering").glob("*.json"))
+    finally:
+        holder.kill()
+    reused = tmp_path / "answering" / "1.json"  # pid 1 is alive but started at another time: not ours
+    reused.write_text(json.dumps({"pid": 1, "started": -5}))
+    assert others_answering(tmp_path) == 0 and not reused.exists()
