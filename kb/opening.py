@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 from typing import Protocol
 
-from kb.text import DEFINITION_FORM, IS_A, STOPWORDS, VERB, content_words, defined_terms, term_key
+from kb.text import DEFINITION_FORM, IS_A, STOPWORDS, VERB, content_words, defined_terms, expands, term_key
 
 
 class Quote(Protocol):
@@ -248,9 +248,10 @@ def answer_fit(question: str, terms: list[str], text: str) -> int:
     - "should I / can I / which should I": an instruction ('Use X when ...'), a verdict with its reason.
     - "does X ...? / is X ...?": a quote that opens with the verdict ('No.', 'Not always.'); else the
       ranking's order, which held the best verdict on every set; "... A or B?" takes a contrast.
-    - "how many / how large": a sentence with a number.
+    - "how many / how large": a sentence with a number, or a lead-in whose list holds one.
     - "what is the downside of X": a sentence about a loss or a limit ('loses', 'slower', 'costs').
-    - "what is X": X's definition, 'X is a Y that ...' above 'X is a Y' above 'X is also called Y';
+    - "what is X": X's definition, 'X is a Y that ...' above 'X is a Y' above 'X is also called Y'; an
+      acronym spelled out ('IR: Intermediate Representation') as plainly as the first;
       "what does X do": X doing something.
     - "how does X ...": a sentence about X that says how ('by', 'each', 'first', 'routes').
     A fragment, a lead-in without its list, a pointer ('See ...'), a question, or a table row for a
@@ -300,6 +301,8 @@ def _kind_fit(question: str, terms: list[str], first: str, text: str) -> int:
         return fit
     if ASKS_NUMBER.search(question) and not YES_NO.match(question) and not BARE_WHAT.match(question):
         number = bool(NUMBER.search(first)) and first[:1].isalnum() and not ROW.match(first)  # not a list row
+        items = text.split("\n", 1)[1] if "\n" in text else ""  # a lead-in's list ('- < 24 GiB VRAM: 4k context')
+        number = number or bool(NUMBER.search(items))
         return 2 * number + (number and is_about(subject, first))
     if YES_NO.match(question):  # the ranking's first (the asked words, most similar) was the best verdict
         return 2 * bool(EITHER.search(question) and CONTRAST.search(first))  # '... X or Y?': what sets them apart
@@ -312,6 +315,8 @@ def _kind_fit(question: str, terms: list[str], first: str, text: str) -> int:
             if m and not COPULA.match(m.group(1)):
                 return 3
             return min(2, definition_fit(term, first) or 2 * bool(GENUS.match(first)))
+        if term and expands(term.split()[0], text):  # 'What does IR stand for?': 'IR: Intermediate Representation'
+            return 3
         fit = definition_fit(term or subject, first)
         return fit or 2 * bool(GENUS.match(first))
     if HOW.match(question):

@@ -246,6 +246,20 @@ def defined_terms(paragraph: str) -> list[str]:
     return [k for k in dict.fromkeys(keys) if k]
 
 
+def expands(acronym: str, text: str) -> bool:
+    """Whether `text` spells the acronym out as a glossary row does: 'IR: Intermediate Representation',
+    'NCHW: Number of images, Channels, Height, Width' (the capitalised words' initials begin with it).
+    The answer to "what does IR stand for?" that no 'X is a Y' test sees."""
+    if len(acronym) < 2 or not acronym.isupper():
+        return False
+    for m in re.finditer(rf"(?:^|\s){re.escape(acronym)}:\s+((?:[A-Z][\w-]*,?\s*(?:(?:of|and|for|to|the|in)\s+"
+                         r"[\w-]+,?\s*)?){2,8})", text):
+        words = [w for w in re.split(r"[\s,]+", m.group(1)) if w[:1].isupper()]
+        if "".join(w[0] for w in words).lower().startswith(acronym.lower()):
+            return True
+    return False
+
+
 def initials(name: str) -> list[str]:
     """Acronyms of a name of two or more capitalised words, lower-cased: of its capitalised words
     ('Direct Preference Optimization' -> 'dpo', 'Parameter-Efficient Fine-Tuning' -> 'peft') and of all

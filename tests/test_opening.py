@@ -74,6 +74,13 @@ def _order(question: str, terms: list[str], *texts: str) -> list[str]:
     ("How does the job scheduler work?", [],
      ["Jobs wait in a queue until a node is free.",
       "The job scheduler runs in a loop:\n- It first scores every node.\n- Then it sends the job to the best node."], 1),
+    # how many / what default: a lead-in whose list holds the numbers
+    ("What block size does the store use by default?", [],
+     ["Change the block size in the settings file to suit your disks.",
+      "The store picks its block size from the disk:\n- Under 1 TB: 4 KiB blocks\n- 1 TB or more: 64 KiB blocks"], 1),
+    # what does X stand for: an acronym spelled out as a glossary row spells it
+    ("What does WAL stand for?", ["WAL"],
+     ["A WAL makes every write durable before it is applied.", "FS: File System WAL: Write Ahead Log"], 1),
     # why: a definition that happens to hold 'so' is no reason
     ("Why can a proxy cost more than the backend?", [],
      ["A reverse proxy is a server that sits in front of the backend so it can cache replies.",
@@ -212,3 +219,17 @@ def test_an_extra_quote_opens_only_with_a_plain_fit_no_main_quote_has():
     assert extra_opener(q, terms, fits, [aside, does]) == (fits, [aside, does])
     # an extra with a weaker fit stays an extra
     assert extra_opener(q, terms, main, [aside]) == (main, [aside])
+
+
+@pytest.mark.parametrize("acronym, text, spelled", [
+    ("WAL", "WAL: Write Ahead Log", True),
+    ("NCHW", "NCHW: Number of images, Channels, Height, Width", True),  # small words between the capitals
+    ("WAL", "FS: File System WAL: Write Ahead Log", True),  # one row of a flattened table of rows
+    ("WAL", "WAL: Keep it on a fast disk", False),  # a note on the thing, not its letters
+    ("WAL", "The WAL: Write Ahead Log", True),
+    ("Wal", "Wal: Write Ahead Log", False),  # not an acronym
+])
+def test_an_acronym_spelled_out(acronym, text, spelled):
+    from kb.text import expands
+
+    assert expands(acronym, text) is spelled
