@@ -55,7 +55,7 @@ class RankWeights:
 
 
 WEIGHTS = RankWeights()
-CACHE_VERSION = 5  # bump when tokenization or the saved fields change: saved indexes are rebuilt
+CACHE_VERSION = 6  # bump when tokenization or the saved fields change: saved indexes are rebuilt
 MAX_DEFINITIONS = 20  # a term defined in more passages than this is common enough for fusion to rank alone
 CACHE_MIN = 2_000  # smaller stores build their index faster than a cache pays back
 DEFINE = re.compile(r"^\s*(?:what(?:'s| is| are)|define|definition of|explain|describe|tell me about|"

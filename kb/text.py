@@ -194,8 +194,10 @@ def glossary_key(text: str) -> str:
 
 
 def term_key(text: str) -> str:
-    """Normalised form of a term for matching titles and aliases ('Instruct models' ~ 'instruct model')."""
-    words = content_words(text.replace("(", " ").replace(")", " "))
+    """Normalised form of a term for matching titles and aliases ('Instruct models' ~ 'instruct model'). A
+    hyphen is a space here: 'a mixture-of-experts model' is asked for the glossary's 'Mixture of Experts'
+    (content_words would add the joined 'mixtureofexpert', which no spaced title has)."""
+    words = content_words(text.replace("(", " ").replace(")", " ").replace("-", " "))
     return " ".join(w for w in words if w not in ("what", "model", "llm"))
 
 
