@@ -250,7 +250,7 @@ def table(pages: int, seed: int, runs: dict[str, list[dict]], cli_reingest: floa
         f"The machine has {os.cpu_count()} cores; a load average above that means other work shared the CPU "
         "during the run, which stretches wall times (CPU seconds and the paired ratio are the steadier comparison).",
         "kb embeds with the threads `kb ingest` takes (`KB_THREADS`; 0: every core idle when the ingest starts, one "
-        "kept back while a `kb serve` runs); LlamaIndex with torch's default, every core.",
+        "kept back while a `kb serve` or `kb slack` runs); LlamaIndex with torch's default, every core.",
         "",
         f"kb re-ingest with nothing changed: {kb['reingest']:.2f} s in-process; "
         f"{cli_reingest:.2f} s for a fresh `kb ingest` command (Python start-up and imports included; "

@@ -22,7 +22,7 @@ def process_started(pid: int) -> int | None:
     """When the process began (clock ticks since boot, /proc/PID/stat field 22); None off Linux or when gone.
 
     A pid alone can name another program once the one that wrote it has died (a `kb serve` killed with
-    -9 leaves serve.json behind); the start time tells the two apart."""
+    -9 leaves its mark behind); the start time tells the two apart."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
         return int(stat.rsplit(")", 1)[1].split()[19])

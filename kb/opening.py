@@ -265,10 +265,11 @@ def answer_fit(question: str, terms: list[str], text: str) -> int:
         return 3  # the yes/no (or 'it depends') first, its reason after it in the same quote
     if not stands_alone(text):
         return -1
-    fit = _kind_fit(question, terms, first, text)
-    if TABLE_ROW.match(first) and _wants_prose(question, terms):
+    row = bool(TABLE_ROW.match(first))
+    if row and _wants_prose(question, terms):
         return -1
-    return min(fit, 0) if leans_back(first) or TABLE_ROW.match(first) else fit
+    fit = _kind_fit(question, terms, first, text)
+    return min(fit, 0) if leans_back(first) or row else fit
 
 
 def _wants_prose(question: str, terms: list[str]) -> bool:

@@ -189,7 +189,7 @@ def serve(settings: Settings, port: int | None = None, ready: Any = None) -> Non
     log.info("models and corpus loaded in %.1fs", time.perf_counter() - t0)
     import secrets
 
-    from kb.answering import answering, process_started
+    from kb.answering import answering
     from kb.private import write_private
 
     worker = Worker(engine, settings)
@@ -198,23 +198,22 @@ def serve(settings: Settings, port: int | None = None, ready: Any = None) -> Non
     server.RequestHandlerClass = make_handler(worker, token, server.server_address[1])
     url = f"http://127.0.0.1:{server.server_address[1]}"
     state = state_path(settings)
-    write_private(state, json.dumps({"url": url, "pid": os.getpid(), "started": process_started(os.getpid()),
-                                     "token": token, **identity(settings)}))
-    if ready:
-        ready(url)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _interrupt)  # `kill PID` cleans up like Ctrl-C
-    try:
-        with answering(settings.data_dir):  # `kb ingest` leaves this process a core
-            server.serve_forever()
-    finally:
-        worker.stop()
-        server.server_close()
+    with answering(settings.data_dir):  # marked before serve.json names it: `kb ingest` leaves this process a core
+        write_private(state, json.dumps({"url": url, "pid": os.getpid(), "token": token, **identity(settings)}))
+        if ready:
+            ready(url)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _interrupt)  # `kill PID` cleans up like Ctrl-C
         try:
-            if json.loads(state.read_text()).get("pid") == os.getpid():
-                state.unlink()
-        except (OSError, ValueError):
-            pass
+            server.serve_forever()
+        finally:
+            worker.stop()
+            server.server_close()
+            try:
+                if json.loads(state.read_text()).get("pid") == os.getpid():
+                    state.unlink()
+            except (OSError, ValueError):
+                pass
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -238,19 +237,6 @@ def find_daemon(settings: Settings) -> str | None:
     if any(state.get(k) != v for k, v in identity(settings).items()):
         return None
     return str(state.get("url") or "") or None
-
-
-def daemon_alive(settings: Settings) -> bool:
-    """Whether serve.json names a live process: a `kb serve` that may answer at any moment."""
-    from kb.answering import alive
-
-    state = read_state(settings)
-    try:
-        pid = int(state.get("pid") or 0)
-    except (ValueError, TypeError):
-        return False
-    started = state.get("started")
-    return alive(pid, started if isinstance(started, int) else None)
 
 
 def daemon_token(settings: Settings) -> str:

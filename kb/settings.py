@@ -117,7 +117,8 @@ class Settings(BaseSettings):
     max_new_tokens: int = Field(80, description="Upper bound on generated tokens per answer.")
     threads: int = Field(0, ge=0, description="Threads for local inference and ingest embedding (0: all usable "
                          "cores but one, at least 1: a busy core slows every thread of a runtime that uses it; "
-                         "`kb ingest` takes every core idle when it starts, one kept back while `kb serve` or `kb slack` runs).")
+                         "`kb ingest` takes every core idle when it starts, one kept back while `kb serve` or "
+                         "`kb slack` runs).")
     llm_runtime: LlmRuntime = Field("auto", description="Local LLM runtime: transformers | onnx-genai | llama-cpp | "
                                     "auto (llama-cpp when installed (`make speedup`) and the model is a .gguf, else "
                                     "onnx-genai when onnxruntime-genai is installed and the model is on disk, else "

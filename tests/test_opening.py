@@ -73,7 +73,8 @@ def _order(question: str, terms: list[str], *texts: str) -> list[str]:
     # how does X ...: a lead-in whose list gives the steps
     ("How does the job scheduler work?", [],
      ["Jobs wait in a queue until a node is free.",
-      "The job scheduler runs in a loop:\n- It first scores every node.\n- Then it sends the job to the best node."], 1),
+      "The job scheduler runs in a loop:\n- It first scores every node.\n- Then it sends the job to the best node."],
+     1),
     # how many / what default: a lead-in whose list holds the numbers
     ("What block size does the store use by default?", [],
      ["Change the block size in the settings file to suit your disks.",

@@ -72,27 +72,17 @@ def test_idle_cores_reads_the_machine():
     assert idle is not None and 0.0 <= idle <= (os.cpu_count() or 1) + 1e-6
 
 
-def test_a_running_serve_is_seen(tmp_path):
-    from kb.answering import process_started
-    from kb.serve import daemon_alive, state_path
-    from kb.settings import load_settings
+def test_a_live_process_is_told_from_a_dead_or_reused_pid():
+    from kb.answering import alive, process_started
 
-    settings = load_settings(store=tmp_path / "store")
-    settings.data_dir.mkdir(parents=True)
-    assert not daemon_alive(settings)
-    state_path(settings).write_text(json.dumps({"pid": os.getpid()}))
-    assert daemon_alive(settings)
+    assert alive(os.getpid(), None)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    state_path(settings).write_text(json.dumps({"pid": int(dead.stdout)}))
-    assert not daemon_alive(settings)
-    state_path(settings).write_text("not json")
-    assert not daemon_alive(settings)
+    assert not alive(int(dead.stdout), None)
+    assert not alive(0, None)
     if process_started(os.getpid()) is not None:  # Linux: a live pid that another program now holds
         started = process_started(os.getpid())
-        state_path(settings).write_text(json.dumps({"pid": os.getpid(), "started": started}))
-        assert daemon_alive(settings)
-        state_path(settings).write_text(json.dumps({"pid": os.getpid(), "started": started - 1}))
-        assert not daemon_alive(settings)
+        assert alive(os.getpid(), started)
+        assert not alive(os.getpid(), started - 1)
 
 
 def test_answering_processes_are_counted_and_stale_marks_removed(tmp_path):
@@ -116,3 +106,5 @@ def test_answering_processes_are_counted_and_stale_marks_removed(tmp_path):
     reused = tmp_path / "answering" / "1.json"  # pid 1 is alive but started at another time: not ours
     reused.write_text(json.dumps({"pid": 1, "started": -5}))
     assert others_answering(tmp_path) == 0 and not reused.exists()
+    (tmp_path / "answering" / "2.json").write_text("not json")  # unreadable: counts for nothing
+    assert others_answering(tmp_path) == 0
