@@ -19,7 +19,17 @@ import re
 from collections.abc import Sequence
 from typing import Protocol
 
-from kb.text import DEFINITION_FORM, IS_A, STOPWORDS, VERB, content_words, defined_terms, expands, term_key
+from kb.text import (
+    DEFINITION_FORM,
+    IS_A,
+    STOPWORDS,
+    VERB,
+    content_words,
+    defined_terms,
+    expands,
+    question_names,
+    term_key,
+)
 
 
 class Quote(Protocol):
@@ -44,7 +54,15 @@ ASKS_AMOUNT = re.compile(r"^\s*how (?:many|much|long|big|large)\b", re.I)
 ASKS_NUMBER = re.compile(r"\b(?:how (?:many|much|long|big|large|fast|small)|(?:size|number|count|length|limit|"
                          r"default|maximum|minimum|dimensions?|context (?:window|length))\b)", re.I)
 BARE_WHAT = re.compile(r"^\s*what(?:'s|\s+is|\s+are)\s+(?:an?\s+|the\s+)?[\w\s-]{1,40}\?*\s*$", re.I)  # 'what is X?'
-NUMBER = re.compile(r"(?<![\w.-])\d[\d,.]*(?:\s?[kmb]\b|\s?%|\s?(?:gb|gib|mb|tokens?|bytes?|bits?))?", re.I)
+# a number or a range ('10-14'); its unit is read after it (RATIO, BYTES)
+AMOUNT = re.compile(r"(?<![\w.-])\d[\d,.]*(?:\s?[-\u2013]\s?\d[\d,.]*)?")
+MEMORY = re.compile(r"\b(?:memory|v?ram|disk|storage|weights?|file size)\b", re.I)  # asked in bytes
+BYTES = re.compile(r"\s?(?:[kmgt]i?b|bytes?)\b", re.I)  # after a number: an amount of memory ('10-14 GB')
+RATIO = re.compile(r"\s?(?:%|x\b|\u00d7|times\b)", re.I)  # after a number: a share or a multiple, not an amount
+# a question that asks for a share or a multiple: 'how much faster', 'how much memory does X save'
+COMPARATIVE = re.compile(r"\b(?:faster|slower|sav(?:e|es|ed|ing|ings)|reduc\w*|smaller|bigger|larger|more|less|"
+                         r"fewer|efficien\w*|speed-?ups?|compress\w*|shrinks?|percent(?:age)?|share|fraction|ratio)\b",
+                         re.I)
 # the part of an extracted term that is the question's, not the term's: 'KV offloading and why bother'
 TERM_TAIL = re.compile(r"\s+(?:and\s+(?:why|how|what|when|where|which|who)\b|mean\b|do\b|stand\s+for\b).*$", re.I)
 DOES_DO = re.compile(r"^\s*what\s+(?:does|do)\s+.+\s+do\s*\??\s*$", re.I)
@@ -248,7 +266,9 @@ def answer_fit(question: str, terms: list[str], text: str) -> int:
     - "should I / can I / which should I": an instruction ('Use X when ...'), a verdict with its reason.
     - "does X ...? / is X ...?": a quote that opens with the verdict ('No.', 'Not always.'); else the
       ranking's order, which held the best verdict on every set; "... A or B?" takes a contrast.
-    - "how many / how large": a sentence with a number, or a lead-in whose list holds one.
+    - "how many / how large": a sentence with the asked amount (beside the asked words, in bytes for memory,
+      a share or a multiple only for "how much faster"), above any amount; a lead-in whose list holds one;
+      a table row holding the asked amount, below a sentence that says it.
     - "what is the downside of X": a sentence about a loss or a limit ('loses', 'slower', 'costs').
     - "what is X": X's definition, 'X is a Y that ...' above 'X is a Y' above 'X is also called Y'; an
       acronym spelled out ('IR: Intermediate Representation') as plainly as the first;
@@ -269,6 +289,9 @@ def answer_fit(question: str, terms: list[str], text: str) -> int:
     if row and _wants_prose(question, terms):
         return -1
     fit = _kind_fit(question, terms, first, text)
+    if row and ASKS_NUMBER.search(question):  # 'Model Size: 7-8B; QLoRA: 10-14 GB' for 'how much'
+        found = _amounts(question, first)
+        return 2 if found and _near_asked(question, first, found) else 0  # below prose that says as much
     return min(fit, 0) if leans_back(first) or row else fit
 
 
@@ -301,10 +324,7 @@ def _kind_fit(question: str, terms: list[str], first: str, text: str) -> int:
             fit = max(fit, 2)
         return fit
     if ASKS_NUMBER.search(question) and not YES_NO.match(question) and not BARE_WHAT.match(question):
-        number = bool(NUMBER.search(first)) and first[:1].isalnum() and not ROW.match(first)  # not a list row
-        items = text.split("\n", 1)[1] if "\n" in text else ""  # a lead-in's list ('- < 24 GiB VRAM: 4k context')
-        number = number or bool(NUMBER.search(items))
-        return 2 * number + (number and is_about(subject, first))
+        return _number_fit(question, first, text)
     if YES_NO.match(question):  # the ranking's first (the asked words, most similar) was the best verdict
         return 2 * bool(EITHER.search(question) and CONTRAST.search(first))  # '... X or Y?': what sets them apart
     if ASKS_WHAT.match(question) and DRAWBACK.search(question):
@@ -328,6 +348,46 @@ def _kind_fit(question: str, terms: list[str], first: str, text: str) -> int:
         # the steps of a lead-in's list say how ('... runs in a loop:' / '- The draft model predicts ...')
         return 2 * bool(is_about(subject, first) and MECHANISM.search(text))
     return 0
+
+
+def _amounts(question: str, text: str) -> list[re.Match[str]]:
+    """The numbers in `text` that can answer a 'how much / how many' question: a share or a multiple
+    ('~30% more efficient', '4x reduction') only when the question asks for one ('how much faster')."""
+    ratios = bool(COMPARATIVE.search(question))
+    return [m for m in AMOUNT.finditer(text) if ratios or not RATIO.match(text, m.end())]
+
+
+def _near_asked(question: str, text: str, found: list[re.Match[str]], window: int = 3) -> bool:
+    """Whether a number stands within `window` content words of a word the question asks about ('130k
+    vocab' for 'how large is the vocabulary?', 'defaults to 1536' for 'by default'), or is an amount of
+    bytes for a question about memory: the number is the asked one, not any number on the page. The
+    question's names ('Tekken') are no such word: every number on their page stands near them."""
+    asked = {w[:5] for w in _words(question) - question_names(question) - GENERIC}
+    memory, ratios = bool(MEMORY.search(question)), bool(COMPARATIVE.search(question))
+    if ratios:  # 'how much faster is the parser?': '12 files' stands near 'parser' but says nothing of speed
+        asked = {w[:5] for w in content_words(" ".join(COMPARATIVE.findall(question)))}
+    for m in found:
+        if ratios and RATIO.match(text, m.end()):  # 'how much faster': '3x faster'
+            return True
+        if memory:  # a memory figure is in bytes: '13B+ models' stands near 'full' but is no amount of memory
+            if BYTES.match(text, m.end()):
+                return True
+            continue
+        near = content_words(text[:m.start()])[-window:] + content_words(text[m.end():])[:window]
+        if asked & {w[:5] for w in near}:
+            return True
+    return False
+
+
+def _number_fit(question: str, first: str, text: str) -> int:
+    """A 'how many / how large' opener: a sentence with an amount (2), more when it is the asked amount
+    (`_near_asked`: 3); a lead-in whose list holds one (2). Whether the sentence is about the asked thing
+    does not count: 'Tekken was trained on 100 languages' is about Tekken, but not its vocabulary's size."""
+    found = _amounts(question, first) if first[:1].isalnum() and not ROW.match(first) else []  # not a list row
+    if found:
+        return 2 + _near_asked(question, first, found)
+    items = text.split("\n", 1)[1] if "\n" in text else ""  # a lead-in's list ('- < 24 GiB VRAM: 4k context')
+    return 2 * bool(_amounts(question, items))
 
 
 def answer_first(question: str, terms: list[str], quotes: Sequence[Quote]) -> list:

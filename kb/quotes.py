@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from kb.opening import ASKS_DEFINITION, POINTER, answer_first, extra_opener
 from kb.passages import SourceSentence, continues, leans_back, with_context
-from kb.text import DEFINITION_SENTENCE, content_words, defined_terms, term_key
+from kb.text import DEFINITION_SENTENCE, content_words, defined_terms, question_names, term_key
 from kb.verify import Checker
 
 MAX_SENTENCES = 4  # kept model sentences plus quotes that fill in what they missed
@@ -40,21 +40,10 @@ class QuoteWeights:
 
 WEIGHTS = QuoteWeights()
 QUOTE_PAGES = 3  # quotes may come from the pages of the first three hits (the page that answers may rank 2nd)
-NAME = re.compile(r"(?<!^)(?<![.?!] )\b(?:[A-Z][\w.-]*[A-Z0-9][\w.-]*|[A-Z][a-z]+[\w-]*|\w*\d\w*)\b")
 ASKS_NUMBER = re.compile(r"\b(?:how (?:many|much|long|big|large|fast|small)|what(?:'s| is| are)? (?:the )?"
                          r"(?:size|number|count|length|limit|default|maximum|minimum|context (?:window|length))|"
                          r"context (?:window|length)|how many)\b", re.I)
 DIGIT = re.compile(r"\d")
-
-
-def question_names(question: str) -> set[str]:
-    """The specific names a question is about: capitalised or digit-bearing words past its first
-    ('Mixtral', 'DeepSeek-V3', '8x7B'), as content words. A sentence holding them is about the
-    thing asked, not only its topic."""
-    found = " ".join(m.group(0) for m in NAME.finditer(question.strip()))
-    return set(content_words(found))
-
-
 
 
 def _question_overlap(question: str, checker: Checker, pool: list[SourceSentence]) -> list[float]:

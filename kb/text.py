@@ -277,3 +277,15 @@ def initials(name: str) -> list[str]:
 def is_url(text: str) -> bool:
     """A web address kb fetches (http or https), as opposed to a file path."""
     return text.startswith(("http://", "https://"))
+
+
+# -- names in a question ----------------------------------------------------------------
+NAME = re.compile(r"(?<!^)(?<![.?!] )\b(?:[A-Z][\w.-]*[A-Z0-9][\w.-]*|[A-Z][a-z]+[\w-]*|\w*\d\w*)\b")
+
+
+def question_names(question: str) -> set[str]:
+    """The specific names a question is about: capitalised or digit-bearing words past its first
+    ('Mixtral', 'DeepSeek-V3', '8x7B'), as content words. A sentence holding them is about the
+    thing asked, not only its topic."""
+    found = " ".join(m.group(0) for m in NAME.finditer(question.strip()))
+    return set(content_words(found))
