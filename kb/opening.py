@@ -99,8 +99,9 @@ VERDICT = re.compile(r"\b(?:not|never|no|only|always|instead|avoid|should|must|b
 # an instruction: 'Use X when ...', 'Choose a dense model when ...', 'Do not ...'
 ADVISE_VERBS = ("use", "choose", "pick", "prefer", "avoid", "start", "deploy", "keep", "try", "do", "don't",
                 "never", "always", "consider", "run", "select")
-MECHANISM = re.compile(r"\b(?:by|through|using|via|first|then|each|every|step|turns?|sends?|scores?|routes?|"
-                       r"selects?|combines?|trains?|computes?|maps?)\b", re.I)
+# how a thing works; 'by' before a name is its maker ('Gemini Diffusion by Google DeepMind'), not a way
+MECHANISM = re.compile(r"\b(?:by(?!\s+(?-i:[A-Z]))|through|using|via|first|then|each|every|step|turns?|sends?|"
+                       r"scores?|routes?|selects?|combines?|trains?|computes?|maps?)\b", re.I)
 WORSE = re.compile(r"\b(?:loss|lose|loses|lower|weaker|worse|slower|less|cannot|can't|limited|limits?|costs?|"
                    r"risks?|harder|fails?|drops?|degrades?|struggles?|expensive|only)\b", re.I)
 # a sentence that leans on the one before it, or cannot open: 'This process ...', 'They ...', 'But ...'
@@ -176,6 +177,21 @@ def question_subject(question: str) -> tuple[set[str], str]:
     if name and subject:
         subject.add("|" + "".join(w[0] for w in name.group(0).split()).lower())
     return subject, verb.lower()
+
+
+def how_verb(question: str, subject: set[str]) -> str:
+    """The verb a "how does X <verb> ...?" question asks about ('grow' in 'How does the KV cache grow as the
+    context gets longer?'): the word right after the subject, past generic words ('language models'); ''
+    when a preposition follows the subject ('the router in a mixture of experts decide ...')."""
+    words = re.findall(r"[\w'-]+", QUESTION_WORDS.sub("", question.strip(), count=1))
+    stems = [set(content_words(w)) for w in words]
+    last = max((i for i, st in enumerate(stems) if st & subject), default=-1)
+    for word, st in zip(words[last + 1:], stems[last + 1:], strict=True):
+        if last < 0 or word.lower() in STOPWORDS:
+            return ""
+        if not st <= GENERIC:
+            return word.lower() if word.isalpha() else ""
+    return ""
 
 
 def is_about(subject: set[str], text: str) -> bool:
@@ -344,6 +360,9 @@ def _kind_fit(question: str, terms: list[str], first: str, text: str) -> int:
         if IS_A.match(first):  # what the thing is does not say how it works
             return 0
         if verb and _instructs(verb, first):  # 'how do I shard it?': 'Shard it by ...' / 'Use ...'
+            return 3
+        asked = how_verb(question, subject)  # 'how does the KV cache grow?': 'the KV cache grows linearly ...'
+        if asked and _holds(subject, first) and re.search(rf"\b{re.escape(asked)}(?:s|es|ed|d|ing)?\b", first, re.I):
             return 3
         # the steps of a lead-in's list say how ('... runs in a loop:' / '- The draft model predicts ...')
         return 2 * bool(is_about(subject, first) and MECHANISM.search(text))

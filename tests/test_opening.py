@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from kb.opening import answer_first, answer_fit, extra_opener, leans_back, question_subject, stands_alone
+from kb.opening import (
+    answer_first,
+    answer_fit,
+    extra_opener,
+    how_verb,
+    leans_back,
+    question_subject,
+    stands_alone,
+)
 from kb.passages import SourceSentence
 
 
@@ -258,3 +266,26 @@ def test_an_acronym_spelled_out(acronym, text, spelled):
 ])
 def test_a_question_for_an_amount_opens_with_the_asked_amount(question, texts, first):
     assert _order(question, [], *texts)[0] == texts[first]
+
+
+@pytest.mark.parametrize("question, texts, first", [
+    # 'how does X <verb>?': the sentence where X does that verb, over one on how X works in general
+    ("How does the page cache grow as more files are read?",
+     ["The page cache keeps each file block in memory, using every free page it can find.",
+      "As more files are read, the page cache grows until free memory runs out."], 1),
+    # 'by' names a maker there, not a way: 'Atlas by Northwind Labs' says nothing of how
+    ("How do streaming parsers read large files?",
+     ["Atlas by Northwind Labs: an early streaming parser for large files.",
+      "Streaming parsers read a large file in small pieces and keep only the current piece in memory."], 1),
+])
+def test_a_how_question_opens_with_how(question, texts, first):
+    assert _order(question, [], *texts)[0] == texts[first]
+
+
+@pytest.mark.parametrize("question, verb", [
+    ("How does the KV cache grow as the context gets longer?", "grow"),
+    ("How do diffusion language models generate text?", "generate"),  # past generic words
+    ("How does the router in a mixture of experts decide which expert to use?", ""),  # a preposition follows
+])
+def test_the_verb_a_how_question_asks_about(question, verb):
+    assert how_verb(question, question_subject(question)[0]) == verb
