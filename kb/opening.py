@@ -15,6 +15,7 @@ else can.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from typing import Protocol
@@ -28,6 +29,7 @@ from kb.text import (
     defined_terms,
     expands,
     question_names,
+    sentences,
     term_key,
 )
 
@@ -311,6 +313,14 @@ def answer_fit(question: str, terms: list[str], text: str) -> int:
     return min(fit, 0) if leans_back(first) or row else fit
 
 
+def asked_part(question: str) -> str:
+    """The sentence that asks, when the question tells its situation first ('I only have a few hundred
+    examples. Which model should I fine-tune from?'). Only the advice rule reads it: elsewhere the situation
+    names what is asked about ('OpenVINO docs used to talk about plugins. What are they called now?')."""
+    parts = sentences(question)
+    return parts[-1] if len(parts) > 1 else question
+
+
 def _wants_prose(question: str, terms: list[str]) -> bool:
     """Whether the question asks what a thing is, why, or how it works: a table row ('Method: ORPO;
     Config Key: ...') names values and says none of these, so it opens such an answer only when
@@ -334,7 +344,10 @@ def _kind_fit(question: str, terms: list[str], first: str, text: str) -> int:
             return 0
         about = is_about(subject, first) or bool(terms and _names(terms[0], opening(first)))
         return 2 * bool(REASON.search(first) and (about or not subject))
-    if ADVICE.match(question):
+    asked = asked_part(question)  # 'I only have a few hundred examples. Which model should I fine-tune from?'
+    if ADVICE.match(asked):
+        if asked != question:
+            question, (subject, verb) = asked, question_subject(asked)
         fit = advice_fit(question, subject, verb, first)
         if EITHER.search(question) and CONTRAST.search(first):  # 'should I X or Y?': what tells them apart
             fit = max(fit, 2)
@@ -412,13 +425,35 @@ def _number_fit(question: str, first: str, text: str) -> int:
 def answer_first(question: str, terms: list[str], quotes: Sequence[Quote]) -> list:
     """The quotes with the one that best fits the question's kind first (answer-first: "what is an MoE
     model?" opened with "MoE models are harder to fine-tune" before the definition); the others keep
-    their order, and a tie keeps the best-ranked quote first. Only the order changes, never the pick."""
+    their order, and a tie keeps the best-ranked quote first, unless no quote fits the kind at all: then
+    the one holding more of the question's rarer words opens (`_most_distinct`). Only the order changes,
+    never the pick."""
     quotes = list(quotes)
     if len(quotes) < 2:
         return quotes
     fits = [answer_fit(question, terms, q.text) for q in quotes]
     best = max(range(len(quotes)), key=lambda i: (fits[i], -i))
-    return [quotes[best], *quotes[:best], *quotes[best + 1:]] if fits[best] > fits[0] else quotes
+    if fits[best] <= 0:  # no quote fits the question's kind: the one holding the question's own rarer words
+        best = _most_distinct(question, [q.text for q in quotes], [i for i, f in enumerate(fits) if f == fits[best]])
+    return [quotes[best], *quotes[:best], *quotes[best + 1:]] if fits[best] > fits[0] or best else quotes
+
+
+DISTINCT_MARGIN = 1.2  # about one word of the question that no other quote holds (realdocs: 1.2 and 0.7 alike)
+
+
+def _most_distinct(question: str, texts: list[str], tied: list[int]) -> int:
+    """Among quotes that tie on fit, the one holding more of the question's words, each weighted by how few
+    of the quotes hold it, when it beats the first by DISTINCT_MARGIN; else the first. 'Is there a way to
+    speculate tokens with no draft model and no extra heads?' is answered by the sentence on drafting
+    'without running a separate draft model or adding trained prediction heads', not by the list of draft
+    models the ranking put first: the words every quote shares (the topic) weigh nothing, the asked
+    condition weighs most."""
+    asked = _words(question) - GENERIC
+    held = [_words(t.split("\n", 1)[0]) & asked for t in texts]
+    idf = {w: math.log(1 + len(texts) / (1 + sum(w in h for h in held))) for w in asked}
+    weight = [sum(idf[w] for w in h) for h in held]
+    best = max(tied, key=lambda i: (weight[i], -i))
+    return best if best != tied[0] and weight[best] >= weight[tied[0]] + DISTINCT_MARGIN else tied[0]
 
 
 def extra_opener(question: str, terms: list[str], main: list, extra: list) -> tuple[list, list]:

@@ -289,3 +289,26 @@ def test_a_how_question_opens_with_how(question, texts, first):
 ])
 def test_the_verb_a_how_question_asks_about(question, verb):
     assert how_verb(question, question_subject(question)[0]) == verb
+
+
+def test_with_no_quote_fitting_the_kind_the_one_holding_the_asked_condition_opens():
+    # every quote is about the index; one holds what was asked of it (no downtime)
+    question = "Is there a way to rebuild the index without taking the database offline?"
+    texts = ["The index is built from the table each night by a background job.",
+             "An online rebuild keeps the database available while the index is rebuilt, so nothing goes offline."]
+    assert _order(question, [], *texts)[0] == texts[1]
+
+
+def test_with_no_quote_fitting_the_kind_a_small_edge_keeps_the_ranking():
+    # one more shared word is no reason to move a quote: the ranking's first stays
+    question = "Is there a way to install packages offline?"
+    texts = ["The installer can work from a local folder of packages.",
+             "Packages are installed from the local folder in the order the lock file gives."]
+    assert _order(question, [], *texts)[0] == texts[0]
+
+
+def test_a_question_that_tells_its_situation_first_is_still_asking_for_advice():
+    question = "I only have a few hundred support tickets. Which model should I fine-tune from?"
+    texts = ["Fine-tuning needs far less data than pretraining, and a few thousand tickets can be enough.",
+             "Start fine-tuning from an instruct model when your data is small and its chat format should stay."]
+    assert _order(question, [], *texts)[0] == texts[1]
