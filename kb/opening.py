@@ -374,7 +374,8 @@ def _kind_fit(question: str, terms: list[str], first: str, text: str) -> int:
             return 0
         if verb and _instructs(verb, first):  # 'how do I shard it?': 'Shard it by ...' / 'Use ...'
             return 3
-        asked = how_verb(question, subject)  # 'how does the KV cache grow?': 'the KV cache grows linearly ...'
+        # 'how does the KV cache grow?': 'the KV cache grows linearly ...' (not 'how do I ...': the asker's verb)
+        asked = "" if verb else how_verb(question, subject)
         if asked and _holds(subject, first) and re.search(rf"\b{re.escape(asked)}(?:s|es|ed|d|ing)?\b", first, re.I):
             return 3
         # the steps of a lead-in's list say how ('... runs in a loop:' / '- The draft model predicts ...')
