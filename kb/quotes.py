@@ -215,8 +215,9 @@ def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 
     quote: the top-ranked page (one per term for "X vs Y") is preferred; a sentence from a
     lower page is a candidate only with evidence the top page lacks (the question's specific
     names, 'Mixtral', that the top page never mentions, on a page naming more of them than
-    the top page; or its page holding more of the question's words, `_covering_pages`),
-    and pays `other_page`. So "what is Mixtral's context window?"
+    the top page; or its page holding more of the question's words and all the top page holds of
+    them, `_covering_pages`), and pays `other_page`; a covering page naming what the top page does
+    not becomes the top page (`_top_pages`). So "what is Mixtral's context window?"
     quotes the sentence with Mixtral's number over a glossary's generic definition of
     a context window, and quotes never drift to a page that merely mentions the topic.
     Sentences are picked by maximal marginal relevance: similarity to the
