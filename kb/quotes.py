@@ -105,6 +105,16 @@ def _names_by_page(question: str, checker: Checker, pages: set[str]) -> dict[str
     return held
 
 
+def _topic_names(question: str, checker: Checker) -> set[str]:
+    """The question's names that most retrieved pages hold: the topic the pages share ('LLM' over pages
+    about LLM serving), which says nothing about which page answers."""
+    asked = question_names(question)
+    held: dict[str, set[str]] = {}
+    for hit in checker.hits:
+        held.setdefault(hit.chunk.source, set()).update(asked & set(content_words(hit.chunk.embed_text())))
+    return {name for name in asked if 2 * sum(name in h for h in held.values()) > len(held)}
+
+
 def _covering_pages(question: str, checker: Checker, pages: list[str], top: set[str]) -> list[str]:
     """Lower pages whose retrieved passages (with title and headings) hold more of the question's words,
     IDF-weighted, than the top page's, and every word of it the top page holds (but words any question
@@ -162,6 +172,7 @@ def ranked_candidates(checker: Checker, question: str, terms: list[str],
     # that page names more of them than the top page ("load a LoRA adapter into Ollama": a LoRA tutorial
     # names LoRA, which the Ollama page lacks, but not Ollama)
     names = question_names(question) - {word for p in top for word in named.get(p, ())}
+    topic = _topic_names(question, checker)
     most_in_top = max((len(named.get(p, ())) for p in top), default=0)
     asks_number = bool(ASKS_NUMBER.search(question))
 
@@ -180,8 +191,9 @@ def ranked_candidates(checker: Checker, question: str, terms: list[str],
         held, number = evidence(src)
         # a lower page offering only what the top page has would dilute; a number alone is no evidence that
         # a lower page answers: "how many dimensions do mistral-embed vectors have?" drew another tool's
-        # "typically 384-1024 dimensions" (realdocs citation precision 0.895 -> 0.908, recall unchanged)
-        if source in top or source in covering or held:
+        # "typically 384-1024 dimensions" (realdocs citation precision 0.895 -> 0.908, recall unchanged); nor
+        # is a name most retrieved pages hold (`_topic_names`), though it still earns `specific` once admitted
+        if source in top or source in covering or held - topic:
             pool.append((sim, src, held, number))
     overlap = _question_overlap(question, checker, [src for _, src, _, _ in pool])
     qwords = set(content_words(question))

@@ -56,3 +56,21 @@ def test_a_lower_page_covering_the_question_and_holding_its_name_takes_the_top_p
     assert _quote_pages(embedder, [tutorial, own], q) == {1}
     # without the name, the tutorial stays the top page
     assert 0 in _quote_pages(embedder, [tutorial, own], "What learning rate is suggested for adapters?")
+
+
+def test_a_name_most_retrieved_pages_hold_is_the_topic_and_no_evidence(embedder):
+    """'LLM' in "What is spillover in LLM serving?" is what the pages share, not what sets one apart: the
+    glossary entry that answers never says LLM, and two serving pages below it do. Holding the topic's name
+    is no evidence that they answer, so only the entry is quoted. A name one lower page holds of three
+    pages ('Zephyrq') still is."""
+    entry = _page_hit("Spillover moves a waiting request to another replica when its own replica is full. "
+                      "It trades a little latency for a shorter wait.", "/g.md", "Spillover", dense=0.7)
+    serving = _page_hit("LLM serving keeps a model loaded and answers requests as they come. An LLM server "
+                        "batches requests to use the GPU well.", "/s.md", "Serving", dense=0.62)
+    cache = _page_hit("An LLM keeps a cache of past tokens for each request. The cache grows with the "
+                      "context.", "/c.md", "KV cache", dense=0.6)
+    assert _quote_pages(embedder, [entry, serving, cache], "What is spillover in LLM serving?") == {0}
+    named = _page_hit("Zephyrq serving moves waiting requests on to another replica when one is full.",
+                      "/z.md", "Zephyrq", dense=0.62)
+    q = "What is spillover in Zephyrq serving?"
+    assert 1 in _quote_pages(embedder, [entry, named, cache], q)
