@@ -74,3 +74,22 @@ def test_a_name_most_retrieved_pages_hold_is_the_topic_and_no_evidence(embedder)
                       "/z.md", "Zephyrq", dense=0.62)
     q = "What is spillover in Zephyrq serving?"
     assert 1 in _quote_pages(embedder, [entry, named, cache], q)
+
+
+def test_the_second_page_of_x_vs_y_is_a_top_page_only_holding_a_term_word_the_first_lacks(embedder):
+    """For "X vs Y" the first two pages are quoted freely, one per term. When the first page already holds
+    both terms' words, the second is a lower page like any other and needs evidence: a general page on
+    deployment below a tool's page describing both of its modes is not quoted. When the first page never
+    says 'server', a second page that does stays a top page."""
+    both = _page_hit("In batch mode, Zephyrd loads the model once and runs a whole file of prompts. In server "
+                     "mode, Zephyrd waits for clients and answers each request as it comes.", "/z.md", "Zephyrd",
+                     dense=0.7)
+    general = _page_hit("Many tools support two deployment patterns. The choice depends on how your application "
+                        "calls the model.", "/d.md", "Deployment", dense=0.65)
+    q = "Batch mode vs server mode: what is the difference?"
+    assert _quote_pages(embedder, [both, general], q) == {0}
+    batch = _page_hit("In batch mode, Zephyrd loads the model once and runs a whole file of prompts.", "/b.md",
+                      "Zephyrd batch", dense=0.7)
+    server = _page_hit("A server mode keeps the model loaded and answers each request as it comes.", "/s.md",
+                       "Serving", dense=0.65)
+    assert _quote_pages(embedder, [batch, server], q) == {0, 1}
