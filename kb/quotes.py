@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from kb.opening import ASKS_DEFINITION, POINTER, answer_first, extra_opener
 from kb.passages import SourceSentence, continues, leans_back, with_context
-from kb.scope import QUESTION_WORDS
 from kb.text import DEFINITION_SENTENCE, content_words, defined_terms, question_names, term_key
 from kb.verify import Checker
 
@@ -105,67 +104,20 @@ def _names_by_page(question: str, checker: Checker, pages: set[str]) -> dict[str
     return held
 
 
-def _topic_names(question: str, checker: Checker) -> set[str]:
-    """The question's names that most retrieved pages hold: the topic the pages share ('LLM' over pages
-    about LLM serving), which says nothing about which page answers."""
-    asked = question_names(question)
-    held: dict[str, set[str]] = {}
-    for hit in checker.hits:
-        held.setdefault(hit.chunk.source, set()).update(asked & set(content_words(hit.chunk.embed_text())))
-    return {name for name in asked if 2 * sum(name in h for h in held.values()) > len(held)}
-
-
-def _covering_pages(question: str, checker: Checker, pages: list[str], top: set[str]) -> list[str]:
+def _covering_pages(question: str, checker: Checker, pages: list[str], top: set[str]) -> set[str]:
     """Lower pages whose retrieved passages (with title and headings) hold more of the question's words,
-    IDF-weighted, than the top page's, and every word of it the top page holds (but words any question
-    uses, kb/scope.py QUESTION_WORDS: 'better', 'instead'), best covering first: evidence that they, not
-    the top page, are about what was asked. A page that only trades words is no such evidence: for "What
-    does preemption mean in an LLM serving engine?", a PagedAttention page holding 'LLM' and 'serving' but
-    never 'preemption' beside the glossary's entry for it (realdocs: 4 answers lost such quotes, citation
-    precision 0.919 -> 0.928, key-fact recall unchanged)."""
+    IDF-weighted, than the top page's: evidence that they, not the top page, are about what was asked."""
     qwords = set(content_words(question))
     bags: dict[str, set[str]] = {}
     for hit in checker.hits:
         if hit.chunk.source in pages:
             bags.setdefault(hit.chunk.source, set()).update(content_words(hit.chunk.embed_text()))
     if not qwords or not bags:
-        return []
+        return set()
     idf = {w: math.log(1 + len(bags) / (1 + sum(w in b for b in bags.values()))) for w in qwords}
     cover = {p: sum(idf[w] for w in qwords & bag) for p, bag in bags.items()}
     best_top = max((cover.get(p, 0.0) for p in top), default=0.0)
-    held = (qwords - QUESTION_WORDS) & set().union(*(bags.get(p, set()) for p in top))
-    found = [p for p in pages if p not in top and cover.get(p, 0.0) > best_top + 1e-9 and held <= bags.get(p, set())]
-    return sorted(found, key=lambda p: -cover[p])
-
-
-def _top_pages(question: str, checker: Checker, pages: list[str], terms: list[str],
-               named: dict[str, set[str]]) -> tuple[set[str], list[str]]:
-    """The pages quotes come from freely and the lower pages covering the question better (`_covering_pages`).
-
-    The top page is the first; for "X vs Y" the next pages (one per further term) are top pages too only when
-    they hold a word of the terms the first page's passages lack: a page describing both of a tool's modes
-    needs no general page on deployment beside it ("vLLM offline mode vs server mode": realdocs citation
-    precision 0.940 -> 0.948, with mistral-context-limits, instruct-vs-chat-datasets and moe-vs-dense).
-    A term page left out is a lower page needing evidence, and keeps its rank (no `other_page` penalty,
-    `ranked_candidates`). With one top page, a covering page that also holds a
-    question name the top page lacks takes its place: retrieval ranked another tool's page first ("What
-    learning rate does Mistral suggest for LoRA?": a torchtune tutorial's learning-rate section above
-    Mistral's own FAQ, which holds every question word the tutorial does, and 'Mistral' besides)."""
-    top = set(pages[:1])
-    if len(terms) > 1 and pages:
-        bags: dict[str, set[str]] = {}
-        for hit in checker.hits:
-            if hit.chunk.source in pages:
-                bags.setdefault(hit.chunk.source, set()).update(content_words(hit.chunk.embed_text()))
-        missing = set(content_words(" ".join(terms))) - bags.get(pages[0], set())
-        top |= {p for p in pages[1:len(terms)] if missing & bags.get(p, set())}
-    covering = _covering_pages(question, checker, pages, top)
-    in_top = {word for p in top for word in named.get(p, ())}
-    better = [p for p in covering if named.get(p, set()) - in_top]
-    if better and len(top) == 1:
-        top = {better[0]}
-        covering = _covering_pages(question, checker, pages, top)
-    return top, covering
+    return {p for p in pages if p not in top and cover.get(p, 0.0) > best_top + 1e-9}
 
 
 def ranked_candidates(checker: Checker, question: str, terms: list[str],
@@ -176,19 +128,17 @@ def ranked_candidates(checker: Checker, question: str, terms: list[str],
     w = weights
     ranked = checker.ranked_sources(question)
     pages = quotable_pages(checker)
-    first = pages[:max(QUOTE_PAGES, len(terms))]
-    keep = set(first)
-    named = _names_by_page(question, checker, keep)
-    top, covering = _top_pages(question, checker, first, terms, named)
-    ranked_top = top | set(first[1:len(terms)])  # a term page left out of top pays no `other_page`
+    top = set(pages[:max(1, len(terms))])
+    keep = set(pages[:max(QUOTE_PAGES, len(terms))])
     n = max(1, len(checker.hits))
     # names the top page never mentions: the evidence that another page is the one that answers, when
     # that page names more of them than the top page ("load a LoRA adapter into Ollama": a LoRA tutorial
     # names LoRA, which the Ollama page lacks, but not Ollama)
+    named = _names_by_page(question, checker, keep)  # top is within keep
     names = question_names(question) - {word for p in top for word in named.get(p, ())}
-    topic = _topic_names(question, checker)
     most_in_top = max((len(named.get(p, ())) for p in top), default=0)
     asks_number = bool(ASKS_NUMBER.search(question))
+    covering = _covering_pages(question, checker, pages[:max(QUOTE_PAGES, len(terms))], top)
 
     def evidence(src: SourceSentence) -> tuple[set[str], bool]:
         chunk = checker.hits[src.hit_index].chunk
@@ -205,9 +155,8 @@ def ranked_candidates(checker: Checker, question: str, terms: list[str],
         held, number = evidence(src)
         # a lower page offering only what the top page has would dilute; a number alone is no evidence that
         # a lower page answers: "how many dimensions do mistral-embed vectors have?" drew another tool's
-        # "typically 384-1024 dimensions" (realdocs citation precision 0.895 -> 0.908, recall unchanged); nor
-        # is a name most retrieved pages hold (`_topic_names`), though it still earns `specific` once admitted
-        if source in top or source in covering or held - topic:
+        # "typically 384-1024 dimensions" (realdocs citation precision 0.895 -> 0.908, recall unchanged)
+        if source in top or source in covering or held:
             pool.append((sim, src, held, number))
     overlap = _question_overlap(question, checker, [src for _, src, _, _ in pool])
     qwords = set(content_words(question))
@@ -222,7 +171,7 @@ def ranked_candidates(checker: Checker, question: str, terms: list[str],
             if term_keys and not term_words <= set(content_words(src.text)) and \
                     term_keys & set(defined_terms(src.text)):
                 bonus += w.defines_term
-        if checker.hits[src.hit_index].chunk.source not in ranked_top:
+        if checker.hits[src.hit_index].chunk.source not in top:
             bonus -= w.other_page
         if names:
             bonus += w.specific * len(held) / len(names)
@@ -241,9 +190,8 @@ def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 
     quote: the top-ranked page (one per term for "X vs Y") is preferred; a sentence from a
     lower page is a candidate only with evidence the top page lacks (the question's specific
     names, 'Mixtral', that the top page never mentions, on a page naming more of them than
-    the top page; or its page holding more of the question's words and all the top page holds of
-    them, `_covering_pages`), and pays `other_page`; a covering page naming what the top page does
-    not becomes the top page (`_top_pages`). So "what is Mixtral's context window?"
+    the top page; or its page holding more of the question's words, `_covering_pages`),
+    and pays `other_page`. So "what is Mixtral's context window?"
     quotes the sentence with Mixtral's number over a glossary's generic definition of
     a context window, and quotes never drift to a page that merely mentions the topic.
     Sentences are picked by maximal marginal relevance: similarity to the
