@@ -188,8 +188,10 @@ def how_verb(question: str, subject: set[str]) -> str:
     words = re.findall(r"[\w'-]+", QUESTION_WORDS.sub("", question.strip(), count=1))
     stems = [set(content_words(w)) for w in words]
     last = max((i for i, st in enumerate(stems) if st & subject), default=-1)
+    if last < 0:
+        return ""
     for word, st in zip(words[last + 1:], stems[last + 1:], strict=True):
-        if last < 0 or word.lower() in STOPWORDS:
+        if word.lower() in STOPWORDS:
             return ""
         if not st <= GENERIC:
             return word.lower() if word.isalpha() else ""
@@ -306,10 +308,10 @@ def answer_fit(question: str, terms: list[str], text: str) -> int:
     row = bool(TABLE_ROW.match(first))
     if row and _wants_prose(question, terms):
         return -1
-    fit = _kind_fit(question, terms, first, text)
     if row and ASKS_NUMBER.search(question):  # 'Model Size: 7-8B; QLoRA: 10-14 GB' for 'how much'
         found = _amounts(question, first)
         return 2 if found and _near_asked(question, first, found) else 0  # below prose that says as much
+    fit = _kind_fit(question, terms, first, text)
     return min(fit, 0) if leans_back(first) or row else fit
 
 
@@ -395,10 +397,11 @@ def _near_asked(question: str, text: str, found: list[re.Match[str]], window: in
     vocab' for 'how large is the vocabulary?', 'defaults to 1536' for 'by default'), or is an amount of
     bytes for a question about memory: the number is the asked one, not any number on the page. The
     question's names ('Tekken') are no such word: every number on their page stands near them."""
-    asked = {w[:5] for w in _words(question) - question_names(question) - GENERIC}
     memory, ratios = bool(MEMORY.search(question)), bool(COMPARATIVE.search(question))
     if ratios:  # 'how much faster is the parser?': '12 files' stands near 'parser' but says nothing of speed
         asked = {w[:5] for w in content_words(" ".join(COMPARATIVE.findall(question)))}
+    else:
+        asked = {w[:5] for w in _words(question) - question_names(question) - GENERIC}
     for m in found:
         if ratios and RATIO.match(text, m.end()):  # 'how much faster': '3x faster'
             return True
