@@ -32,6 +32,13 @@ MDX_STATEMENT = re.compile(r"^\s*(import|export)\s")
 JSX_TAG = re.compile(r"</?[A-Z][\w.]*(\s[^<>]*?)?/?>")
 JSX_OPEN_UNCLOSED = re.compile(r"^\s*<[A-Z][\w.]*(\s[^<>]*)?$")
 HTML_TAG = re.compile(r"</?[a-z][\w-]*(\s[^<>]*?)?/?>")
+# a heading written as an element: '<h2 id="x">Title</h2>', or an MDX component rendered as one
+# ('<SectionTab as="h2" sectionId="x">Title</SectionTab>'); its title may sit on lines of its own
+HEADING_OPEN = re.compile(r"^\s*<(?P<tag>h(?P<h>[1-6])|[A-Z][\w.]*)(?=[\s>])(?P<attrs>[^<>]*)>(?P<rest>.*)$")
+HEADING_AS = re.compile(r"""\bas=["']h([1-6])["']""")
+SECTION_ID = re.compile(r"""\bsectionId=["']""")  # a component that opens a section renders as an h2
+# an FAQ entry whose question is an attribute: '<FaqItem question="What is the size limit?">'
+QUESTION_ITEM = re.compile(r"""^\s*<[A-Z][\w.]*\s[^<>]*?\bquestion=(["'])(?P<q>.+?)\1[^<>]*>\s*$""")
 HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
 MDX_COMMENT = re.compile(r"\{/\*.*?\*/\}", re.S)
 ADMONITION = re.compile(r"^\s*:::\s*(\w+)?\s*(.*)$")
@@ -182,7 +189,7 @@ def clean_markdown(text: str, *, dump: bool = False) -> tuple[str, str, dict[str
     lines: list[str] = []
     in_tag = False
     # MyST directives, roles and targets as text (ingest/myst.py); a $$ formula a fenced block, like code
-    source = _whole_tags(display_math(myst_to_markdown(body.splitlines())))
+    source = _element_headings(_whole_tags(display_math(myst_to_markdown(body.splitlines()))))
     for line, code in zip(source, code_lines(source), strict=True):
         if code:
             lines.append(line)
@@ -215,9 +222,10 @@ def clean_markdown(text: str, *, dump: bool = False) -> tuple[str, str, dict[str
     lines = markdown_tables(lines)
     body = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
     title = str(front.get("title") or "").strip()
-    if not title:
-        for line in body.splitlines():
-            m = HEADING.match(line)
+    if not title:  # the first H1 outside code: a '# comment' in a code block is no title
+        body_lines = body.splitlines()
+        for line, code in zip(body_lines, code_lines(body_lines), strict=True):
+            m = None if code else HEADING.match(line)
             if m and len(m.group(1)) == 1:
                 title = m.group(2)
                 break
@@ -368,6 +376,47 @@ def _cells(line: str) -> list[str]:
             cur += m.group()
     cells.append(cur)
     return [c.strip() for c in cells]
+
+
+def _element_headings(lines: list[str]) -> list[str]:
+    """Headings written as elements, outside code, as Markdown headings of their level: left to the tag
+    rules, '<SectionTab as="h2">JSON mode</SectionTab>' became a line of text, the page lost its sections
+    and one chunk mixed four of them (Mistral's limits page: its JSON-mode bullets were found by no
+    question about JSON mode). A component with a `sectionId` and no level is an h2; an FAQ item's
+    `question` attribute heads its answer as an h3."""
+    out: list[str] = []
+    code = code_lines(lines)
+    i = 0
+    while i < len(lines):
+        item = None if code[i] else QUESTION_ITEM.match(lines[i])
+        if item:  # the question heads its answer, which otherwise stood alone ('Yes, we support it.')
+            out.append(f"### {item.group('q').strip()}")
+            i += 1
+            continue
+        m = None if code[i] else HEADING_OPEN.match(lines[i])
+        level = m and (m.group("h") or (HEADING_AS.search(m.group("attrs")) or [None, None])[1]
+                       or ("2" if SECTION_ID.search(m.group("attrs")) else None))
+        if not m or not level:
+            out.append(lines[i])
+            i += 1
+            continue
+        close = f"</{m.group('tag')}>"
+        end = next((k for k in range(i, min(i + TAG_LINES, len(lines)))
+                    if close in (m.group("rest") if k == i else lines[k]) and not code[k]), None)
+        if end is None:
+            out.append(lines[i])
+            i += 1
+            continue
+        text = " ".join([m.group("rest")] + [x.strip() for x in lines[i + 1:end + 1]])
+        title, _, after = text.partition(close)
+        title = re.sub(r"\s+", " ", HTML_TAG.sub("", JSX_TAG.sub(lambda t: _jsx_text(t.group(0)), title))).strip()
+        if not title or after.strip():
+            out.append(lines[i])
+            i += 1
+            continue
+        out.append(f"{'#' * int(level)} {title}")
+        i = end + 1
+    return out
 
 
 def _jsx_text(tag: str) -> str:

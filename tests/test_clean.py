@@ -335,6 +335,29 @@ def test_mdx_multiline_tags_admonitions_and_comments():
     assert "import torch  # code stays" in text
 
 
+def test_headings_written_as_elements_become_headings():
+    # an MDX component rendered as a heading, on one line or around its title, and an HTML heading; a
+    # heading-like element in code, a component with no heading level and one with text after it stay text
+    mdx = ("# Limits\n\n<SectionTab as=\"h2\" sectionId=\"json\">JSON mode</SectionTab>\n\n- Output is valid JSON.\n\n"
+           "<SectionTab as='h3' sectionId=\"v\">\n  Vision\n  inputs\n</SectionTab>\n\nImages up to 20 MB.\n\n"
+           "<h2 id=\"s\">Streaming <em>limits</em></h2>\n\nTen minutes.\n\n```html\n<h2>in code</h2>\n```\n\n"
+           "<Callout>Not a heading</Callout>\n\n<Tab as=\"h2\">Tab</Tab> and more words\n")
+    _, text, _, _ = clean_markdown(mdx)
+    lines = text.splitlines()
+    assert [line for line in lines if line.startswith("#")] == ["# Limits", "## JSON mode", "### Vision inputs",
+                                                                "## Streaming limits"]
+    assert "<h2>in code</h2>" in lines and "Not a heading" in lines and "Tab and more words" in lines
+
+
+def test_faq_questions_in_attributes_head_their_answers_and_a_code_comment_is_no_title():
+    mdx = ("```py\n# load the data\n```\n\n<SectionTab sectionId=\"faq\">FAQ</SectionTab>\n\n<Faq>\n"
+           "  <FaqItem question=\"Is the API compatible with the OpenAI format?\">\n\nYes, it is.\n"
+           "  </FaqItem>\n</Faq>\n")
+    title, text, _, _ = clean_markdown(mdx)
+    assert title == ""  # not 'load the data': the page's title comes from elsewhere (its file name)
+    assert "## FAQ\n\n### Is the API compatible with the OpenAI format?\n\nYes, it is." in text
+
+
 def test_text_dump_headings_and_title_forms():
     raw = RawDoc(source="/x/page.txt", kind="txt", modified="", content_hash="", text=(
         "What is Widget Caching?\n\nQuick Definition:Widget caching is keeping rendered widgets in memory.\n\n"
