@@ -54,6 +54,8 @@ ALERT = re.compile(r"^\[!(\w+)\]\s*")  # GitHub's '> [!NOTE]'
 DOC_LINK = re.compile(r"\[(`[^`\]]+`)\](?!\()")  # [`SFTTrainer`]: a cross-reference ({class}`X`: ingest/myst.py)
 TEMPLATE_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")  # {{ site.baseurl }}, {% include x %}: unrendered Jekyll/Liquid
 INLINE_CODE = re.compile(r"(`[^`\n]+`)")
+# '3 \* GPUs' reads '3 * GPUs'; an escaped '|' is left for the table rules, which read it
+MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>~])")
 HTML_ENTITY = re.compile(r"&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]{2,8});")
 TABLE_LINE = re.compile(r"^\s*\|.*\S")  # a row; some pages drop the closing pipe
 TABLE_RULE = re.compile(r"^\s*\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)+\|?\s*$")
@@ -216,6 +218,7 @@ def clean_markdown(text: str, *, dump: bool = False) -> tuple[str, str, dict[str
         line = LINK_ITEM.sub(lambda m: f"{m.group(1)}{m.group(2)} ({m.group(3)})", line)
         line = MD_LINK.sub(lambda m: m.group(1), line)
         line = MD_EMPHASIS.sub(r"\2", line)
+        line = _outside_code(line, lambda t: MD_ESCAPE.sub(r"\1", t))
         line = _outside_code(line, lambda t: HTML_ENTITY.sub(lambda m: html.unescape(m.group()), t))
         lines.append(line.rstrip())
     lines, removed = strip_boilerplate(lines, dump=dump)

@@ -358,6 +358,14 @@ def test_faq_questions_in_attributes_head_their_answers_and_a_code_comment_is_no
     assert "## FAQ\n\n### Is the API compatible with the OpenAI format?\n\nYes, it is." in text
 
 
+def test_markdown_escapes_read_as_their_characters_outside_code():
+    text = clean_markdown("The default is 3 \\* the number of GPUs; \\_t is a token and `a \\* b` is code.\n\n"
+                          "| flag | meaning |\n|---|---|\n| `-v` | a \\| b |\n\n```\nx \\* y\n```\n")[1]
+    assert "3 * the number of GPUs; _t is a token and `a \\* b` is code." in text
+    assert "x \\* y" in text  # code keeps what it says
+    assert "a \\| b" in text  # an escaped pipe is no cell border (the table rules read it)
+
+
 def test_text_dump_headings_and_title_forms():
     raw = RawDoc(source="/x/page.txt", kind="txt", modified="", content_hash="", text=(
         "What is Widget Caching?\n\nQuick Definition:Widget caching is keeping rendered widgets in memory.\n\n"
