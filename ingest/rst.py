@@ -296,8 +296,8 @@ class _Writer:
                              nodes.raw, nodes.pending, nodes.image, nodes.transition, nodes.title,
                              nodes.subtitle, nodes.footnote_reference, nodes.citation_reference)):
             return []
-        if isinstance(node, nodes.Text):
-            text = " ".join(str(node).split())
+        if isinstance(node, nodes.Text):  # astext: docutils keeps a backslash escape ('\\-') as a NUL byte in str()
+            text = " ".join(node.astext().split())
             return [text, ""] if text else []
         if node.tagname == "meta":
             if node.get("name") == "description" and node.get("content"):
@@ -625,7 +625,7 @@ class _Writer:
 
     def _inline(self, node: nodes.Node) -> str:
         if isinstance(node, nodes.Text):
-            return str(node)
+            return node.astext()
         if isinstance(node, (nodes.system_message, nodes.footnote_reference, nodes.citation_reference,
                              nodes.target, nodes.image, nodes.raw, nodes.comment)):
             return ""

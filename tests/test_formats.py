@@ -326,6 +326,15 @@ def test_realdocs_rst_blocks_docutils_rejects_lose_no_words():
     assert rejected and not lost, lost
 
 
+def test_rst_backslash_escapes_read_as_their_characters():
+    """docutils keeps a backslash escape as a NUL byte in a text node's str(); a torchtune page's
+    '\\- the dimensions ...' put that byte into a quote (and made the eval report binary)."""
+    text = page("Ranks\n=====\n\n* ``lora_rank << out_dim``\n  \\- the dimensions of a layer, and 3 \\* 4\\ th.\n",
+                "rst", "ranks").text
+    assert "\x00" not in text
+    assert "`lora_rank << out_dim` - the dimensions of a layer, and 3 * 4th." in text
+
+
 QMD = """\
 ---
 title: "Gizmo guide"
