@@ -62,6 +62,7 @@ MARKUP = [(re.compile(p, re.M), why) for p, why in (
     (r"\]\(|\[\[|\]\]", "link syntax"),
     (r"\{[\w:-]+\}`|(?:^|\s):[\w:-]+:`", "a Sphinx/MyST role"),
     (r"\\n", "an escaped newline"),
+    (r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "a control character"),  # a parser's escape byte (docutils' NUL)
 )]
 DOC_LINK = re.compile(r"\[`[^`\]]+`\]")  # [`SFTTrainer`]: a docs site's cross-reference, unrendered
 CODE_LINE = re.compile(r"^\s*(?:from\s+[\w.]+\s+import\b|import\s+[\w.]+\s*$|def\s+\w+\(|class\s+\w+[(:]|"

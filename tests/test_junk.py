@@ -51,6 +51,7 @@ def _hit(text: str, cid: str = "c1") -> Hit:
     ("Use {class}`~pebble.quant.Int4Config` for weights.", "role"),
     ("The reply was fine.\\n\\nWait, check it again.", "escaped newline"),
     ("Replace &lt;user&gt; with your login name.", "HTML entity"),
+    ("The rank is far below the layer's width \x00- the dimensions of a linear layer.", "control character"),
     ("Routing Tokens at Scale: Sparse Layers for Large Models (https://example.org/abs/1234.5678)", "reference"),
     ("Forum: https://forum.example.org/pebble Docs: https://docs.example.org/ Chat: https://chat.example.org/",
      "links"),
