@@ -36,7 +36,8 @@ def ingest(settings, paths, prune, sitemaps, allow_hosts, wait, include, exclude
     Re-running is cheap: unchanged pages are skipped before embedding. Every
     file under a folder is added, updated, unchanged or skipped with a reason
     (skipped counts by reason are printed). Exits 1 when a page could not be
-    read; files a rule leaves out (images, --exclude) are listed but do not fail.
+    read; files a rule leaves out (images, --exclude) and a folder's pages with
+    nothing to index (empty, a toctree only) are listed but do not fail.
 
     Example: kb ingest corpus/ docs/guide.mdx https://example.com/glossary.html --prune
     """

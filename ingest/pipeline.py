@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -177,6 +177,7 @@ def run_ingest(
         docs = load_docs(paths, report, settings.max_page_bytes, include, exclude) + list(extra_docs)
         run = Run(store, report, embedder, progress, max_tokens=settings.ingest_max_tokens)
         run.ingest(docs, prune_roots=_roots(paths) if prune else None, remove=remove)
+    report.skipped = [_nothing_to_index(s, _roots(paths)) for s in report.skipped]
     report.total_chunks = store.count()
     report.seconds = round(time.perf_counter() - started, 3)
     return report
@@ -184,6 +185,18 @@ def run_ingest(
 
 def _roots(paths: Sequence[str]) -> list[str]:
     return [source_id(Path(p).expanduser()) for p in paths if not is_url(str(p))]
+
+
+NOTHING_TO_INDEX = ("empty", "no text left after cleaning")
+
+
+def _nothing_to_index(skipped: Skipped, roots: Sequence[str]) -> Skipped:
+    """A folder's page with nothing to index (an empty file, a Sphinx index.rst that is only a toctree) is
+    reported by rule, not a failure: real docs folders hold such pages, and every run over them (and
+    every `kb sync`) would exit 1 for a page that was read fine. A file named on its own still fails."""
+    if skipped.reason in NOTHING_TO_INDEX and skipped.source not in roots and _inside(skipped.source, roots):
+        return replace(skipped, rule=True)
+    return skipped
 
 
 def _inside(source: str, roots: Sequence[str]) -> bool:

@@ -206,6 +206,27 @@ def test_bad_files_each_get_an_outcome_and_the_rest_is_ingested(tmp_path):
     assert [Path(s).name for s in report["added"]] == ["good.md"]
 
 
+def test_a_folder_page_with_nothing_to_index_is_reported_not_a_failure(tmp_path):
+    """Real docs folders hold pages with nothing to say (a Sphinx index.rst that is only a toctree, an empty
+    placeholder): each run over the folder, and each `kb sync`, exited 1 for them. Named on its own, such a file
+    is still a failure: the user asked for that page."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "good.md").write_text("# Widget\n\nA widget is a small part of a screen that shows one value.\n")
+    (folder / "placeholder.md").write_text("\n")
+    (folder / "index.rst").write_text("Docs\n====\n\n.. toctree::\n   :maxdepth: 2\n\n   good\n")
+    store = str(tmp_path / "s")
+    res = CliRunner().invoke(cli, ["--store", store, "ingest", str(folder), "--json"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    outcome = {Path(s["source"]).name: (s["reason"], s["rule"]) for s in report["skipped"]}
+    assert outcome == {"placeholder.md": ("empty", True), "index.rst": ("no text left after cleaning", True)}
+    assert [Path(s).name for s in report["added"]] == ["good.md"]
+    for named in ("placeholder.md", "index.rst"):
+        res = CliRunner().invoke(cli, ["--store", store, "ingest", str(folder / named)])
+        assert res.exit_code == 1, (named, res.output)
+
+
 # -- two ingests at once, and a killed one --------------------------------------------------------
 
 def _owner_pid(store_dir: Path) -> int | None:
