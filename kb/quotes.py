@@ -34,6 +34,8 @@ class QuoteWeights:
     other_page: float = 0.12  # penalty of a sentence from a page below the top one: it must earn its place
     specific: float = 0.25  # times the share of the question's names the top page lacks ('Mixtral') in the sentence
     number: float = 0.1  # a sentence with a number, for a question asking for one ('how many', 'context window')
+    under_heading: float = 0.5  # share of a sentence's similarity read under its heading, when the heading holds a
+    # word of the question the sentence leaves to it (`_read_under_heading`)
     relevance: float = 0.75  # MMR: weight of a candidate's value
     redundancy: float = 0.25  # MMR: weight of its similarity to the quotes already picked
 
@@ -63,6 +65,28 @@ def _question_overlap(question: str, checker: Checker, pool: list[SourceSentence
     idf = {w: math.log(1 + len(bags) / (1 + sum(w in b for b in bags))) for w in qwords}
     total = sum(idf.values()) or 1.0
     return [sum(idf[w] for w in qwords & bag) / total for bag in bags]
+
+
+def _read_under_heading(checker: Checker, question: str, ranked: list[tuple[float, SourceSentence]],
+                        share: float) -> list[tuple[float, SourceSentence]]:
+    """Similarities of sentences that leave a word of the question to their heading, read under it.
+
+    "The only way to use these models is to pay for access." says what closed models cost only under
+    its heading 'Closed models'; alone, the embedder cannot tell which models it is about. Such a
+    sentence is also compared with the question as 'heading: sentence', and the two similarities are
+    blended. A sentence that names the asked words itself keeps its own similarity: read under a heading
+    about the question's topic, every sentence of a page would look like the answer."""
+    qwords = set(content_words(question))
+    leaves = [i for i, (_, src) in enumerate(ranked)
+              if (qwords & set(content_words(checker.hits[src.hit_index].chunk.heading)))
+              - set(content_words(src.match_text))]
+    if not share or not leaves:
+        return ranked
+    heads = [f"{checker.hits[ranked[i][1].hit_index].chunk.heading}: {ranked[i][1].match_text}" for i in leaves]
+    out = list(ranked)
+    for i, sim in zip(leaves, checker.similarities(question, heads), strict=True):
+        out[i] = ((1 - share) * ranked[i][0] + share * sim, ranked[i][1])
+    return sorted(out, key=lambda t: -t[0])
 
 
 def _heading_match(qwords: set[str], heading: str) -> float:
@@ -126,7 +150,7 @@ def ranked_candidates(checker: Checker, question: str, terms: list[str],
     """Every sentence `best_quotes` may quote, with its value (similarity plus the `QuoteWeights` bonuses),
     before maximal marginal relevance picks among them. See `best_quotes` for which pages qualify."""
     w = weights
-    ranked = checker.ranked_sources(question)
+    ranked = _read_under_heading(checker, question, checker.ranked_sources(question), w.under_heading)
     pages = quotable_pages(checker)
     top = set(pages[:max(1, len(terms))])
     keep = set(pages[:max(QUOTE_PAGES, len(terms))])

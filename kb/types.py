@@ -39,10 +39,14 @@ class Chunk:
     page_chunks: int = 0  # how many chunks the page had when written (crash check)
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def heading(self) -> str:
+        """The page title and section the passage sits under ('Closed models: Pricing')."""
+        return self.title if not self.section or self.section == self.title else f"{self.title}: {self.section}"
+
     def embed_text(self) -> str:
         """Title and section give a short passage the context the embedder needs."""
-        head = self.title if not self.section or self.section == self.title else f"{self.title}: {self.section}"
-        return f"{head}\n{self.text}"
+        return f"{self.heading}\n{self.text}"
 
 
 @dataclass

@@ -173,6 +173,13 @@ class Checker:
     def _encode(self, texts: list[str]) -> Any:
         return self.embedder.encode(texts, normalize_embeddings=True, show_progress_bar=False)
 
+    def similarities(self, text: str, others: list[str]) -> list[float]:
+        """Cosine similarity of `text` to each of `others` (texts that are not source sentences)."""
+        if not others:
+            return []
+        vecs = self._encode([text, *others])
+        return [float(v) for v in vecs[1:] @ vecs[0]]
+
     def ranked_sources(self, text: str) -> list[tuple[float, SourceSentence]]:
         if self._vecs is None:
             return []

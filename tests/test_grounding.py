@@ -377,8 +377,9 @@ def test_a_term_asked_by_its_initials_is_answered_by_the_sentence_defining_its_f
     quotes = best_quotes(Checker(embedder, [page]), q, question_terms(q), limit=2)
     assert quotes[0].text.startswith("Zonal Load Queueing is a method"), [s.text for s in quotes]
     without = best_quotes(Checker(embedder, [page]), q, question_terms(q), limit=2,
-                          weights=replace(WEIGHTS, defines_term=0.0))
-    assert not any(s.text.startswith("Zonal") for s in without)  # what the rule is for
+                          weights=replace(WEIGHTS, defines_term=0.0, under_heading=0.0))
+    assert not any(s.text.startswith("Zonal") for s in without)  # what the rules are for: the initials, and
+    # the definition read under its heading 'ZLQ in the scheduler' (each brings it in)
 
 
 def test_a_quotes_citation_score_is_its_similarity_to_the_question(embedder):
@@ -653,3 +654,30 @@ def test_the_opening_quote_goes_on_with_the_sentence_after_it(embedder):
     leans = SourceSentence("It pulls the links round one tooth at a time.", 0)
     assert with_next([leans], [], checker, q) == [leans]  # the next one is a pointer ('See ...')
     assert with_next([other], [], checker, q) == [other]  # the passage's last sentence
+
+
+def test_a_sentence_that_leaves_its_subject_to_its_heading_is_read_under_it(embedder):
+    """'You can only rent one ...' is about sealed widgets only under its heading 'Sealed widgets'; alone,
+    the embedder ranks it below sentences about open widgets, and the answer to what a sealed widget costs
+    never quoted it. A sentence naming the asked words itself keeps its own similarity."""
+    from dataclasses import replace
+
+    from kb.quotes import WEIGHTS, best_quotes, ranked_candidates
+    from kb.types import Chunk, Hit
+
+    def hit(i: int, text: str, section: str) -> Hit:
+        return Hit(chunk=Chunk(id=f"c{i}", text=text, source="/widgets.md", title="Widgets", section=section,
+                               position=i, page_hash="h", page_chunks=2, metadata={}), score=1.0 - i / 10, dense=0.8)
+
+    hits = [hit(0, "Widgets come in two kinds, sealed and open. Most teams start with an open widget. An open "
+                   "widget can be copied and changed by anyone who downloads it.", "Overview"),
+            hit(1, "The makers keep the design to themselves. You can only rent one through a monthly plan, billed "
+                   "per seat. Support is included in every plan.", "Sealed widgets")]
+    q = "How much does a sealed widget cost?"
+    quotes = [s.text for s in best_quotes(Checker(embedder, hits), q, [], limit=2)]
+    assert any(t.startswith("You can only rent one through a monthly plan") for t in quotes), quotes
+    alone = dict((s.text, v) for v, s in ranked_candidates(Checker(embedder, hits), q, [],
+                                                            weights=replace(WEIGHTS, under_heading=0.0)))
+    read = dict((s.text, v) for v, s in ranked_candidates(Checker(embedder, hits), q, []))
+    named = "Widgets come in two kinds, sealed and open."
+    assert read[named] == pytest.approx(alone[named])  # it names 'sealed' itself
