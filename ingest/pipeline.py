@@ -177,7 +177,8 @@ def run_ingest(
         docs = load_docs(paths, report, settings.max_page_bytes, include, exclude) + list(extra_docs)
         run = Run(store, report, embedder, progress, max_tokens=settings.ingest_max_tokens)
         run.ingest(docs, prune_roots=_roots(paths) if prune else None, remove=remove)
-    report.skipped = [_nothing_to_index(s, _roots(paths)) for s in report.skipped]
+    roots = _roots(paths)
+    report.skipped = [_nothing_to_index(s, roots) for s in report.skipped]
     report.total_chunks = store.count()
     report.seconds = round(time.perf_counter() - started, 3)
     return report

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import re
 
+from kb.render import CONTROLS
+
 INLINE_CODE = re.compile(r"`[^`\n]+`")  # `model.generate()` is content the page shows; what is in it is not markup
 
 # A lead-in announces what follows; quoted without it, it answers nothing. A lead-in quoted
@@ -62,7 +64,7 @@ MARKUP = [(re.compile(p, re.M), why) for p, why in (
     (r"\]\(|\[\[|\]\]", "link syntax"),
     (r"\{[\w:-]+\}`|(?:^|\s):[\w:-]+:`", "a Sphinx/MyST role"),
     (r"\\n", "an escaped newline"),
-    (r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "a control character"),  # a parser's escape byte (docutils' NUL)
+    (CONTROLS.pattern, "a control character"),  # a parser's escape byte (docutils' NUL); kb/render.py's set
 )]
 DOC_LINK = re.compile(r"\[`[^`\]]+`\]")  # [`SFTTrainer`]: a docs site's cross-reference, unrendered
 CODE_LINE = re.compile(r"^\s*(?:from\s+[\w.]+\s+import\b|import\s+[\w.]+\s*$|def\s+\w+\(|class\s+\w+[(:]|"

@@ -76,11 +76,12 @@ def _read_under_heading(checker: Checker, question: str, ranked: list[tuple[floa
     sentence is also compared with the question as 'heading: sentence', and the two similarities are
     blended. A sentence that names the asked words itself keeps its own similarity: read under a heading
     about the question's topic, every sentence of a page would look like the answer."""
+    if not share:
+        return ranked
     qwords = set(content_words(question))
-    leaves = [i for i, (_, src) in enumerate(ranked)
-              if (qwords & set(content_words(checker.hits[src.hit_index].chunk.heading)))
-              - set(content_words(src.match_text))]
-    if not share or not leaves:
+    given = [qwords & set(content_words(hit.chunk.heading)) for hit in checker.hits]  # once per passage
+    leaves = [i for i, (_, src) in enumerate(ranked) if given[src.hit_index] - set(content_words(src.match_text))]
+    if not leaves:
         return ranked
     heads = [f"{checker.hits[ranked[i][1].hit_index].chunk.heading}: {ranked[i][1].match_text}" for i in leaves]
     out = list(ranked)

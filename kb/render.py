@@ -11,13 +11,13 @@ from kb.types import Answer, Hit
 # character but newline and tab: page text must not move the cursor, retitle the
 # terminal, hide text or write hyperlinks when `kb ask` prints it.
 _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?|\x9b[0-?]*[ -/]*[@-~]")
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def printable(text: str) -> str:
     """Text safe to print on a terminal: escape sequences removed, other control characters dropped
     (bidirectional overrides too, so a line cannot display reordered)."""
-    return _CONTROLS.sub("", _ESCAPES.sub("", text))
+    return CONTROLS.sub("", _ESCAPES.sub("", text))
 
 
 def short(text: str, width: int = 220) -> str:
