@@ -29,7 +29,8 @@ LEAD_IN = re.compile(r"(?::|\b(?:as follows|the following|(?<!\bor )(?<!\band )b
 
 FILLER = [re.compile(p, re.I) for p in (
     r"\b(?:image|figure|diagram|picture|screenshot|illustration|chart|graph|video|animation|plot|table|simulator|"
-    r"widget|demo|playground|example|snippet|code|command|output|cell)s?\s+(?:below|above)\b",
+    r"widget|demo|playground|example|snippet|code|command|output|cell|visuali[sz]er|calculator|tool)s?\s+"
+    r"(?:below|above)\b",
     r"\b(?:below|above|following|next)\s+(?:image|figure|diagram|picture|screenshot|illustration|chart|video|plot)s?\b",
     r"\bin (?:the|this) (?:image|figure|diagram|picture|screenshot|illustration|video|animation)\b",
     r"\b(?:see|check out|take a look at|refer to) (?:the |this )?(?:figure|image|diagram|fig\.|screenshot|video)\b",
@@ -42,6 +43,8 @@ FILLER = [re.compile(p, re.I) for p in (
     r"\bin (?:this|the next|the previous|the following) (?:section|chapter|unit|lesson|tutorial|post|blog post|"
     r"article|notebook|video),? (?:we|you)(?:'ll| will| are going to| learn)\b",
     r"\bvisit (?:this|the following) (?:page|link)\b",
+    # how to work a page's interactive figure: 'Switch between a peaky and a flat distribution, and notice how ...'
+    r"^\s*(?:switch between|toggle|drag|hover over|move the slider)\b.{0,160}?\b(?:notice|watch|observe) how\b",
     # a bare pointer: the whole sentence names where the answer is ('See Latency Models Guide.'), not the answer
     r"^\s*(?:see(?: also)?|refer to|read|check out|learn more(?: about| in)?|more (?:on|about) (?:this|that) in|"
     r"for (?:more )?(?:details|information|more)(?: on [^,.]{1,40})?,? see)\s+(?:\S+\s+){0,6}\S+[.!]?\s*$",
