@@ -54,6 +54,7 @@ ALERT = re.compile(r"^\[!(\w+)\]\s*")  # GitHub's '> [!NOTE]'
 DOC_LINK = re.compile(r"\[(`[^`\]]+`)\](?!\()")  # [`SFTTrainer`]: a cross-reference ({class}`X`: ingest/myst.py)
 TEMPLATE_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")  # {{ site.baseurl }}, {% include x %}: unrendered Jekyll/Liquid
 INLINE_CODE = re.compile(r"(`[^`\n]+`)")
+FOOTNOTE = re.compile(r"^\s*\[\^[^\]\s]+\]:\s*|\[\^[^\]\s]+\]")  # '[^1]' marks and '[^1]: ' note labels
 # '3 \* GPUs' reads '3 * GPUs'; an escaped '|' is left for the table rules, which read it
 MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>~])")
 HTML_ENTITY = re.compile(r"&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]{2,8});")
@@ -215,6 +216,7 @@ def clean_markdown(text: str, *, dump: bool = False) -> tuple[str, str, dict[str
         line = _outside_code(line, inline_math)  # '$O(n^2)$' -> 'O(n^2)' (ingest/latex.py)
         line = JSX_TAG.sub(lambda m: _jsx_text(m.group(0)), line)
         line = HTML_TAG.sub("", line)
+        line = _outside_code(line, lambda t: FOOTNOTE.sub("", t))  # '... two 24GB GPUs[^1].': the mark goes
         line = LINK_ITEM.sub(lambda m: f"{m.group(1)}{m.group(2)} ({m.group(3)})", line)
         line = MD_LINK.sub(lambda m: m.group(1), line)
         line = MD_EMPHASIS.sub(r"\2", line)

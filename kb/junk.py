@@ -43,6 +43,9 @@ FILLER = [re.compile(p, re.I) for p in (
     r"\bin (?:this|the next|the previous|the following) (?:section|chapter|unit|lesson|tutorial|post|blog post|"
     r"article|notebook|video),? (?:we|you)(?:'ll| will| are going to| learn)\b",
     r"\bvisit (?:this|the following) (?:page|link)\b",
+    # what the page goes on to do: 'Below, we describe how to use this feature.'
+    r"^\s*(?:below|in what follows|in the rest of this (?:page|guide|section|post)),? (?:we|you)(?:'ll| will)? "
+    r"(?:describe|show|explain|walk|cover|discuss|see|look|learn|go)\b",
     # how to work a page's interactive figure: 'Switch between a peaky and a flat distribution, and notice how ...'
     r"^\s*(?:switch between|toggle|drag|hover over|move the slider)\b.{0,160}?\b(?:notice|watch|observe) how\b",
     # a bare pointer: the whole sentence names where the answer is ('See Latency Models Guide.'), not the answer
@@ -65,6 +68,7 @@ MARKUP = [(re.compile(p, re.M), why) for p, why in (
     (r"\{\{.*?\}\}|\{%.*?%\}", "a template tag"),
     (r"&(?:gt|lt|amp|quot|apos|nbsp|#\d+|#x[0-9a-f]+);", "an HTML entity"),
     (r"\]\(|\[\[|\]\]", "link syntax"),
+    (r"\[\^[^\]\s]+\]", "a footnote mark"),
     (r"\{[\w:-]+\}`|(?:^|\s):[\w:-]+:`", "a Sphinx/MyST role"),
     (r"\\n", "an escaped newline"),
     (CONTROLS.pattern, "a control character"),  # a parser's escape byte (docutils' NUL); kb/render.py's set

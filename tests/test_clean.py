@@ -400,3 +400,11 @@ def test_code_lines_marks_fences_and_what_they_hold():
     lines = ["text", "```python", "| a | b |", "```", "after", "~~~", "$$x$$", "never closed"]
     assert code_lines(lines) == [False, True, True, True, False, True, True, True]
     assert clean_markdown("intro\n\n```\n| a | b |\n|---|---|\n| 1 | 2 |\n```\n")[1].count("| a | b |") == 1
+
+
+def test_footnote_marks_go_and_footnotes_keep_their_text():
+    text = clean_markdown("Two 24GB cards can train a 70b model with sharding[^1].\n\n"
+                          "[^1]: The sharding work came from a research lab.\n\n```\nx = a[^1]\n```\n")[1]
+    assert "Two 24GB cards can train a 70b model with sharding." in text
+    assert "\nThe sharding work came from a research lab." in text
+    assert "x = a[^1]" in text  # code keeps what it says

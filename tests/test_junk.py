@@ -32,6 +32,8 @@ def _hit(text: str, cid: str = "c1") -> Hit:
     ("See the figure for the full loss curve.", "filler"),
     ("Use the simulator below to try different batch sizes.", "filler"),
     ("Use the calculator below to size the cache for your context length.", "filler"),
+    ("Below, we describe how to turn the feature on.", "filler"),
+    ("Sharding lets two small cards train a large model[^2].", "footnote"),
     ("The visualizer below shows how a request moves through the server.", "filler"),
     ("Switch between a short and a long prompt, and notice how the cache grows.", "filler"),
     ("Let's take a look at how the adapter is built.", "filler"),
@@ -74,6 +76,7 @@ def test_junk_cases(text, why):
     "Version 2.1 added int4 kernels (see the changelog).",
     "See how the router picks two experts for every token, then adds their outputs weighted by the gate's scores.",
     "Read throughput rises with batch size until memory runs out.",
+    "Batches below, at or above the limit are queued.",
     "Switch between the two schedulers when your traffic changes; see how each handles bursts in its docs.",
     "Download the weights from the mirror (https://example.org/weights) before the first run.",  # says what to do
     "The cache (see https://example.org/cache) keeps every page for a day.",
