@@ -435,13 +435,28 @@ def answer_first(question: str, terms: list[str], quotes: Sequence[Quote]) -> li
     quotes = list(quotes)
     if len(quotes) < 2:
         return quotes
-    fits = [answer_fit(question, terms, q.text) for q in quotes]
+    fits = quote_fits(question, terms, [q.text for q in quotes])
     best = max(range(len(quotes)), key=lambda i: (fits[i], -i))
     if fits[best] <= 0:  # no quote fits the question's kind: the one holding the question's own rarer words
         best = _most_distinct(question, [q.text for q in quotes], [i for i, f in enumerate(fits) if f == fits[best]])
     return [quotes[best], *quotes[:best], *quotes[best + 1:]] if fits[best] > fits[0] or best else quotes
 
 
+def quote_fits(question: str, terms: list[str], texts: list[str]) -> list[int]:
+    """answer_fit of each quote, one more for a quote that names the model size the question names, where
+    not every quote does: 'Can I fine-tune a 70B model on gaming GPUs?' is answered by the sentence on
+    training a 70b model, not by the one on fine-tuning large models in general."""
+    fits = [answer_fit(question, terms, t) for t in texts]
+    sizes = {m.lower() for m in SIZE.findall(question)}
+    if sizes:
+        held = [bool(sizes & {m.lower() for m in SIZE.findall(t)}) for t in texts]
+        if not all(held):
+            fits = [f + SIZE_BONUS if h and f >= 0 else f for f, h in zip(fits, held, strict=True)]
+    return fits
+
+
+SIZE_BONUS = 3
+SIZE = re.compile(r"(?<![\w.-])\d+(?:\.\d+)?(?:-\d+(?:\.\d+)?)?[bmk]\b", re.I)  # a model's size: '70B', '7-8B'
 DISTINCT_MARGIN = 1.2  # about one word of the question that no other quote holds (realdocs: 1.2 and 0.7 alike)
 
 
@@ -468,8 +483,9 @@ def extra_opener(question: str, terms: list[str], main: list, extra: list) -> tu
     definition of a related thing, an aside) stays an extra: its similarity to the question was lower."""
     if not main or not extra:
         return main, extra
-    fits = [answer_fit(question, terms, q.text) for q in extra]
+    every = quote_fits(question, terms, [q.text for q in [*main, *extra]])
+    fits = every[len(main):]
     best = max(range(len(extra)), key=lambda i: (fits[i], -i))
-    if fits[best] < 3 or fits[best] <= max(answer_fit(question, terms, q.text) for q in main):
+    if fits[best] < 3 or fits[best] <= max(every[:len(main)]):
         return main, extra
     return [extra[best], *main], extra[:best] + extra[best + 1:]

@@ -300,3 +300,21 @@ def test_a_question_that_tells_its_situation_first_is_still_asking_for_advice():
     texts = ["Fine-tuning needs far less data than pretraining, and a few thousand tickets can be enough.",
              "Start fine-tuning from an instruct model when your data is small and its chat format should stay."]
     assert _order(question, [], *texts)[0] == texts[1]
+
+
+def test_a_quote_naming_the_asked_model_size_opens():
+    # a verdict on models in general does not move ahead of the sentence on the size asked about
+    question = "Can I train a 30B model on two desktop cards?"
+    texts = ["Sharding with 4-bit adapters trains a 30b model on two 24 GB desktop cards.",
+             "Not always. Adapters let you train large models on one desktop card."]
+    assert _order(question, [], *texts)[0] == texts[0]
+    # the size as a range, in a table row, and as an extra past the answer's main quotes
+    q = "How much memory does adapter training of a 3-4B model need?"
+    main = [SourceSentence("Adapter training cuts memory roughly fourfold against full training.", 0),
+            SourceSentence("Model Size: 1B; Adapters: 4-6 GB; Full: 16-20 GB", 0)]
+    row = SourceSentence("Model Size: 3-4B; Adapters: 8-10 GB; Full: 40-50 GB", 0)
+    opening, _ = extra_opener(q, [], main, [row])
+    assert answer_first(q, [], opening)[0] == row
+    # every quote naming the size: no quote is set apart, the kind decides
+    same = ["A 30B model is large.", "No. A 30B model needs sharding across two cards because it does not fit."]
+    assert _order(question, [], *same)[0] == same[1]
