@@ -120,6 +120,9 @@ def junk_reason(text: str) -> str:
         return "code"
     if LEAD_IN.search(text):
         return "a lead-in without what it leads into"
+    # a sentence that only asks answers nothing: 'Why does goodput matter?'
+    if "\n" not in text and text.rstrip(" \"'\u201d)").endswith("?"):
+        return "a question"
     if any(p.search(prose) for p in FILLER):
         return "filler"
     return _links_only(text)
