@@ -109,7 +109,7 @@ POINTS_AT_CODE = re.compile(r"\b(?:follow(?:ing|s)|below|above|like (?:so|this|t
                             r"the (?:commands?|code|snippet|output|signature)|looks?|something)\b", re.I)
 OPEN_END = re.compile(r"\b(?:like|with|using|as|via|by|to|of|for|in|on|from|into|the|a|an|is|are|be|and|or|use|"
                       r"run|do|set|add|pass|call|type|enter|include|write|try|this|these|that|then|when|where|"
-                      r"which|than|its|their|your|our|e\.g|i\.e)\W*$", re.I)
+                      r"which|than|its|their|your|our|e\.g|i\.e|looks?|seems?|becomes?)\W*$", re.I)
 SELF_STANDING_WORDS = 10  # a lead-in to code this long that points at nothing states a fact of its own
 
 

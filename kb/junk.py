@@ -39,7 +39,7 @@ FILLER = [re.compile(p, re.I) for p in (
     r"\bwe (?:highly |strongly )?(?:recommend|suggest|encourage you to)\b.{0,40}?\b(?:read|reading|check|checking|"
     r"look|looking|review|reviewing|dive|diving|visit|visiting|go through)\b",
     r"\b(?:click|tap) (?:here|on|the (?:button|link))\b",
-    r"\blet'?s (?:take a look|have a look|dive|see|look)\b",
+    r"\blet'?s (?:first |now |quickly )?(?:take a look|have a look|dive|see|look)\b",
     r"\bin (?:this|the next|the previous|the following) (?:section|chapter|unit|lesson|tutorial|post|blog post|"
     r"article|notebook|video),? (?:we|you)(?:'ll| will| are going to| learn)\b",
     r"\bvisit (?:this|the following) (?:page|link)\b",

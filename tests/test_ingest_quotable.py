@@ -168,11 +168,13 @@ def test_a_long_lead_in_to_code_that_points_at_nothing_keeps_its_fact():
     md = ("# Gizmo setup\n\nFirst, write a profile file whose `speed` line names the spin rate the gizmo uses "
           "at first:\n\n"
           "```ini\nspeed = 3\n```\n\nYou can reproduce our factory profile by running the following command:\n\n"
-          "```sh\ngizmo reset\n```\n\nIf the dock blinks, the log shows messages like:\n\n```\nE42\n```\n")
+          "```sh\ngizmo reset\n```\n\nIf the dock blinks, the log shows messages like:\n\n```\nE42\n```\n\n"
+          "Altogether, the profile file for a desk dock should look like so:\n\n```ini\nspeed = 2\n```\n")
     text = page(md).text
     assert "names the spin rate the gizmo uses at first.\n" in text  # a fact of its own: now quotable
     assert "by running the following command:" in text  # points at the code: still a lead-in
     assert "messages like:" in text  # ends on a word that needs what follows
+    assert "should look like so:" in text  # 'should look.' is no sentence
     assert any(q.startswith("First, write a profile file") for q in quotable(md))
 
 

@@ -33,6 +33,7 @@ def _hit(text: str, cid: str = "c1") -> Hit:
     ("Use the simulator below to try different batch sizes.", "filler"),
     ("Use the calculator below to size the cache for your context length.", "filler"),
     ("Below, we describe how to turn the feature on.", "filler"),
+    ("Let's first take a look at the loaders and see which one fits.", "filler"),
     ("Why does the write cache matter?", "question"),
     ("“Paired rows (chosen + rejected)?”", "question"),
     ("Sharding lets two small cards train a large model[^2].", "footnote"),
