@@ -25,7 +25,7 @@ from ingest.boilerplate import drop_lines, repeated_across_pages
 from ingest.chunk import chunk_page, stamp
 from ingest.clean import clean_doc
 from ingest.dedupe import collapse_duplicates
-from ingest.read import RawDoc, Skipped, iter_files, read_file, reason_key, source_id
+from ingest.read import EMPTY, NO_TEXT, RawDoc, Skipped, iter_files, read_file, reason_key, source_id
 from kb.errors import IngestLocked
 from kb.settings import Settings
 from kb.store import PageRecord, Store
@@ -188,7 +188,7 @@ def _roots(paths: Sequence[str]) -> list[str]:
     return [source_id(Path(p).expanduser()) for p in paths if not is_url(str(p))]
 
 
-NOTHING_TO_INDEX = ("empty", "no text left after cleaning")
+NOTHING_TO_INDEX = (EMPTY, NO_TEXT)
 
 
 def _nothing_to_index(skipped: Skipped, roots: Sequence[str]) -> Skipped:
@@ -249,7 +249,7 @@ class Run:
                 continue
             self.report.boilerplate_lines += len(removed)
             if not page.text.strip():
-                self.report.skipped.append(Skipped(doc.source, "no text left after cleaning"))
+                self.report.skipped.append(Skipped(doc.source, NO_TEXT))
                 continue
             pages.append(page)
         return pages
@@ -312,7 +312,7 @@ class Run:
             for page in tqdm(pages, desc="ingest", unit="page", disable=not self.progress):
                 chunks = chunk_page(page, ingested=self.now)
                 if not chunks:
-                    self.report.skipped.append(Skipped(page.source, "no text left after cleaning"))
+                    self.report.skipped.append(Skipped(page.source, NO_TEXT))
                     continue
                 rec = self.known.get(page.source)
                 if rec and rec.complete and rec.page_hash == chunks[0].page_hash:

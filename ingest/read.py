@@ -216,10 +216,14 @@ def read_file(path: Path, max_bytes: int = MAX_BYTES) -> RawDoc | Skipped:
     return decode(src, data, kind, modified)
 
 
+EMPTY = "empty"  # reasons a page was read fine but holds nothing to index (ingest/pipeline.py NOTHING_TO_INDEX)
+NO_TEXT = "no text left after cleaning"
+
+
 def decode(source: str, data: bytes, kind: str, modified: str) -> RawDoc | Skipped:
     """Check the bytes look like text before anything else sees them (binary formats: convert them)."""
     if not data.strip():
-        return Skipped(source, "empty")
+        return Skipped(source, EMPTY)
     if kind in CONVERTED:
         return convert(source, data, kind, modified)
     if b"\x00" in data[:8192]:
