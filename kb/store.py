@@ -252,6 +252,24 @@ class Store:
                 out.append(chunk_from_meta(cid, doc or "", meta or {}))
         return out
 
+    def vectors(self, ids: Sequence[str]) -> Any:
+        """Every stored embedding as a float32 matrix whose rows follow `ids` (kb/retrieve.py exact search)."""
+        import numpy as np
+
+        rows: dict[str, Any] = {}
+        for offset in range(0, self.count(), 5000):
+            got = self.collection.get(include=["embeddings"], limit=5000, offset=offset)
+            rows.update(zip(got["ids"], got["embeddings"], strict=True))
+        return np.asarray([rows[cid] for cid in ids], dtype=np.float32).reshape(len(ids), -1)
+
+    def get_chunks(self, ids: Sequence[str]) -> dict[str, Chunk]:
+        """Chunks by id, in one read."""
+        if not ids:
+            return {}
+        got = self.collection.get(ids=list(ids), include=["documents", "metadatas"])
+        return {cid: chunk_from_meta(cid, doc or "", meta or {})
+                for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)}
+
     def get_with_vectors(self, ids: Sequence[str]) -> dict[str, tuple[Chunk, Any]]:
         """Chunks and their stored embeddings by id, in one read."""
         if not ids:

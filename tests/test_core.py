@@ -434,3 +434,39 @@ def test_draft_auto_holds_after_the_model_was_loaded_lazily(sample_store, embedd
                     embedder=embedder)
     engine._llm = object()  # as if `engine.llm` had loaded it
     assert not engine.wants_draft()
+
+
+def test_dense_search_is_exact_and_the_same_in_every_process(sample_store, embedder):
+    """Chroma's HNSW graph is loaded a little differently by each process: on the realdocs store a few
+    questions missed one of their 20 nearest passages, a different few each run. Up to EXACT_MAX passages
+    the nearest ones are found by one product over the stored vectors: exact, and the same every time."""
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from kb.retrieve import EXACT_MAX, Corpus
+
+    s, store, _ = sample_store
+    corpus = Corpus.build(store, "test")
+    assert corpus.size <= EXACT_MAX
+    vectors = store.get_with_vectors(corpus.ids)
+    q = embedder.encode(["why not deploy a base model?"], normalize_embeddings=True)[0]
+    sims = {cid: float(np.asarray(vec, dtype=np.float32) @ q) for cid, (_, vec) in vectors.items()}
+    want = sorted(sims, key=lambda cid: -sims[cid])[:7]
+    got = corpus.nearest(q.tolist(), 7)
+    assert [c.id for c, _ in got] == want
+    assert [round(sim, 5) for _, sim in got] == [round(sims[cid], 5) for cid in want]
+    assert all(c.text for c, _ in got)  # whole chunks, as the store's own query returns them
+    assert corpus.nearest(q.tolist(), 7) == got
+
+    script = ("import sys, json; from kb.settings import load_settings; from kb.store import Store; "
+              "from kb.backends import load_embedder; from kb.engine import Engine; "
+              "st = load_settings(store=sys.argv[1]); store = Store(st); "
+              "e = Engine(st, store=store, embedder=load_embedder(st, store=store)); "
+              "print(json.dumps([[h.chunk.id, round(h.score, 9)] for h in e.search('what is an MoE model?', 8)]))")
+    runs = {subprocess.run([sys.executable, "-c", script, str(s.store)], capture_output=True, text=True,
+                           check=True, env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout
+            for seed in (1, 2)}
+    assert len(runs) == 1  # two processes, one answer
