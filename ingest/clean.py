@@ -214,8 +214,8 @@ def clean_markdown(text: str, *, dump: bool = False) -> tuple[str, str, dict[str
         line = ALERT.sub(lambda m: f"{m.group(1).capitalize()}: ", line)
         line = _outside_code(DOC_LINK.sub(lambda m: m.group(1) or "", line), lambda t: TEMPLATE_TAG.sub("", t))
         line = _outside_code(line, inline_math)  # '$O(n^2)$' -> 'O(n^2)' (ingest/latex.py)
-        line = JSX_TAG.sub(lambda m: _jsx_text(m.group(0)), line)
-        line = HTML_TAG.sub("", line)
+        # a tag shown as code ('`<pad>`', '`<think>...</think>`') is content, not markup
+        line = _outside_code(line, lambda t: HTML_TAG.sub("", JSX_TAG.sub(lambda m: _jsx_text(m.group(0)), t)))
         line = _outside_code(line, lambda t: FOOTNOTE.sub("", t))  # '... two 24GB GPUs[^1].': the mark goes
         line = LINK_ITEM.sub(lambda m: f"{m.group(1)}{m.group(2)} ({m.group(3)})", line)
         line = MD_LINK.sub(lambda m: m.group(1), line)

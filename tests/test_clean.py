@@ -408,3 +408,9 @@ def test_footnote_marks_go_and_footnotes_keep_their_text():
     assert "Two 24GB cards can train a 70b model with sharding." in text
     assert "\nThe sharding work came from a research lab." in text
     assert "x = a[^1]" in text  # code keeps what it says
+
+
+def test_a_tag_shown_as_inline_code_is_kept():
+    text = clean_markdown("Padding tokens look like `PAD`, `<pad>` or id `0`; <b>bold</b> and <Note>a note</Note> "
+                          "are markup, and `<think>...</think>` wraps the reasoning.\n")[1]
+    assert "`PAD`, `<pad>` or id `0`; bold and a note are markup, and `<think>...</think>` wraps" in text
