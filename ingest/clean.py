@@ -218,8 +218,7 @@ def clean_markdown(text: str, *, dump: bool = False) -> tuple[str, str, dict[str
         line = _outside_code(line, lambda t: HTML_TAG.sub("", JSX_TAG.sub(lambda m: _jsx_text(m.group(0)), t)))
         line = _outside_code(line, lambda t: FOOTNOTE.sub("", t))  # '... two 24GB GPUs[^1].': the mark goes
         line = LINK_ITEM.sub(lambda m: f"{m.group(1)}{m.group(2)} ({m.group(3)})", line)
-        line = MD_LINK.sub(lambda m: m.group(1), line)
-        line = MD_EMPHASIS.sub(r"\2", line)
+        line = _around_code(line, lambda t: MD_EMPHASIS.sub(r"\2", MD_LINK.sub(lambda m: m.group(1), t)))
         line = _outside_code(line, lambda t: MD_ESCAPE.sub(r"\1", t))
         line = _outside_code(line, lambda t: HTML_ENTITY.sub(lambda m: html.unescape(m.group()), t))
         lines.append(line.rstrip())
@@ -276,6 +275,19 @@ def _whole_tags(lines: list[str]) -> list[str]:
 def _outside_code(line: str, fix: Callable[[str], str]) -> str:
     """`fix` applied to the line's text outside `inline code` (a template tag shown in code is content)."""
     return "".join(part if INLINE_CODE.fullmatch(part) else fix(part) for part in INLINE_CODE.split(line))
+
+
+def _around_code(line: str, fix: Callable[[str], str]) -> str:
+    """`fix` applied to the whole line with its `inline code` held aside: '**Use `x` here**' loses its
+    emphasis marks, while '`__init__`' and '`**kwargs`' keep what they say."""
+    held: list[str] = []
+
+    def hold(m: re.Match[str]) -> str:
+        held.append(m.group(0))
+        return f"\x00{len(held) - 1}\x00"
+
+    fixed = fix(INLINE_CODE.sub(hold, line)) if "`" in line else fix(line)
+    return re.sub(r"\x00(\d+)\x00", lambda m: held[int(m.group(1))], fixed)
 
 
 HTML_TABLE = re.compile(r"<table\b.*?</table\s*>", re.S | re.I)

@@ -414,3 +414,10 @@ def test_a_tag_shown_as_inline_code_is_kept():
     text = clean_markdown("Padding tokens look like `PAD`, `<pad>` or id `0`; <b>bold</b> and <Note>a note</Note> "
                           "are markup, and `<think>...</think>` wraps the reasoning.\n")[1]
     assert "`PAD`, `<pad>` or id `0`; bold and a note are markup, and `<think>...</think>` wraps" in text
+
+
+def test_emphasis_and_links_are_markup_only_outside_inline_code():
+    text = clean_markdown("Override `__init__` and pass `**kwargs` to `f(**a, **b)`; **bold** and "
+                          "[the guide](https://example.org/guide) read as text. **Set `x` first.**\n")[1]
+    assert ("Override `__init__` and pass `**kwargs` to `f(**a, **b)`; bold and the guide read as text. "
+            "Set `x` first.") in text
