@@ -443,7 +443,7 @@ def answer_first(question: str, terms: list[str], quotes: Sequence[Quote]) -> li
 
 
 def quote_fits(question: str, terms: list[str], texts: list[str]) -> list[int]:
-    """answer_fit of each quote, one more for a quote that names the model size the question names, where
+    """answer_fit of each quote, SIZE_BONUS more for a quote that names the model size the question names, where
     not every quote does: 'Can I fine-tune a 70B model on gaming GPUs?' is answered by the sentence on
     training a 70b model, not by the one on fine-tuning large models in general."""
     fits = [answer_fit(question, terms, t) for t in texts]

@@ -9,7 +9,7 @@ an interrupted ingest repairable by simply running it again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -242,23 +242,23 @@ class Store:
         return len(ids)
 
     # -- reading -----------------------------------------------------------
+    def _read_all(self, include: list[str]) -> Iterator[dict[str, Any]]:
+        """The whole collection in reads of 5,000 chunks."""
+        for offset in range(0, self.count(), 5000):
+            yield self.collection.get(include=include, limit=5000, offset=offset)
+
     def all_chunks(self) -> list[Chunk]:
         """Every chunk (text and metadata), for BM25 and page listings."""
-        out: list[Chunk] = []
-        total = self.count()
-        for offset in range(0, total, 5000):
-            got = self.collection.get(include=["documents", "metadatas"], limit=5000, offset=offset)
-            for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
-                out.append(chunk_from_meta(cid, doc or "", meta or {}))
-        return out
+        return [chunk_from_meta(cid, doc or "", meta or {})
+                for got in self._read_all(["documents", "metadatas"])
+                for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)]
 
     def vectors(self, ids: Sequence[str]) -> Any:
         """Every stored embedding as a float32 matrix whose rows follow `ids` (kb/retrieve.py exact search)."""
         import numpy as np
 
         rows: dict[str, Any] = {}
-        for offset in range(0, self.count(), 5000):
-            got = self.collection.get(include=["embeddings"], limit=5000, offset=offset)
+        for got in self._read_all(["embeddings"]):
             rows.update(zip(got["ids"], got["embeddings"], strict=True))
         return np.asarray([rows[cid] for cid in ids], dtype=np.float32).reshape(len(ids), -1)
 
