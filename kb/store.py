@@ -254,13 +254,16 @@ class Store:
                 for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)]
 
     def vectors(self, ids: Sequence[str]) -> Any:
-        """Every stored embedding as a float32 matrix whose rows follow `ids` (kb/retrieve.py exact search)."""
+        """Every stored embedding as a float32 matrix whose rows follow `ids` (kb/retrieve.py exact search).
+        An id the store no longer holds (removed by an ingest still running, while the engine keeps its corpus)
+        gets a zero row: `get_chunks` does not find it, so it is never a hit, as the graph would not find it."""
         import numpy as np
 
         rows: dict[str, Any] = {}
         for got in self._read_all(["embeddings"]):
             rows.update(zip(got["ids"], got["embeddings"], strict=True))
-        return np.asarray([rows[cid] for cid in ids], dtype=np.float32).reshape(len(ids), -1)
+        dim = len(next(iter(rows.values()))) if rows else 0
+        return np.asarray([rows.get(cid, [0.0] * dim) for cid in ids], dtype=np.float32).reshape(len(ids), -1)
 
     def get_chunks(self, ids: Sequence[str]) -> dict[str, Chunk]:
         """Chunks by id, in one read."""

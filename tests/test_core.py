@@ -470,3 +470,19 @@ def test_dense_search_is_exact_and_the_same_in_every_process(sample_store, embed
                            check=True, env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout
             for seed in (1, 2)}
     assert len(runs) == 1  # two processes, one answer
+
+
+def test_exact_search_skips_passages_an_ingest_removed_meanwhile(tmp_path, settings, embedder):
+    """While an ingest runs, the engine keeps the corpus it loaded (Engine.refresh); a passage removed since
+    is not found, and the search does not fail on it."""
+    from tests.helpers import engine_over_pages
+
+    engine = engine_over_pages({"a.md": "# Caches\n\nA cache keeps recent answers in memory.\n",
+                                "b.md": "# Queues\n\nA queue holds requests until a worker is free.\n"},
+                               tmp_path, settings, embedder)
+    corpus = engine.corpus()
+    gone = [c.id for c in engine.store.all_chunks() if c.source.endswith("a.md")]
+    engine.store.delete_ids(gone)
+    q = embedder.encode(["what does a cache keep?"], normalize_embeddings=True)[0].tolist()
+    found = [c.id for c, _ in corpus.nearest(q, 5)]
+    assert found and not set(found) & set(gone)
