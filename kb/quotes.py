@@ -46,6 +46,9 @@ ASKS_NUMBER = re.compile(r"\b(?:how (?:many|much|long|big|large|fast|small)|what
                          r"(?:size|number|count|length|limit|default|maximum|minimum|context (?:window|length))|"
                          r"context (?:window|length)|how many)\b", re.I)
 DIGIT = re.compile(r"\d")
+GOES_ON = 1  # more sentences `with_next` may add when each leans on the one before: 'It then uses a lookup table
+# to keep track of these blocks.' (PagedAttention), 'Instead, it sets a time window ...' (dynamic batching)
+GOES_ON_FROM = re.compile(r"(?:instead|rather|in other words|otherwise)\b", re.I)
 
 
 def _question_overlap(question: str, checker: Checker, pool: list[SourceSentence]) -> list[float]:
@@ -268,23 +271,38 @@ def with_next(ordered: list[SourceSentence], rest: list[SourceSentence], checker
     """The opening quote goes on with the sentence after it in its passage, when that is prose, quotable
     and not quoted elsewhere: a definition is followed by how the thing works or what sets it apart
     ('X is a Y. It splits ...'), and a reader takes the first quote as the answer. Realdocs key facts
-    sat there (first-sentence recall 0.511 -> 0.545, key-fact recall 0.750 -> 0.774), at ~6 more words."""
+    sat there (first-sentence recall 0.511 -> 0.545, key-fact recall 0.750 -> 0.774), at ~6 more words.
+    Up to GOES_ON more follow when each leans on the one before: realdocs key-fact recall 0.845 -> 0.851,
+    first-sentence 0.690 -> 0.697, other sets unchanged."""
     if not ordered or "\n" in ordered[0].text:
         return ordered
     first = ordered[0]
     seq = [s for s in checker.sources if s.hit_index == first.hit_index]
-    for k, src in enumerate(seq[:-1]):
-        if first.text.endswith(src.text):
-            nxt = seq[k + 1]
-            # it goes on about what was asked or what the opening quote is about, or leans on it ('It ...')
-            about = set(content_words(question)) | set(content_words(first.text))
-            on_topic = leans_back(nxt.text) or bool(about & set(content_words(nxt.text)))
-            if (on_topic and "\n" not in nxt.text and not POINTER.match(nxt.text)
-                    and not any(nxt.text in q.text for q in ordered + rest)
-                    and continues(first.text, nxt.text, checker.hits[first.hit_index].chunk.text)):
-                return [SourceSentence(f"{first.text} {nxt.text}", first.hit_index), *ordered[1:]]
+    for step in range(1 + GOES_ON):
+        nxt = _next_of(first, seq)
+        if nxt is None:
             break
-    return ordered
+        # it goes on about what was asked or what the opening quote is about, or leans on it ('It ...');
+        # past the first, only a sentence that cannot stand without the ones before ('It then ...', 'Instead, ...')
+        about = set(content_words(question)) | set(content_words(first.text))
+        leans = leans_back(nxt.text) or bool(GOES_ON_FROM.match(nxt.text))
+        if step and not leans:
+            break
+        on_topic = leans or bool(about & set(content_words(nxt.text)))
+        if (not on_topic or "\n" in nxt.text or POINTER.match(nxt.text)
+                or any(nxt.text in q.text for q in ordered + rest)
+                or not continues(first.text, nxt.text, checker.hits[first.hit_index].chunk.text)):
+            break
+        first = SourceSentence(f"{first.text} {nxt.text}", first.hit_index)
+    return [first, *ordered[1:]]
+
+
+def _next_of(quote: SourceSentence, seq: list[SourceSentence]) -> SourceSentence | None:
+    """The sentence after the quote's last one in its passage (`seq`: the passage's sentences), if any."""
+    for k, src in enumerate(seq[:-1]):
+        if quote.text.endswith(src.text):
+            return seq[k + 1]
+    return None
 
 
 def joined_runs(quotes: list[SourceSentence], checker: Checker,

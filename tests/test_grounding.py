@@ -656,6 +656,26 @@ def test_the_opening_quote_goes_on_with_the_sentence_after_it(embedder):
     assert with_next([other], [], checker, q) == [other]  # the passage's last sentence
 
 
+def test_the_opening_quote_goes_on_while_the_next_sentence_leans_on_it(embedder):
+    """Past the first sentence after it, the opening quote goes on only with a sentence that cannot stand
+    alone ('It then ...', 'Instead, ...'), never with one that starts afresh."""
+    from kb.passages import SourceSentence
+    from kb.quotes import with_next
+
+    text = ("A flex coupling joins two shafts that do not line up. It does not need a fixed gap. "
+            "Instead, it bends to take up the offset. Flex couplings come in steel and rubber.")
+    checker = Checker(embedder, [_hit(text)])
+    opening = SourceSentence("A flex coupling joins two shafts that do not line up.", 0)
+    out = with_next([opening], [], checker, "What is a flex coupling?")
+    assert out[0].text == ("A flex coupling joins two shafts that do not line up. It does not need a fixed gap. "
+                           "Instead, it bends to take up the offset.")  # not 'Flex couplings come in ...'
+    fresh = ("A flex coupling joins two shafts that do not line up. It does not need a fixed gap. "
+             "Flex couplings come in steel and rubber. Instead, buy two.")
+    checker = Checker(embedder, [_hit(fresh)])
+    out = with_next([opening], [], checker, "What is a flex coupling?")
+    assert out[0].text == "A flex coupling joins two shafts that do not line up. It does not need a fixed gap."
+
+
 def test_a_sentence_that_leaves_its_subject_to_its_heading_is_read_under_it(embedder):
     """'You can only rent one ...' is about sealed widgets only under its heading 'Sealed widgets'; alone,
     the embedder ranks it below sentences about open widgets, and the answer to what a sealed widget costs
