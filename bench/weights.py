@@ -74,7 +74,7 @@ def prepare(name: str, stores: Path) -> dict[str, Any]:
         run_ingest([str(evalset.require_corpus().resolve())], settings, store, embedder.inner, progress=False)
     engine = Engine(settings, store=store, embedder=embedder)
     cases = [c for c in evalset.cases if not c.follow_up_of]
-    hits = {c.id: engine.retriever().retrieve(c.question, settings.top_k) for c in cases}
+    hits = {c.id: engine.passages(c.question) for c in cases}  # as Engine.ask reads them
     return {"cases": cases, "engine": engine, "support": QuoteSupport(embedder), "hits": hits,
             "thresholds": load_thresholds(None, evalset.name)}
 

@@ -20,8 +20,8 @@ from kb.guard import without_injections
 from kb.limits import check_question, context_tokens, fit_prompt
 from kb.links import link_for
 from kb.prompt import build_messages
-from kb.quotes import EXTRA_QUOTES, MAX_SENTENCES, best_quotes
-from kb.retrieve import Corpus, Retriever, question_terms
+from kb.quotes import EXTRA_QUOTES, MAX_SENTENCES, QUOTE_PAGES, best_quotes
+from kb.retrieve import Corpus, Retriever, page_neighbours, question_terms
 from kb.scope import Scope, judge
 from kb.settings import Settings
 from kb.store import Store
@@ -117,13 +117,19 @@ class Engine:
         self.ensure_not_empty()
         return self.retriever().retrieve(question, k or self.settings.top_k)
 
+    def passages(self, question: str) -> list[Hit]:
+        """What an answer reads: the top_k passages retrieval ranks, then the page neighbours, passages ranked
+        past them on one of the top pages (`page_passages`; kb/retrieve.py page_neighbours)."""
+        self.ensure_not_empty()
+        s = self.settings
+        return page_neighbours(self.retriever().retrieve(question, s.top_k + s.page_passages), s.top_k, QUOTE_PAGES)
+
     def ask(self, question: str, progress: Callable[[Progress], None] | None = None) -> Answer:
         """`progress`, when given, hears when the passages are found and, with a runtime that streams,
         each time the draft's verified sentences grow; the Answer is the same either way."""
         check_question(question, self.settings)
-        self.ensure_not_empty()
         start = time.perf_counter()
-        hits = self.retriever().retrieve(question, self.settings.top_k)
+        hits = self.passages(question)
         return self.answer_from_hits(question, hits, time.perf_counter() - start, progress)
 
     def scope(self, question: str, hits: list[Hit]) -> Scope:
@@ -157,7 +163,7 @@ class Engine:
         start = time.perf_counter()
         hits = without_injections(hits)  # page text is content: prompt-like paragraphs are never quoted
         timings = {"retrieve_s": round(retrieve_s, 3)}
-        scope = self.scope(question, hits)
+        scope = self.scope(question, [h for h in hits if not h.neighbour])  # only what retrieval ranked
         if not scope.in_scope:
             timings.update(generate_s=0.0, total_s=round(retrieve_s + time.perf_counter() - start, 3))
             return refusal(question, hits, self.model_label, timings)

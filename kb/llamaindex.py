@@ -1,7 +1,7 @@
 """kb's retrieval and answering exposed as LlamaIndex components, wrapping an `Engine`.
 
-`KbRetriever` is a LlamaIndex retriever over `Engine.search` (hybrid search over
-the Chroma store); `KbQueryEngine` composes a retriever, optional LlamaIndex node
+`KbRetriever` is a LlamaIndex retriever over `Engine.passages` (hybrid search over
+the Chroma store, and the top pages' further passages); `KbQueryEngine` composes a retriever, optional LlamaIndex node
 postprocessors and `Engine.answer_from_hits`, and returns a Response whose text
 is the kb answer, whose source nodes are exactly the passages its citations point
 at, and whose metadata["answer"] is the kb Answer. Teams can plug either into
@@ -20,13 +20,13 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from kb.types import Chunk, Hit
 
-HIT_KEYS = ("source", "title", "section", "position", "dense", "lexical")
+HIT_KEYS = ("source", "title", "section", "position", "dense", "lexical", "neighbour")
 
 
 def hit_to_node(hit: Hit) -> NodeWithScore:
     c = hit.chunk
     meta = {"source": c.source, "title": c.title, "section": c.section, "position": c.position,
-            "dense": hit.dense, "lexical": hit.lexical, **c.metadata}
+            "dense": hit.dense, "lexical": hit.lexical, "neighbour": hit.neighbour, **c.metadata}
     return NodeWithScore(node=TextNode(id_=c.id, text=c.text, metadata=meta), score=hit.score)
 
 
@@ -38,11 +38,11 @@ def node_to_hit(node: NodeWithScore) -> Hit:
                   title=str(fields["title"] or ""), section=str(fields["section"] or ""),
                   position=int(fields["position"] or 0), metadata=meta)
     return Hit(chunk=chunk, score=float(node.score or 0.0), dense=float(fields["dense"] or 0.0),
-               lexical=float(fields["lexical"] or 0.0))
+               lexical=float(fields["lexical"] or 0.0), neighbour=bool(fields["neighbour"]))
 
 
 class KbRetriever(BaseRetriever):
-    """Engine.search as a LlamaIndex retriever."""
+    """Engine.passages as a LlamaIndex retriever (with `top_k`: Engine.search, the ranked passages only)."""
 
     def __init__(self, engine: Any, top_k: int | None = None) -> None:
         super().__init__()
@@ -50,7 +50,9 @@ class KbRetriever(BaseRetriever):
         self.top_k = top_k
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        return [hit_to_node(h) for h in self.engine.search(query_bundle.query_str, self.top_k)]
+        q = query_bundle.query_str
+        hits = self.engine.search(q, self.top_k) if self.top_k else self.engine.passages(q)
+        return [hit_to_node(h) for h in hits]
 
 
 class KbQueryEngine(CustomQueryEngine):

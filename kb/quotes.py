@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from kb.opening import ASKS_DEFINITION, POINTER, answer_first, extra_opener
 from kb.passages import SourceSentence, continues, leans_back, with_context
 from kb.text import DEFINITION_SENTENCE, content_words, defined_terms, question_names, term_key
+from kb.types import Hit
 from kb.verify import Checker
 
 MAX_SENTENCES = 4  # kept model sentences plus quotes that fill in what they missed
@@ -110,13 +111,20 @@ def _overlaps(a: SourceSentence, b: SourceSentence) -> bool:
     return a.text in b.text or b.text in a.text
 
 
+def ranked_hits(checker: Checker) -> list[Hit]:
+    """The hits retrieval ranked, without the page neighbours fetched only for their sentences: which
+    pages rank and what they name is the evidence of which page answers; a top page's extra passages
+    would add words to its side only."""
+    return [hit for hit in checker.hits if not hit.neighbour]
+
+
 def quotable_pages(checker: Checker) -> list[str]:
     """The hits' pages in rank order, those with no quotable sentence left out: a top hit that is only
     markup or code (an MDX import line) would otherwise make the top page one with nothing to quote,
     and every other page would need evidence against it, so the answer came out empty."""
     has = {checker.hits[src.hit_index].chunk.source for src in checker.sources}
     pages: list[str] = []
-    for hit in checker.hits:
+    for hit in ranked_hits(checker):
         if hit.chunk.source in has and hit.chunk.source not in pages:
             pages.append(hit.chunk.source)
     return pages
@@ -126,7 +134,7 @@ def _names_by_page(question: str, checker: Checker, pages: set[str]) -> dict[str
     """The question's specific names (`question_names`) each page's retrieved passages hold."""
     asked = question_names(question)
     held: dict[str, set[str]] = {}
-    for hit in checker.hits:
+    for hit in ranked_hits(checker):
         if asked and hit.chunk.source in pages:
             held.setdefault(hit.chunk.source, set()).update(asked & set(content_words(hit.chunk.embed_text())))
     return held
@@ -137,7 +145,7 @@ def _covering_pages(question: str, checker: Checker, pages: list[str], top: set[
     IDF-weighted, than the top page's: evidence that they, not the top page, are about what was asked."""
     qwords = set(content_words(question))
     bags: dict[str, set[str]] = {}
-    for hit in checker.hits:
+    for hit in ranked_hits(checker):
         if hit.chunk.source in pages:
             bags.setdefault(hit.chunk.source, set()).update(content_words(hit.chunk.embed_text()))
     if not qwords or not bags:
@@ -158,7 +166,7 @@ def ranked_candidates(checker: Checker, question: str, terms: list[str],
     pages = quotable_pages(checker)
     top = set(pages[:max(1, len(terms))])
     keep = set(pages[:max(QUOTE_PAGES, len(terms))])
-    n = max(1, len(checker.hits))
+    n = max(1, len(checker.hits))  # neighbours (past top_k) continue the ranks they were read at
     # names the top page never mentions: the evidence that another page is the one that answers, when
     # that page names more of them than the top page ("load a LoRA adapter into Ollama": a LoRA tutorial
     # names LoRA, which the Ollama page lacks, but not Ollama)

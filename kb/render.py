@@ -52,7 +52,7 @@ def answer_text(answer: Answer, explain: bool = False) -> str:
         lines += ["", "Retrieved passages:"]
         for i, hit in enumerate(answer.hits, start=1):
             lines.append(f"  {i}. score={hit.score:.4f} dense={hit.dense:.3f} bm25={hit.lexical:.2f}  "
-                         f"{hit.chunk.title} — {hit.chunk.section}")
+                         f"{hit.chunk.title} — {hit.chunk.section}{' (more of a top page)' if hit.neighbour else ''}")
             lines.append(f"     {short(hit.chunk.text, 160)}")
         if answer.raw:
             lines += ["", "Model draft:", textwrap.indent(textwrap.fill(answer.raw, 96), "  ")]
@@ -84,4 +84,4 @@ def hit_dict(hit: Hit, url: str = "") -> dict:
     c = hit.chunk
     return {"id": c.id, "source": c.source, "url": url, "title": c.title, "section": c.section,
             "position": c.position, "text": c.text, "score": round(hit.score, 6), "similarity": round(hit.dense, 4),
-            "bm25": round(hit.lexical, 4)}
+            "bm25": round(hit.lexical, 4), "neighbour": hit.neighbour}

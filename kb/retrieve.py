@@ -14,7 +14,7 @@ import logging
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -494,6 +494,21 @@ def _interleave_terms(ranked: list[Hit], terms: list[str], corpus: Corpus) -> li
                 firsts.append(hit)
                 break
     return firsts + [h for h in ranked if h not in firsts]
+
+
+def page_neighbours(ranked: list[Hit], k: int, pages: int) -> list[Hit]:
+    """The first k hits, then the later ones from the first `pages` pages among them, marked `neighbour`.
+
+    A page that answers is often split over many passages, and the one with the number or the step
+    ranks below passages of other pages; read as quote candidates only, the page's further passages
+    cannot pull the answer to another page, and the ranking stays what retrieval made it."""
+    top: list[str] = []
+    for hit in ranked[:k]:
+        if hit.chunk.source not in top:
+            top.append(hit.chunk.source)
+    keep = set(top[:pages])
+    more = [replace(hit, neighbour=True) for hit in ranked[k:] if hit.chunk.source in keep]
+    return ranked[:k] + more
 
 
 def collapse_near_duplicates(hits: list[Hit], threshold: float = 0.8, limit: int | None = None) -> list[Hit]:

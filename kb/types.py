@@ -57,6 +57,8 @@ class Hit:
     score: float  # fused score used for ranking
     dense: float = 0.0  # cosine similarity of question and chunk
     lexical: float = 0.0  # BM25 score (0 when not found lexically)
+    neighbour: bool = False  # ranked past top_k on one of the top pages: more sentences to quote, never evidence
+    # of which page answers or whether the knowledge base covers the question (kb/retrieve.py page_neighbours)
 
 
 @dataclass

@@ -486,3 +486,26 @@ def test_exact_search_skips_passages_an_ingest_removed_meanwhile(tmp_path, setti
     q = embedder.encode(["what does a cache keep?"], normalize_embeddings=True)[0].tolist()
     found = [c.id for c, _ in corpus.nearest(q, 5)]
     assert found and not set(found) & set(gone)
+
+
+def test_an_answer_reads_the_top_pages_further_passages(tmp_path, settings, embedder):
+    """Engine.passages: the top_k ranked passages (what `kb search` shows), then passages ranked past them on the
+    top pages, marked as neighbours; `page_passages=0` reads the ranked ones only. The scope check sees only the
+    ranked ones."""
+    from tests.helpers import engine_over_pages
+
+    s = settings.model_copy(update={"top_k": 2, "page_passages": 6})
+    parts = ["A chain link holds a pin between two plates.", "Chains stretch as their pins wear down.",
+             "Oil keeps a chain quiet and slows rust.", "A master link lets you open a chain without tools.",
+             "Chains come in pitches from a quarter inch upwards.", "A chain guard keeps fingers away from the teeth."]
+    pages = {"chains.md": "# Chains\n\n" + "\n\n".join(f"## Part {i}\n\n{p}" for i, p in enumerate(parts)),
+             "belts.md": "# Belts\n\n## Belts\n\nA belt grips a pulley by friction.\n"}
+    engine = engine_over_pages(pages, tmp_path, s, embedder)
+    q = "What does a chain link hold?"
+    read = engine.passages(q)
+    assert [h.chunk.id for h in read[:2]] == [h.chunk.id for h in engine.search(q, 2)]
+    assert not any(h.neighbour for h in read[:2])
+    top_pages = {h.chunk.source for h in read[:2]}
+    assert len(read) > 2 and all(h.neighbour and h.chunk.source in top_pages for h in read[2:])
+    engine.settings = s.model_copy(update={"page_passages": 0})
+    assert [h.chunk.id for h in engine.passages(q)] == [h.chunk.id for h in read[:2]]

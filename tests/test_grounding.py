@@ -701,3 +701,39 @@ def test_a_sentence_that_leaves_its_subject_to_its_heading_is_read_under_it(embe
     read = dict((s.text, v) for v, s in ranked_candidates(Checker(embedder, hits), q, []))
     named = "Widgets come in two kinds, sealed and open."
     assert read[named] == pytest.approx(alone[named])  # it names 'sealed' itself
+
+
+def _passage_hit(source: str, position: int, text: str, neighbour: bool = False):
+    from kb.types import Chunk, Hit
+
+    return Hit(chunk=Chunk(id=f"{source}#{position}", text=text, source=source, title=source, section="Section",
+                           position=position), score=1.0 / (position + 1), dense=0.5, neighbour=neighbour)
+
+
+def test_page_neighbours_are_later_passages_of_the_top_pages_only():
+    """Past top_k, only passages of the first pages are read, marked as neighbours; the ranking is kept."""
+    from kb.retrieve import page_neighbours
+
+    ranked = [_passage_hit(src, pos, f"{src} {pos}.") for src, pos in
+              [("/a.md", 0), ("/b.md", 0), ("/c.md", 0), ("/a.md", 1), ("/d.md", 0), ("/b.md", 1)]]
+    out = page_neighbours(ranked, 3, pages=2)
+    assert [(h.chunk.id, h.neighbour) for h in out] == [("/a.md#0", False), ("/b.md#0", False), ("/c.md#0", False),
+                                                       ("/a.md#1", True), ("/b.md#1", True)]
+    assert not any(h.neighbour for h in ranked)  # the retriever's hits are not changed
+    assert page_neighbours(ranked, 6, pages=2) == ranked
+
+
+def test_a_page_neighbour_is_quoted_but_is_no_evidence_for_its_page(embedder):
+    """A top page's further passage may hold the sentence to quote; it never adds to the evidence that its page,
+    not a lower one, is about what was asked: a lower page naming 'Zeta' keeps that evidence even when the top
+    page's neighbour mentions Zeta in passing."""
+    from kb.quotes import _names_by_page, best_quotes
+
+    top = _passage_hit("/sprockets.md", 0, "A sprocket is a toothed wheel that drives a chain.")
+    zeta = _passage_hit("/zeta.md", 0, "The Zeta chain set ships with its own sprocket.")
+    far = _passage_hit("/sprockets.md", 5, "Sprockets for the Zeta set are 40 millimetres wide.", neighbour=True)
+    q = "How wide is the Zeta sprocket?"
+    checker = Checker(embedder, [top, zeta, far])
+    assert _names_by_page(q, checker, {"/sprockets.md", "/zeta.md"}) == {"/sprockets.md": set(), "/zeta.md": {"zeta"}}
+    quotes = best_quotes(checker, q, question_terms(q))
+    assert any("40 millimetres" in s.text for s in quotes), [s.text for s in quotes]
