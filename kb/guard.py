@@ -47,10 +47,15 @@ OVERRIDE = re.compile(
 TABLE_ROW = re.compile(r"^[^;:]{1,40}: [^;:]{1,80}(?:; [^;:]{1,40}: [^;]+)+$")
 
 
+# a template token shown as inline code or in quotation marks is named, as documentation does ('the control token
+# "[INST]" marks a user message', 'delimiters like `<|im_start|>`'), not used
+NAMED = re.compile(r"`[^`\n]*`|\u201c[^\u201d\n]*\u201d|\"[^\"\n]*\"")
+
+
 def is_injection(paragraph: str) -> bool:
     """True for a paragraph that addresses its reader as a prompt does."""
     text = paragraph.strip().lstrip("-*•> ")
-    if CHAT_TEMPLATE.search(text) or OVERRIDE.search(text):
+    if CHAT_TEMPLATE.search(NAMED.sub(" ", text)) or OVERRIDE.search(text):
         return True
     row = TABLE_ROW.match(text) and "://" not in text.split(";", 1)[0]
     return bool(ROLE_OPENING.match(text)) and not row
