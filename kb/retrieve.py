@@ -82,6 +82,15 @@ COMPARE = [
                r"(?:an?\s+|the\s+)?(.+?)\s*\??$", re.I),
     re.compile(r"\b(?:how (?:is|are|does|do))\s+(?:an?\s+|the\s+)?(.+?)\s+differ(?:ent)?\s+from\s+"
                r"(?:an?\s+|the\s+)?(.+?)\s*\??$", re.I),
+    # 'Are serving and inference the same thing?', 'How do X and Y differ?', 'Is X the same as Y?'
+    re.compile(r"^\s*(?:are|is)\s+(?:an?\s+|the\s+)?(.+?)\s+and\s+(?:an?\s+|the\s+)?(.+?)\s+"
+               r"(?:the same(?: thing)?|different|any different)\s*\??$", re.I),
+    re.compile(r"^\s*how\s+do\s+(?:an?\s+|the\s+)?(.+?)\s+and\s+(?:an?\s+|the\s+)?(.+?)\s+differ\s*\??$", re.I),
+    re.compile(r"^\s*(?:is|are)\s+(?:an?\s+|the\s+)?(.+?)\s+the same(?: thing)? as\s+(?:an?\s+|the\s+)?(.+?)\s*\??$",
+               re.I),
+    # 'Distillation or quantization: how do they differ?'
+    re.compile(r"^\s*(?:an?\s+|the\s+)?([\w\s-]+?)\s+or\s+(?:an?\s+|the\s+)?([\w\s-]+?)\s*:\s*(?:how|what)\b.*"
+               r"\b(?:differ|difference)", re.I),
 ]
 WHY_NOT = re.compile(r"\bwhy (?:not|shouldn't|should not|can't|cannot|don't|do not)\b.*?\b(?:an?|the)\s+(.+?)\s*\??$",
                      re.I)

@@ -52,6 +52,12 @@ def draft_answer(engine, question: str, draft: str):
     ("What does preemption mean in an LLM serving engine?", ["preemption"]),
     ("What is DPO and how does it differ from RLHF?", ["DPO", "RLHF"]),  # 'it' is the term named first
     ("What does it mean when a model is instruction-tuned?", []),
+    # other ways of asking for a difference
+    ("Are serving and inference the same thing?", ["serving", "inference"]),
+    ("Is a base model the same as a foundation model?", ["base model", "foundation model"]),
+    ("How do LoRA and QLoRA differ?", ["LoRA", "QLoRA"]),
+    ("Top-p or top-k: how do they differ?", ["Top-p", "top-k"]),
+    ("Are base models and instruct models interchangeable as starting points?", []),  # no difference asked
 ])
 def test_question_terms(question, terms):
     assert question_terms(question) == terms
