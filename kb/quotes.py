@@ -271,25 +271,38 @@ def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 
         if not any(src.text in o.text for o in out):  # already quoted as the context of a sentence above
             more.append(with_context(src, index[id(src)], checker.sources, picked + out + more))
     opening, rest = extra_opener(question, terms, *joined_runs(out + more, checker, len(out)))
-    return with_next(answer_first(question, terms, opening), rest, checker, question) + rest
+    ordered, rest = with_next(answer_first(question, terms, opening), rest, checker, question)
+    return ordered + rest
 
 
 def with_next(ordered: list[SourceSentence], rest: list[SourceSentence], checker: Checker,
-              question: str) -> list[SourceSentence]:
+              question: str) -> tuple[list[SourceSentence], list[SourceSentence]]:
     """The opening quote goes on with the sentence after it in its passage, when that is prose, quotable
     and not quoted elsewhere: a definition is followed by how the thing works or what sets it apart
     ('X is a Y. It splits ...'), and a reader takes the first quote as the answer. Realdocs key facts
     sat there (first-sentence recall 0.511 -> 0.545, key-fact recall 0.750 -> 0.774), at ~6 more words.
     Up to GOES_ON more follow when each leans on the one before: realdocs key-fact recall 0.845 -> 0.851,
-    first-sentence 0.690 -> 0.697, other sets unchanged."""
+    first-sentence 0.690 -> 0.697, other sets unchanged. A quote picked elsewhere in the answer that the opening
+    quote now runs into joins it, and leaves its place: the page says them in that order ('Presence penalty: ...
+    It encourages ...' then 'Frequency penalty: ...'). Returns the quotes and the extra quotes (`rest`)."""
     if not ordered or "\n" in ordered[0].text:
-        return ordered
+        return ordered, rest
     first = ordered[0]
+    ordered, rest = list(ordered[1:]), list(rest)
     seq = [s for s in checker.sources if s.hit_index == first.hit_index]
-    for step in range(1 + GOES_ON):
+    step = 0
+    while step <= GOES_ON:
         nxt = _next_of(first, seq)
         if nxt is None:
             break
+        picked = next((q for q in ordered + rest if q.hit_index == first.hit_index and q.text.startswith(nxt.text)
+                       and "\n" not in q.text), None)
+        if picked is not None:
+            if not continues(first.text, picked.text, checker.hits[first.hit_index].chunk.text):
+                break
+            first = SourceSentence(f"{first.text} {picked.text}", first.hit_index)
+            (ordered if picked in ordered else rest).remove(picked)
+            continue
         # it goes on about what was asked or what the opening quote is about, or leans on it ('It ...');
         # past the first, only a sentence that cannot stand without the ones before ('It then ...', 'Instead, ...')
         about = set(content_words(question)) | set(content_words(first.text))
@@ -302,7 +315,8 @@ def with_next(ordered: list[SourceSentence], rest: list[SourceSentence], checker
                 or not continues(first.text, nxt.text, checker.hits[first.hit_index].chunk.text)):
             break
         first = SourceSentence(f"{first.text} {nxt.text}", first.hit_index)
-    return [first, *ordered[1:]]
+        step += 1
+    return [first, *ordered], rest
 
 
 def _next_of(quote: SourceSentence, seq: list[SourceSentence]) -> SourceSentence | None:

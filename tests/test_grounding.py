@@ -652,14 +652,15 @@ def test_the_opening_quote_goes_on_with_the_sentence_after_it(embedder):
     opening = SourceSentence("A sprocket is a toothed wheel that drives a chain.", 0)
     other = SourceSentence("Sprockets are made of steel.", 0)
     q = "What is a sprocket?"
-    out = with_next([opening, other], [], checker, q)
+    out, _ = with_next([opening, other], [], checker, q)
     assert [s.text for s in out] == ["A sprocket is a toothed wheel that drives a chain. It pulls the links round "
                                      "one tooth at a time.", "Sprockets are made of steel."]
     quoted = SourceSentence("It pulls the links round one tooth at a time.", 0)
-    assert with_next([opening], [quoted], checker, q) == [opening]  # already quoted: not twice
+    joined, extra = with_next([opening], [quoted], checker, q)  # picked as an extra quote: it joins, once
+    assert [s.text for s in joined] == [out[0].text] and extra == []
     leans = SourceSentence("It pulls the links round one tooth at a time.", 0)
-    assert with_next([leans], [], checker, q) == [leans]  # the next one is a pointer ('See ...')
-    assert with_next([other], [], checker, q) == [other]  # the passage's last sentence
+    assert with_next([leans], [], checker, q)[0] == [leans]  # the next one is a pointer ('See ...')
+    assert with_next([other], [], checker, q)[0] == [other]  # the passage's last sentence
 
 
 def test_the_opening_quote_goes_on_while_the_next_sentence_leans_on_it(embedder):
@@ -672,14 +673,33 @@ def test_the_opening_quote_goes_on_while_the_next_sentence_leans_on_it(embedder)
             "Instead, it bends to take up the offset. Flex couplings come in steel and rubber.")
     checker = Checker(embedder, [_hit(text)])
     opening = SourceSentence("A flex coupling joins two shafts that do not line up.", 0)
-    out = with_next([opening], [], checker, "What is a flex coupling?")
+    out, _ = with_next([opening], [], checker, "What is a flex coupling?")
     assert out[0].text == ("A flex coupling joins two shafts that do not line up. It does not need a fixed gap. "
                            "Instead, it bends to take up the offset.")  # not 'Flex couplings come in ...'
     fresh = ("A flex coupling joins two shafts that do not line up. It does not need a fixed gap. "
              "Flex couplings come in steel and rubber. Instead, buy two.")
     checker = Checker(embedder, [_hit(fresh)])
-    out = with_next([opening], [], checker, "What is a flex coupling?")
+    out, _ = with_next([opening], [], checker, "What is a flex coupling?")
     assert out[0].text == "A flex coupling joins two shafts that do not line up. It does not need a fixed gap."
+
+
+def test_a_picked_quote_the_opening_runs_into_joins_it(embedder):
+    """Once the opening quote goes on, the next quote picked for the answer may be the sentence after it: it joins
+    the opening and leaves its own place, so the answer reads as the stretch of the page it is ('Presence penalty:
+    ... It encourages ...' then 'Frequency penalty: ...'), and says it once."""
+    from kb.passages import SourceSentence
+    from kb.quotes import with_next
+
+    text = ("A flat belt runs on crowned pulleys. It slips when it is loose. A toothed belt meshes with its pulley. "
+            "It never slips.\n\nBelts wear out.")
+    checker = Checker(embedder, [_hit(text)])
+    flat = SourceSentence("A flat belt runs on crowned pulleys.", 0)
+    toothed = SourceSentence("A toothed belt meshes with its pulley. It never slips.", 0)
+    wear = SourceSentence("Belts wear out.", 0)
+    out, rest = with_next([flat, wear, toothed], [], checker, "Flat belt or toothed belt: how do they differ?")
+    assert [s.text for s in out] == ["A flat belt runs on crowned pulleys. It slips when it is loose. A toothed belt "
+                                     "meshes with its pulley. It never slips.", "Belts wear out."]
+    assert rest == []
 
 
 def test_a_sentence_that_leaves_its_subject_to_its_heading_is_read_under_it(embedder):
