@@ -271,7 +271,8 @@ def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 
         if not any(src.text in o.text for o in out):  # already quoted as the context of a sentence above
             more.append(with_context(src, index[id(src)], checker.sources, picked + out + more))
     opening, rest = extra_opener(question, terms, *joined_runs(out + more, checker, len(out)))
-    ordered, rest = with_next(answer_first(question, terms, opening), rest, checker, question)
+    headings = [checker.hits[q.hit_index].chunk.section for q in opening]
+    ordered, rest = with_next(answer_first(question, terms, opening, headings), rest, checker, question)
     return ordered + rest
 
 

@@ -318,3 +318,15 @@ def test_a_quote_naming_the_asked_model_size_opens():
     # every quote naming the size: no quote is set apart, the kind decides
     same = ["A 30B model is large.", "No. A 30B model needs sharding across two cards because it does not fit."]
     assert _order(question, [], *same)[0] == same[1]
+
+
+def test_the_asked_terms_own_entry_opens_a_definition():
+    """'What does preemption mean?': the quote under the heading 'Preemption' (a glossary entry whose body never
+    repeats the term) opens, not a neighbouring page's definition of something else; with no such heading, or
+    every quote under it, the fit alone decides."""
+    q, terms = "What does preemption mean in a serving engine?", ["preemption"]
+    other = SourceSentence("Paged attention is a way to store the KV cache in blocks.", 0)
+    entry = SourceSentence("Eviction of running requests when KV cache blocks run out.", 1)
+    assert answer_first(q, terms, [other, entry]) == [other, entry]
+    assert answer_first(q, terms, [other, entry], ["Paged attention", "Preemption"]) == [entry, other]
+    assert answer_first(q, terms, [other, entry], ["Preemption", "Preemption"]) == [other, entry]
