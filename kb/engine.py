@@ -21,7 +21,7 @@ from kb.limits import check_question, context_tokens, fit_prompt
 from kb.links import link_for
 from kb.prompt import build_messages
 from kb.quotes import EXTRA_QUOTES, MAX_SENTENCES, QUOTE_PAGES, best_quotes
-from kb.retrieve import Corpus, Retriever, page_neighbours, question_terms
+from kb.retrieve import Corpus, Retriever, page_neighbours, question_terms, ranked_only
 from kb.scope import Scope, judge
 from kb.settings import Settings
 from kb.store import Store
@@ -163,7 +163,7 @@ class Engine:
         start = time.perf_counter()
         hits = without_injections(hits)  # page text is content: prompt-like paragraphs are never quoted
         timings = {"retrieve_s": round(retrieve_s, 3)}
-        scope = self.scope(question, [h for h in hits if not h.neighbour])  # only what retrieval ranked
+        scope = self.scope(question, ranked_only(hits))
         if not scope.in_scope:
             timings.update(generate_s=0.0, total_s=round(retrieve_s + time.perf_counter() - start, 3))
             return refusal(question, hits, self.model_label, timings)

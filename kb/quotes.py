@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from kb.opening import ASKS_DEFINITION, POINTER, answer_first, extra_opener
 from kb.passages import SourceSentence, continues, leans_back, with_context
+from kb.retrieve import ranked_only
 from kb.text import DEFINITION_SENTENCE, content_words, defined_terms, question_names, term_key
-from kb.types import Hit
 from kb.verify import Checker
 
 MAX_SENTENCES = 4  # kept model sentences plus quotes that fill in what they missed
@@ -111,20 +111,13 @@ def _overlaps(a: SourceSentence, b: SourceSentence) -> bool:
     return a.text in b.text or b.text in a.text
 
 
-def ranked_hits(checker: Checker) -> list[Hit]:
-    """The hits retrieval ranked, without the page neighbours fetched only for their sentences: which
-    pages rank and what they name is the evidence of which page answers; a top page's extra passages
-    would add words to its side only."""
-    return [hit for hit in checker.hits if not hit.neighbour]
-
-
 def quotable_pages(checker: Checker) -> list[str]:
     """The hits' pages in rank order, those with no quotable sentence left out: a top hit that is only
     markup or code (an MDX import line) would otherwise make the top page one with nothing to quote,
     and every other page would need evidence against it, so the answer came out empty."""
     has = {checker.hits[src.hit_index].chunk.source for src in checker.sources}
     pages: list[str] = []
-    for hit in ranked_hits(checker):
+    for hit in ranked_only(checker.hits):
         if hit.chunk.source in has and hit.chunk.source not in pages:
             pages.append(hit.chunk.source)
     return pages
@@ -134,7 +127,7 @@ def _names_by_page(question: str, checker: Checker, pages: set[str]) -> dict[str
     """The question's specific names (`question_names`) each page's retrieved passages hold."""
     asked = question_names(question)
     held: dict[str, set[str]] = {}
-    for hit in ranked_hits(checker):
+    for hit in ranked_only(checker.hits):
         if asked and hit.chunk.source in pages:
             held.setdefault(hit.chunk.source, set()).update(asked & set(content_words(hit.chunk.embed_text())))
     return held
@@ -145,7 +138,7 @@ def _covering_pages(question: str, checker: Checker, pages: list[str], top: set[
     IDF-weighted, than the top page's: evidence that they, not the top page, are about what was asked."""
     qwords = set(content_words(question))
     bags: dict[str, set[str]] = {}
-    for hit in ranked_hits(checker):
+    for hit in ranked_only(checker.hits):
         if hit.chunk.source in pages:
             bags.setdefault(hit.chunk.source, set()).update(content_words(hit.chunk.embed_text()))
     if not qwords or not bags:
@@ -291,6 +284,7 @@ def with_next(ordered: list[SourceSentence], rest: list[SourceSentence], checker
     first = ordered[0]
     ordered, rest = list(ordered[1:]), list(rest)
     seq = [s for s in checker.sources if s.hit_index == first.hit_index]
+    passage = checker.hits[first.hit_index].chunk.text
     step = 0
     while step <= GOES_ON:
         nxt = _next_of(first, seq)
@@ -299,7 +293,7 @@ def with_next(ordered: list[SourceSentence], rest: list[SourceSentence], checker
         picked = next((q for q in ordered + rest if q.hit_index == first.hit_index and q.text.startswith(nxt.text)
                        and "\n" not in q.text), None)
         if picked is not None:
-            if not continues(first.text, picked.text, checker.hits[first.hit_index].chunk.text):
+            if not continues(first.text, picked.text, passage):
                 break
             first = SourceSentence(f"{first.text} {picked.text}", first.hit_index)
             (ordered if picked in ordered else rest).remove(picked)
@@ -313,7 +307,7 @@ def with_next(ordered: list[SourceSentence], rest: list[SourceSentence], checker
         on_topic = leans or bool(about & set(content_words(nxt.text)))
         if (not on_topic or "\n" in nxt.text or POINTER.match(nxt.text)
                 or any(nxt.text in q.text for q in ordered + rest)
-                or not continues(first.text, nxt.text, checker.hits[first.hit_index].chunk.text)):
+                or not continues(first.text, nxt.text, passage)):
             break
         first = SourceSentence(f"{first.text} {nxt.text}", first.hit_index)
         step += 1

@@ -511,13 +511,16 @@ def page_neighbours(ranked: list[Hit], k: int, pages: int) -> list[Hit]:
     A page that answers is often split over many passages, and the one with the number or the step
     ranks below passages of other pages; read as quote candidates only, the page's further passages
     cannot pull the answer to another page, and the ranking stays what retrieval made it."""
-    top: list[str] = []
-    for hit in ranked[:k]:
-        if hit.chunk.source not in top:
-            top.append(hit.chunk.source)
-    keep = set(top[:pages])
+    keep = set(list(dict.fromkeys(hit.chunk.source for hit in ranked[:k]))[:pages])
     more = [replace(hit, neighbour=True) for hit in ranked[k:] if hit.chunk.source in keep]
     return ranked[:k] + more
+
+
+def ranked_only(hits: list[Hit]) -> list[Hit]:
+    """The hits retrieval ranked, without the page neighbours fetched only for their sentences: whether the
+    knowledge base covers the question, which pages rank and what they name are read from these; a top page's
+    extra passages would add words to its side only."""
+    return [hit for hit in hits if not hit.neighbour]
 
 
 def collapse_near_duplicates(hits: list[Hit], threshold: float = 0.8, limit: int | None = None) -> list[Hit]:
