@@ -49,8 +49,16 @@ FILLER = [re.compile(p, re.I) for p in (
     # how to work a page's interactive figure: 'Switch between a peaky and a flat distribution, and notice how ...'
     r"^\s*(?:switch between|toggle|drag|hover over|move the slider)\b.{0,160}?\b(?:notice|watch|observe) how\b",
     # a bare pointer: the whole sentence names where the answer is ('See Latency Models Guide.'), not the answer
-    r"^\s*(?:see(?: also)?|refer to|read|check out|learn more(?: about| in)?|more (?:on|about) (?:this|that) in|"
+    r"^\s*(?:(?:tip|note|info|hint):\s+)?(?:see(?: also)?|refer to|read|check out|learn more(?: about| in)?|"
+    r"more (?:on|about) (?:this|that) in|"
     r"for (?:more )?(?:details|information|more)(?: on [^,.]{1,40})?,? see)\s+(?:\S+\s+){0,6}\S+[.!]?\s*$",
+    # a pointer however long its target's name: 'See the "All About Configs" deep-dive for more information.',
+    # 'For an extended discussion on X, see Y.'
+    r"^\s*(?:see(?: also)?|refer to|check out|read)\s+(?!how|what|why|that|if|whether|when)[^:;]{1,100}?"
+    r"\bfor (?:(?:more|further|additional)\s+(?:details|information|info|examples)|the (?:current |full |complete )?"
+    r"list)\b[^.;:]{0,60}[.!]?\s*$",
+    r"^\s*for (?:an? )?(?:more |extended |detailed |deeper |further |complete )?(?:discussion|details|information|"
+    r"explanation|overview)\b[^.;]{0,80}?,\s*(?:see|refer to|check out|read)\b",
 )]
 # Further reading: a title whose only content is its link ('Scaling Routers (https://example.org/abs/1)'),
 # or a row of links ('Docs: https://... Forum: https://...'). The reader needs the answer, not a bibliography.
