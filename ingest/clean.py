@@ -42,6 +42,11 @@ QUESTION_ITEM = re.compile(r"""^\s*<[A-Z][\w.]*\s[^<>]*?\bquestion=(["'])(?P<q>.
 HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
 MDX_COMMENT = re.compile(r"\{/\*.*?\*/\}", re.S)
 ADMONITION = re.compile(r"^\s*:::\s*(\w+)?\s*(.*)$")
+# MkDocs (Material) admonitions: '!!! note "Title"', and collapsible '??? info' / '???+ info', their body indented
+MKDOCS_ADMONITION = re.compile(r"^(?P<indent>\s*)(?:!!!|\?\?\?\+?)\s*[\w-]+(?:\s+[\w-]+)*"
+                               r"(?:\s+\"(?P<title>[^\"]*)\")?\s*$")
+TOC_ITEM = re.compile(r"^\s*[-*+]\s+\[[^\]]+\]\(#[^)\s]*\)\s*$")  # '- [Tuning](#tuning)': the page's contents list
+IMAGE_LINE = re.compile(r"^\s*(?:!\[[^\]]*\]\([^)]*\)\s*)+$")  # a figure: kb cannot show it, its alt text is no prose
 MD_LINK = re.compile(r"!?\[([^\]]*)\]\(([^)\s]*)(\s+\"[^\"]*\")?\s*\)")
 LINK_ITEM = re.compile(r"^(\s*[-*+]\s+)\[([^\]]+)\]\(([^)\s]+)(\s+\"[^\"]*\")?\)\s*$")
 MD_EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1")
@@ -192,10 +197,17 @@ def clean_markdown(text: str, *, dump: bool = False) -> tuple[str, str, dict[str
     lines: list[str] = []
     in_tag = False
     # MyST directives, roles and targets as text (ingest/myst.py); a $$ formula a fenced block, like code
-    source = _element_headings(_whole_tags(display_math(myst_to_markdown(body.splitlines()))))
+    source = _element_headings(_whole_tags(display_math(myst_to_markdown(_mkdocs_admonitions(body.splitlines())))))
+    figures: list[Removed] = []
     for line, code in zip(source, code_lines(source), strict=True):
         if code:
             lines.append(line)
+            continue
+        if IMAGE_LINE.match(line):
+            figures.append(Removed(line.strip(), "an image"))
+            continue
+        if TOC_ITEM.match(line):  # navigation: the heading it points to is on the page
+            figures.append(Removed(line.strip(), "a contents link"))
             continue
         if in_tag:  # attributes of a JSX tag spread over several lines
             in_tag = ">" not in line
@@ -223,6 +235,7 @@ def clean_markdown(text: str, *, dump: bool = False) -> tuple[str, str, dict[str
         line = _outside_code(line, lambda t: HTML_ENTITY.sub(lambda m: html.unescape(m.group()), t))
         lines.append(line.rstrip())
     lines, removed = strip_boilerplate(lines, dump=dump)
+    removed = figures + removed
     lines = markdown_tables(lines)
     body = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
     title = str(front.get("title") or "").strip()
@@ -234,6 +247,28 @@ def clean_markdown(text: str, *, dump: bool = False) -> tuple[str, str, dict[str
                 title = m.group(2)
                 break
     return title, body, front, removed
+
+
+def _mkdocs_admonitions(lines: list[str]) -> list[str]:
+    """MkDocs admonitions as prose: the '!!! note' / '???+ info' line goes (its quoted title stays, as for
+    ':::note Title'), and the body indented under it moves out to the admonition's own indent, so its
+    sentences read as the page's. Left as they were, '???+ info' was glued to the sentence after it."""
+    out: list[str] = []
+    code = code_lines(lines)
+    body: int | None = None  # the admonition line's indent while inside its body
+    for line, is_code in zip(lines, code, strict=True):
+        if body is not None and line.strip() and len(line) - len(line.lstrip()) <= body:
+            body = None
+        m = None if is_code else MKDOCS_ADMONITION.match(line)
+        if m:
+            body = len(m.group("indent"))
+            if m.group("title"):
+                out.append(m.group("indent") + m.group("title").strip())
+            continue
+        if body is not None and line.startswith(" " * (body + 4)):
+            line = line[:body] + line[body + 4:]
+        out.append(line)
+    return out
 
 
 OPEN_TAG = re.compile(r"<[A-Za-z][\w.-]*(?:\s[^<>]*)?$")  # a tag whose attributes go on to the next line

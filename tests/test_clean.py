@@ -335,6 +335,36 @@ def test_mdx_multiline_tags_admonitions_and_comments():
     assert "import torch  # code stays" in text
 
 
+def test_mkdocs_admonitions_and_figures_read_as_prose():
+    """MkDocs Material admonitions ('!!! note "Title"', collapsible '??? info' and '???+ info') keep their body
+    as the page's prose and their quoted title, not the marker; an image alone on its line (a figure whose alt
+    text is a file name or a caption of a picture kb cannot show) goes, with its reason."""
+    md = ("# Sharding\n\n![loss_curve](img/loss.png)\n![loss_curve](img/time.png)\n\n"
+          "???+ info\n\n    Two nodes finish the run in half the time of one.\n\n"
+          "    ![eval_plot](img/eval.png)\n\n"
+          "!!! warning \"Mind the network\"\n    Slow links between nodes undo the gain.\n\n"
+          "Sharding splits the weights across devices.\n\n```text\n    ??? not an admonition in code\n```\n")
+    title, text, _, removed = clean_markdown(md)
+    assert "Two nodes finish the run in half the time of one." in text.splitlines()
+    assert "Slow links between nodes undo the gain." in text.splitlines()
+    assert "Mind the network" in text and "!!!" not in text and "???+" not in text and "info" not in text
+    assert "loss_curve" not in text and "eval_plot" not in text
+    assert [r.reason for r in removed].count("an image") == 3
+    assert "    ??? not an admonition in code" in text
+
+
+def test_a_contents_list_of_in_page_links_goes_and_its_headings_stay():
+    """'- [Tuning](#tuning)' is the page's own table of contents: it was quoted as 'Tuning (#tuning)'. An
+    in-page link inside prose keeps its text, and a list item linking elsewhere keeps its address."""
+    md = ("# Methods\n\n- [Rank tuning](#rank-tuning)\n- [Alpha tuning](#alpha-tuning)\n\n## Rank tuning\n\n"
+          "Rank tuning uses the same data as [alpha tuning](#alpha-tuning).\n\n- [Adapter guide](adapters.md)\n")
+    _, text, _, removed = clean_markdown(md)
+    assert "(#" not in text and "- Rank tuning" not in text
+    assert "## Rank tuning" in text and "Rank tuning uses the same data as alpha tuning." in text
+    assert "- Adapter guide (adapters.md)" in text
+    assert [r.reason for r in removed].count("a contents link") == 2
+
+
 def test_headings_written_as_elements_become_headings():
     # an MDX component rendered as a heading, on one line or around its title, and an HTML heading; a
     # heading-like element in code, a component with no heading level and one with text after it stay text
