@@ -12,7 +12,10 @@ over the answer's quotes):
 - `list`: every quote numbered in one prompt; the model's next-token probabilities over the numbers
   decide (one forward pass, no generated text to parse);
 - `each`: one prompt per quote ("Does the sentence answer the question? Yes or No."); the quote with the
-  highest log-odds of "Yes" opens.
+  highest log-odds of "Yes" opens;
+- `likelihood`: the quote under which the model finds the question most likely (the mean log-probability of the
+  question's tokens written after "Passage: <quote> Write a question that this passage answers."; query
+  likelihood, as UPR reranks passages), no answer asked of the model at all.
 
 The model runs through transformers (kb/backends/transformers_llm.py), the path that always works.
 """
@@ -83,6 +86,25 @@ def choose_each(llm: Any, question: str, quotes: list[str]) -> int:
     return max(range(len(quotes)), key=lambda i: odds[i])
 
 
+def question_logprob(llm: Any, question: str, quote: str) -> float:
+    """Mean log-probability of the question's tokens written after the quote (query likelihood, as in
+    UPR, Sachan et al. 2022): a passage that answers a question makes that question likely."""
+    import torch
+
+    head = _ids(llm, [{"role": "user", "content": f"Passage: {_short(quote)}\n\n"
+                                                  "Write a question that this passage answers."}])
+    tail = llm.tokenizer(question, return_tensors="pt", add_special_tokens=False).input_ids
+    ids = torch.cat([head, tail], 1)
+    with torch.inference_mode():
+        lp = torch.log_softmax(llm.model(ids).logits[0, head.shape[1] - 1:-1], -1)
+    return float(lp.gather(1, tail[0].unsqueeze(1)).mean())
+
+
+def choose_by_likelihood(llm: Any, question: str, quotes: list[str]) -> int:
+    scores = [question_logprob(llm, question, q) for q in quotes]
+    return max(range(len(quotes)), key=lambda i: scores[i])
+
+
 def main(argv: list[str] | None = None) -> None:
     from eval.cases import load_set, resolve_set
     from eval.metrics import fact_recall
@@ -91,12 +113,12 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("results", type=Path, help="results.json of a `kb eval` run")
-    parser.add_argument("--mode", choices=("list", "each"), default="list")
+    parser.add_argument("--mode", choices=("list", "each", "likelihood"), default="list")
     args = parser.parse_args(argv)
     results = json.loads(args.results.read_text(encoding="utf-8"))
     cases = {c.id: c for c in load_set(resolve_set(results["set"]["name"])).cases}
     llm = load(load_settings())
-    choose = choose_from_list if args.mode == "list" else choose_each
+    choose = {"list": choose_from_list, "each": choose_each, "likelihood": choose_by_likelihood}[args.mode]
     kb_first = model_first = best = uniform = 0.0
     picks: Counter[int] = Counter()
     n, started = 0, time.perf_counter()
