@@ -45,6 +45,9 @@ ADMONITION = re.compile(r"^\s*:::\s*(\w+)?\s*(.*)$")
 # MkDocs (Material) admonitions: '!!! note "Title"', and collapsible '??? info' / '???+ info', their body indented
 MKDOCS_ADMONITION = re.compile(r"^(?P<indent>\s*)(?:!!!|\?\?\?\+?)\s*[\w-]+(?:\s+[\w-]+)*"
                                r"(?:\s+\"(?P<title>[^\"]*)\")?\s*$")
+# an FAQ written as bold questions: '**Q: exitcode: -9**' then '> A: This usually happens when ...'
+FAQ_QUESTION = re.compile(r"^\s*\*\*\s*Q(?:uestion)?\s*[:.]\s*(?P<q>.+?)\s*\*\*\s*$")
+FAQ_ANSWER = re.compile(r"^(?P<lead>\s*(?:>\s*)*)A(?:nswer)?\s*[:.]\s+")
 TOC_ITEM = re.compile(r"^\s*[-*+]\s+\[[^\]]+\]\(#[^)\s]*\)\s*$")  # '- [Tuning](#tuning)': the page's contents list
 IMAGE_LINE = re.compile(r"^\s*(?:!\[[^\]]*\]\([^)]*\)\s*)+$")  # a figure: kb cannot show it, its alt text is no prose
 MD_LINK = re.compile(r"!?\[([^\]]*)\]\(([^)\s]*)(\s+\"[^\"]*\")?\s*\)")
@@ -197,7 +200,8 @@ def clean_markdown(text: str, *, dump: bool = False) -> tuple[str, str, dict[str
     lines: list[str] = []
     in_tag = False
     # MyST directives, roles and targets as text (ingest/myst.py); a $$ formula a fenced block, like code
-    source = _element_headings(_whole_tags(display_math(myst_to_markdown(_mkdocs_admonitions(body.splitlines())))))
+    source = _element_headings(_whole_tags(display_math(myst_to_markdown(
+        _faq_questions(_mkdocs_admonitions(body.splitlines()))))))
     figures: list[Removed] = []
     for line, code in zip(source, code_lines(source), strict=True):
         if code:
@@ -247,6 +251,28 @@ def clean_markdown(text: str, *, dump: bool = False) -> tuple[str, str, dict[str
                 title = m.group(2)
                 break
     return title, body, front, removed
+
+
+def _faq_questions(lines: list[str]) -> list[str]:
+    """An FAQ's bold questions ('**Q: exitcode: -9**') as headings one level below the section they sit in, and
+    the 'A:' label off the answer after each: one page of thirty questions was one chunk per section, so no
+    question found its answer ('My training died with exit code -9' never ranked the FAQ in the top 20)."""
+    out: list[str] = []
+    code = code_lines(lines)
+    level, answer = 2, False
+    for line, is_code in zip(lines, code, strict=True):
+        heading = None if is_code else HEADING.match(line)
+        if heading:
+            level = len(heading.group(1)) + 1
+        q = None if is_code else FAQ_QUESTION.match(line)
+        if q:
+            out.append(f"{'#' * min(level, 6)} {q.group('q')}")
+            answer = True
+            continue
+        if answer and line.strip():
+            line, answer = FAQ_ANSWER.sub(lambda m: m.group("lead"), line, count=1), False
+        out.append(line)
+    return out
 
 
 def _mkdocs_admonitions(lines: list[str]) -> list[str]:

@@ -353,6 +353,20 @@ def test_mkdocs_admonitions_and_figures_read_as_prose():
     assert "    ??? not an admonition in code" in text
 
 
+def test_an_faq_of_bold_questions_gets_a_heading_per_question():
+    """'**Q: ...**' then '> A: ...': each question heads its answer one level below its section, and the answer
+    loses its 'A:' label; a bold line in code, or one that is no question, stays as it was."""
+    md = ("# Help\n\n## Training\n\n**Q: the run stops with status 137**\n\n> A: The host ran out of memory.\n\n"
+          "**Q: Can I resume from a checkpoint?**\n\nAnswer: Yes, pass the folder to `--resume`.\n\n"
+          "**Important: keep the seed fixed.**\n\n```md\n**Q: in code**\n```\n")
+    _, text, _, _ = clean_markdown(md)
+    lines = text.splitlines()
+    assert "### the run stops with status 137" in lines and "The host ran out of memory." in lines
+    assert "### Can I resume from a checkpoint?" in lines and "Yes, pass the folder to `--resume`." in lines
+    assert "Important: keep the seed fixed." in lines and "**Q: in code**" in lines
+    assert not [x for x in lines if x.startswith(("A:", "Answer:"))]
+
+
 def test_a_contents_list_of_in_page_links_goes_and_its_headings_stay():
     """'- [Tuning](#tuning)' is the page's own table of contents: it was quoted as 'Tuning (#tuning)'. An
     in-page link inside prose keeps its text, and a list item linking elsewhere keeps its address."""
