@@ -72,6 +72,11 @@ COPULA = re.compile(r"^(?:is|are|was|were|has|have|had|can|may|might|will|would|
 # a glossary entry's definition without its subject: 'The strategy where ...', 'A technique that ...'
 GENUS = re.compile(r"^(?:a|an|the)\s+(?:[\w-]+\s+){0,5}?(?:where|that|which|in which|whose|used to|used for)\b",
                    re.I)
+# what a thing is made of or holds: 'what does X (need to) contain / hold / include?', 'which fields does X have?'
+CONTENTS = re.compile(r"^\s*(?:what|which\s+(?:fields|columns|keys|parts)?)\s*(?:does|do|must|should)\s+.+?\s+"
+                      r"(?:(?:need|have)\s+to\s+)?(?:contain|include|hold|store|consist\s+of|have)\s*\??\s*$", re.I)
+HOLDS = re.compile(r"\b(?:contains?|containing|includes?|including|holds?|stores?|consists? of|(?:has|have|with) "
+                   r"(?:two|three|four|\d+) (?:columns|fields|keys|parts)|columns?|fields?|expected to have)\b", re.I)
 HOW = re.compile(r"^\s*how\s+(?:does|do|is|are|can|could|should|would|did|to)\b", re.I)
 # 'what is the downside of X': asks for a drawback, not for X's definition
 DRAWBACK = re.compile(r"\b(?:downsides?|drawbacks?|disadvantages?|weakness(?:es)?|limitations?|limits?|risks?|"
@@ -289,6 +294,8 @@ def answer_fit(question: str, terms: list[str], text: str) -> int:
     - "how many / how large": a sentence with the asked amount (beside the asked words, in bytes for memory,
       a share or a multiple only for "how much faster"), above any amount; a lead-in whose list holds one;
       a table row holding the asked amount, below a sentence that says it.
+    - "what does X (need to) contain / hold?": a sentence on what X holds ('X are expected to have two columns'),
+      about X first.
     - "what is the downside of X": a sentence about a loss or a limit ('loses', 'slower', 'costs').
     - "what is X": X's definition, 'X is a Y that ...' above 'X is a Y' above 'X is also called Y'; an
       acronym spelled out ('IR: Intermediate Representation') as plainly as the first;
@@ -358,6 +365,8 @@ def _kind_fit(question: str, terms: list[str], first: str, text: str) -> int:
         return _number_fit(question, first, text)
     if YES_NO.match(question):  # the ranking's first (the asked words, most similar) was the best verdict
         return 2 * bool(EITHER.search(question) and CONTRAST.search(first))  # '... X or Y?': what sets them apart
+    if CONTENTS.match(question):  # 'what does a preference dataset need to contain?': what it holds
+        return 3 if HOLDS.search(first) and is_about(subject, first) else int(bool(HOLDS.search(first)))
     if ASKS_WHAT.match(question) and DRAWBACK.search(question):
         return 2 * bool(WORSE.search(first)) + is_about(subject, first)
     if terms or ASKS_DEFINITION.match(question):

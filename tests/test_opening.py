@@ -138,6 +138,13 @@ def _order(question: str, terms: list[str], *texts: str) -> list[str]:
     ("How do streaming parsers read large files?", [],
      ["Atlas by Northwind Labs: an early streaming parser for large files.",
       "Streaming parsers read a large file in small pieces and keep only the current piece in memory."], 1),
+    # 'what does X (need to) contain / hold?': what X holds, over what X is for
+    ("What does a crash report need to contain?", ["crash report need to contain"],
+     ["Crash reports are used by the triage team to decide which bugs are fixed first.",
+      "Crash reports are expected to have two fields: the stack trace and the build number."], 1),
+    ("What does the row cache hold?", ["row cache"],
+     ["The row cache is sized at startup from the free memory.",
+      "The row cache holds the most recently read rows of every table."], 1),
 ])
 def test_the_quote_that_answers_the_kind_opens(question, terms, texts, first):
     assert _order(question, terms, *texts)[0] == texts[first]
