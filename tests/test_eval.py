@@ -398,10 +398,10 @@ def test_realdocs_holdout_is_a_separate_set_over_the_same_pages():
     shared = sorted({a for c in answerable for fact in c.facts for a in fact if normalise(a) in tuned_facts})
     assert not shared, f"fact wordings also in realdocs.yaml: {shared}"
     th, th_tuned = load_thresholds(None, "realdocs-holdout"), load_thresholds(None, "realdocs")
-    refusal = {"refusal_recall", "refusal_precision"}  # its own floors, under its first run (eval/thresholds.toml)
-    assert {k: v for k, v in th.gate_min.items() if k not in refusal} == \
-        {k: v for k, v in th_tuned.gate_min.items() if k not in refusal}
-    assert all(th.gate_min[k] <= th_tuned.gate_min[k] for k in refusal)
+    # its own floors, under its own runs (eval/thresholds.toml), gating what realdocs gates and never above it
+    refusal = {"refusal_recall", "refusal_precision"}
+    assert set(th.gate_min) - refusal == set(th_tuned.gate_min) - refusal
+    assert all(th.gate_min[k] <= th_tuned.gate_min.get(k, th.gate_min[k]) for k in th.gate_min)
     assert (th.gate_max, th.advisory_min) == (th_tuned.gate_max, th_tuned.advisory_min)
     if held.corpus_path is None:
         pytest.skip(f"corpus {held.corpus} is absent")
