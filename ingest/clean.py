@@ -200,8 +200,8 @@ def clean_markdown(text: str, *, dump: bool = False) -> tuple[str, str, dict[str
     lines: list[str] = []
     in_tag = False
     # MyST directives, roles and targets as text (ingest/myst.py); a $$ formula a fenced block, like code
-    source = _element_headings(_whole_tags(display_math(myst_to_markdown(
-        _faq_questions(_mkdocs_admonitions(body.splitlines()))))))
+    source = _element_headings(_without_empty_components(_whole_tags(display_math(myst_to_markdown(
+        _faq_questions(_mkdocs_admonitions(body.splitlines())))))))
     figures: list[Removed] = []
     for line, code in zip(source, code_lines(source), strict=True):
         if code:
@@ -251,6 +251,28 @@ def clean_markdown(text: str, *, dump: bool = False) -> tuple[str, str, dict[str
                 title = m.group(2)
                 break
     return title, body, front, removed
+
+
+COMPONENT_OPEN = re.compile(r"^\s*<(?P<tag>[A-Z][\w.]*)(?:\s[^<>]*)?(?<!/)>\s*$")
+COMPONENT_ALONE = re.compile(r"^\s*<[A-Z][\w.]*(?:\s[^<>]*)?/>\s*$")  # '<BatchPixtralTab/>': imported, not on the page
+
+
+def _without_empty_components(lines: list[str]) -> list[str]:
+    """An element that holds only imported components, outside code, goes with its label: '<ExplorerTab
+    label="Image + text input (Pixtral-12B)">' around '<BatchPixtralTab/>' left the tab's label as a line of
+    its own, quoted as if it said something. A tab with text inside keeps its label (`_jsx_text`)."""
+    code = code_lines(lines)
+    drop: set[int] = set()
+    for i, line in enumerate(lines):
+        m = None if code[i] or i in drop else COMPONENT_OPEN.match(line)
+        if not m:
+            continue
+        close = f"</{m.group('tag')}>"
+        end = next((k for k in range(i + 1, len(lines)) if close in lines[k] or code[k]
+                    or (lines[k].strip() and not COMPONENT_ALONE.match(lines[k]) and lines[k].strip() != close)), None)
+        if end is not None and not code[end] and lines[end].strip() == close:
+            drop.update(range(i, end + 1))
+    return [line for i, line in enumerate(lines) if i not in drop]
 
 
 def _faq_questions(lines: list[str]) -> list[str]:

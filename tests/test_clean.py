@@ -367,6 +367,19 @@ def test_an_faq_of_bold_questions_gets_a_heading_per_question():
     assert not [x for x in lines if x.startswith(("A:", "Answer:"))]
 
 
+def test_a_tab_holding_only_imported_components_goes_with_its_label():
+    """'<Tab label="Rust client">' around '<RustSnippet/>' shows a component kb never sees: its label stood alone
+    as a line of text. A tab with its own text keeps its label and text; code is left alone."""
+    mdx = ("import RustSnippet from './rust.mdx';\n\n# Clients\n\n<Tabs>\n  <Tab value=\"rs\" label=\"Rust client\">\n"
+           "    <RustSnippet/>\n  </Tab>\n  <Tab value=\"py\" label=\"Python client\">\n"
+           "    The Python client retries three times.\n  </Tab>\n</Tabs>\n\n"
+           "```jsx\n<Tab label=\"kept\">\n<X/>\n</Tab>\n```\n")
+    _, text, _, _ = clean_markdown(mdx)
+    assert "Rust client" not in text
+    assert "Python client" in text and "The Python client retries three times." in text
+    assert '<Tab label="kept">' in text
+
+
 def test_a_contents_list_of_in_page_links_goes_and_its_headings_stay():
     """'- [Tuning](#tuning)' is the page's own table of contents: it was quoted as 'Tuning (#tuning)'. An
     in-page link inside prose keeps its text, and a list item linking elsewhere keeps its address."""
