@@ -7,7 +7,7 @@ import html
 from pathlib import Path
 from typing import Any
 
-from eval.metrics import CORRECT, METRICS
+from eval.metrics import CORRECT, METRICS, mean
 
 
 def fmt(value: float | None, unit: str = "") -> str:
@@ -47,6 +47,26 @@ def metric_rows(results: dict[str, Any], th: Any) -> tuple[list[str], list[list[
         bound, kind = threshold_text(th, m.name)
         rows.append([m.label + (f" ({m.unit})" if m.unit else ""), *cells, bound, kind])
     return header, rows
+
+
+KIND_COLUMNS = ("kind", "questions", "key-fact recall", "first-sentence recall", "citation precision", "refused")
+
+
+def kind_rows(run: dict[str, Any]) -> list[list[str]]:
+    """One row per kind of question (definition, comparison, how-to, ...; the set's `kind` field): where a set's
+    scores are lost, so a maintainer sees which kind a change moved without reading every answer."""
+    kinds: dict[str, list[dict[str, Any]]] = {}
+    for q in run["questions"]:
+        kinds.setdefault(q["kind"] or "-", []).append(q)
+    rows = []
+    for kind, qs in sorted(kinds.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        scores = [q["scores"] for q in qs]
+        answerable = [x for q, x in zip(qs, scores, strict=True) if not q["refuse"]]
+        rows.append([kind, str(len(qs)), fmt(mean(x.get("fact_recall") for x in answerable)),
+                     fmt(mean(x.get("first_fact_recall") for x in answerable)),
+                     fmt(mean(x.get("citation_precision") for x in answerable)),
+                     f"{sum(bool(x['refused']) for x in scores)} of {len(qs)}"])
+    return rows
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -114,6 +134,8 @@ def write_markdown(results: dict[str, Any], path: Path, th: Any) -> None:
     for f in results["failures"]:
         lines.append(f"- {f['message']}")
     lines += ["", "## Metrics", "", summary_table(results, th), ""]
+    for run in results["runs"]:
+        lines += [f"## By kind of question: {run['model']}", "", markdown_table(list(KIND_COLUMNS), kind_rows(run)), ""]
     if len(results["runs"]) > 1:
         lines += ["## Grades side by side", "", _grades_table(results), ""]
     for run in results["runs"]:
@@ -172,6 +194,11 @@ def write_html(results: dict[str, Any], path: Path, th: Any, trend: Path | None 
             cells.append(f"<td class='{cls}'>{e(cell)}</td>")
         parts.append("<tr>" + "".join(cells) + "</tr>")
     parts.append("</table>")
+    for run in results["runs"]:
+        parts.append(f"<h2>By kind of question: {e(run['model'])}</h2><table><tr>"
+                     + "".join(f"<th>{e(h)}</th>" for h in KIND_COLUMNS) + "</tr>")
+        parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in kind_rows(run)]
+        parts.append("</table>")
     if trend is not None and trend.is_file():
         data = base64.b64encode(trend.read_bytes()).decode()
         parts.append(f"<h2>Trend</h2><img alt='trend of every metric over the history' "

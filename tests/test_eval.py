@@ -636,10 +636,14 @@ def test_reports_put_failing_questions_first_and_models_side_by_side(tmp_path):
     assert "| metric | small | big | threshold | kind |" in md and "## Grades side by side" in md
     assert "| q1 | definition | incorrect | correct |" in md
     assert "missing facts: subset / a few" in md and "**FAILED**" in md
+    # where the scores are lost, by the set's kinds of question: both answerable ones, the refused one counted
+    assert "## By kind of question: small" in md and "| definition | 3 | 0.750 |" in md and "| 1 of 3 |" in md
+    assert "| definition | 3 | 1.000 |" in md  # the big model's run
     write_html(results, tmp_path / "r.html", th, trend=None)
     html = (tmp_path / "r.html").read_text()
     assert html.index("<b>q1</b>") < html.index("q0")  # the failing question comes first
     assert "answer &lt;q1&gt;" in html and "<q1>" not in html  # answers are escaped
+    assert "<h2>By kind of question: small</h2>" in html
     assert not re.search(r"""(src|href)=['"]?https?:""", html)  # self-contained
 
 
