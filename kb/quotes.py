@@ -266,7 +266,26 @@ def best_quotes(checker: Checker, question: str, terms: list[str], limit: int = 
     opening, rest = extra_opener(question, terms, *joined_runs(out + more, checker, len(out)))
     headings = [checker.hits[q.hit_index].chunk.section for q in opening]
     ordered, rest = with_next(answer_first(question, terms, opening, headings), rest, checker, question)
-    return ordered + rest
+    return in_page_order([*ordered, *rest], checker)
+
+
+def in_page_order(quotes: list[SourceSentence], checker: Checker) -> list[SourceSentence]:
+    """Past the opening quote, quotes of one passage in the order the page gives them, in the places they
+    already hold: 'Start the Ollama application from the Start menu.' came before 'First quit Ollama by
+    clicking on it in the task bar.', a procedure read backwards. Which quotes, and what opens, stay."""
+    if len(quotes) < 3:
+        return quotes
+    def place(q: SourceSentence) -> int:  # a joined quote sits where its first sentence does
+        return next((i for i, s in enumerate(checker.sources) if s.hit_index == q.hit_index
+                     and q.text.startswith(s.text)), len(checker.sources))
+
+    rest = quotes[1:]
+    out = list(rest)
+    for hit in {q.hit_index for q in rest}:
+        slots = [i for i, q in enumerate(rest) if q.hit_index == hit]
+        for slot, q in zip(slots, sorted((rest[i] for i in slots), key=place), strict=True):
+            out[slot] = q
+    return [quotes[0], *out]
 
 
 def with_next(ordered: list[SourceSentence], rest: list[SourceSentence], checker: Checker,

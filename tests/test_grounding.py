@@ -763,3 +763,26 @@ def test_a_page_neighbour_is_quoted_but_is_no_evidence_for_its_page(embedder):
     assert _names_by_page(q, checker, {"/sprockets.md", "/zeta.md"}) == {"/sprockets.md": set(), "/zeta.md": {"zeta"}}
     quotes = best_quotes(checker, q, question_terms(q))
     assert any("40 millimetres" in s.text for s in quotes), [s.text for s in quotes]
+
+
+def test_quotes_of_one_passage_follow_the_page_order_past_the_opening(embedder):
+    """'Start the app again.' before 'First quit the app.' read a procedure backwards: past the opening quote,
+    the quotes of one passage take the places they hold in the page's order; another passage's quote and the
+    opening keep theirs."""
+    from dataclasses import replace
+
+    from kb.passages import SourceSentence
+    from kb.quotes import in_page_order
+
+    steps = _hit("To change the port, set PEBBLE_PORT in your shell. First quit the app from its tray icon. "
+                 "Then start the app again from the start menu.")
+    other = replace(steps, chunk=replace(steps.chunk, id="c2", text="The default port is 7070 on every system."))
+    checker = Checker(embedder, [steps, other])
+    opening = SourceSentence("To change the port, set PEBBLE_PORT in your shell.", 0)
+    start, quit_, port = (SourceSentence("Then start the app again from the start menu.", 0),
+                          SourceSentence("First quit the app from its tray icon.", 0),
+                          SourceSentence("The default port is 7070 on every system.", 1))
+    got = in_page_order([opening, start, port, quit_], checker)
+    assert [q.text for q in got] == [opening.text, quit_.text, port.text, start.text]
+    assert in_page_order([start, quit_], checker) == [start, quit_]  # too few to reorder: the opening stays
+    assert in_page_order([start, quit_, port], checker)[0] is start  # the opening never moves
