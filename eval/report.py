@@ -60,12 +60,11 @@ def kind_rows(run: dict[str, Any]) -> list[list[str]]:
         kinds.setdefault(q["kind"] or "-", []).append(q)
     rows = []
     for kind, qs in sorted(kinds.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-        scores = [q["scores"] for q in qs]
-        answerable = [x for q, x in zip(qs, scores, strict=True) if not q["refuse"]]
+        answerable = [q["scores"] for q in qs if not q["refuse"]]
         rows.append([kind, str(len(qs)), fmt(mean(x.get("fact_recall") for x in answerable)),
                      fmt(mean(x.get("first_fact_recall") for x in answerable)),
                      fmt(mean(x.get("citation_precision") for x in answerable)),
-                     f"{sum(bool(x['refused']) for x in scores)} of {len(qs)}"])
+                     f"{sum(bool(q['scores']['refused']) for q in qs)} of {len(qs)}"])
     return rows
 
 

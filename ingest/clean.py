@@ -202,16 +202,16 @@ def clean_markdown(text: str, *, dump: bool = False) -> tuple[str, str, dict[str
     # MyST directives, roles and targets as text (ingest/myst.py); a $$ formula a fenced block, like code
     source = _element_headings(_without_empty_components(_whole_tags(display_math(myst_to_markdown(
         _faq_questions(_mkdocs_admonitions(body.splitlines())))))))
-    figures: list[Removed] = []
+    dropped: list[Removed] = []  # figures and contents links, each with its reason
     for line, code in zip(source, code_lines(source), strict=True):
         if code:
             lines.append(line)
             continue
         if IMAGE_LINE.match(line):
-            figures.append(Removed(line.strip(), "an image"))
+            dropped.append(Removed(line.strip(), "an image"))
             continue
         if TOC_ITEM.match(line):  # navigation: the heading it points to is on the page
-            figures.append(Removed(line.strip(), "a contents link"))
+            dropped.append(Removed(line.strip(), "a contents link"))
             continue
         if in_tag:  # attributes of a JSX tag spread over several lines
             in_tag = ">" not in line
@@ -239,7 +239,7 @@ def clean_markdown(text: str, *, dump: bool = False) -> tuple[str, str, dict[str
         line = _outside_code(line, lambda t: HTML_ENTITY.sub(lambda m: html.unescape(m.group()), t))
         lines.append(line.rstrip())
     lines, removed = strip_boilerplate(lines, dump=dump)
-    removed = figures + removed
+    removed = dropped + removed
     lines = markdown_tables(lines)
     body = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
     title = str(front.get("title") or "").strip()
@@ -268,8 +268,9 @@ def _without_empty_components(lines: list[str]) -> list[str]:
         if not m:
             continue
         close = f"</{m.group('tag')}>"
-        end = next((k for k in range(i + 1, len(lines)) if close in lines[k] or code[k]
-                    or (lines[k].strip() and not COMPONENT_ALONE.match(lines[k]) and lines[k].strip() != close)), None)
+        # the first line that is no lone component ends it: the element is empty only if that line closes it
+        end = next((k for k in range(i + 1, len(lines))
+                    if code[k] or (lines[k].strip() and not COMPONENT_ALONE.match(lines[k]))), None)
         if end is not None and not code[end] and lines[end].strip() == close:
             drop.update(range(i, end + 1))
     return [line for i, line in enumerate(lines) if i not in drop]

@@ -366,7 +366,8 @@ def _kind_fit(question: str, terms: list[str], first: str, text: str) -> int:
     if YES_NO.match(question):  # the ranking's first (the asked words, most similar) was the best verdict
         return 2 * bool(EITHER.search(question) and CONTRAST.search(first))  # '... X or Y?': what sets them apart
     if CONTENTS.match(question):  # 'what does a preference dataset need to contain?': what it holds
-        return 3 if HOLDS.search(first) and is_about(subject, first) else int(bool(HOLDS.search(first)))
+        holds = bool(HOLDS.search(first))
+        return 3 if holds and is_about(subject, first) else int(holds)
     if ASKS_WHAT.match(question) and DRAWBACK.search(question):
         return 2 * bool(WORSE.search(first)) + is_about(subject, first)
     if terms or ASKS_DEFINITION.match(question):

@@ -275,6 +275,7 @@ def in_page_order(quotes: list[SourceSentence], checker: Checker) -> list[Source
     clicking on it in the task bar.', a procedure read backwards. Which quotes, and what opens, stay."""
     if len(quotes) < 3:
         return quotes
+
     def place(q: SourceSentence) -> int:  # a joined quote sits where its first sentence does
         return next((i for i, s in enumerate(checker.sources) if s.hit_index == q.hit_index
                      and q.text.startswith(s.text)), len(checker.sources))
